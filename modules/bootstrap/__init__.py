@@ -1,0 +1,1 @@
+"""The remote-state backend: `StateBackend` and `BootstrapStack` (state_backend.py)."""

@@ -1,0 +1,1 @@
+"""Framework shared by every tier: configuration, naming, stacks, targets."""

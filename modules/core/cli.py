@@ -1,0 +1,62 @@
+"""`python main.py`: load the environments, build every stack, synthesize, report."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+from pathlib import Path
+
+from modules.core.environment import load_environments
+from modules.core.errors import ConfigError
+
+
+def _selected() -> tuple[str, ...] | None:
+    value = os.environ.get("ENVIRONMENTS", "").strip()
+    return tuple(n.strip() for n in value.split(",") if n.strip()) or None
+
+
+def fast_exit(status: int) -> None:
+    """Exit without interpreter teardown (~3.5 s of freeing jsii objects).
+
+    Safe: the registered exit handlers run first (jsii's stops the node kernel
+    and deletes its temp folder), then the streams are flushed.
+    """
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+def synth_main(project_dir: Path) -> int:
+    """Synthesize into `$CDKTF_OUTDIR` (set by `cdktf synth`) or `cdktf.out/`.
+
+    `ENVIRONMENTS=dev,stage` limits the run to some environments;
+    `CDKTF_ENVIRONMENTS_DIR` reads environment files from another folder.
+    """
+    try:
+        directory = Path(os.environ.get("CDKTF_ENVIRONMENTS_DIR") or project_dir / "environments")
+        environments = load_environments(directory, _selected())
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        print("nothing was written", file=sys.stderr)
+        return 2
+
+    from modules.app import build_app  # the provider bindings load only for a valid config
+    from modules.core.target import Target
+
+    try:
+        target = Target.from_environ()
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    outdir = Path(os.environ.get("CDKTF_OUTDIR") or project_dir / "cdktf.out")
+    app = build_app(environments, target=target, outdir=outdir)
+    app.synth()
+    stacks = sorted(p.name for p in (outdir / "stacks").iterdir() if p.is_dir())
+    where = "the local emulator" if target.is_emulator else "AWS"
+    print(f"Synthesized {len(stacks)} stacks for {where} into {outdir}/stacks:")
+    for name in stacks:
+        print(f"  {name}")
+    fast_exit(0)
+    return 0

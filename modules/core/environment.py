@@ -1,0 +1,259 @@
+"""Environments are data: `environments/*.hcl` loaded into frozen, typed config.
+
+`shared.hcl` holds what the whole organisation shares (project name, the state
+bucket and lock table); `<env>.hcl` holds everything that differs between
+environments. `load_environments` reads them all and checks them before any
+construct is built, so a bad file stops the run with one error naming the file,
+the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import hcl2
+from hcl2.utils import SerializationOptions
+from lark.exceptions import LarkError, UnexpectedInput
+
+from modules.core.errors import ConfigError
+from modules.core.naming import NameKind, check_name
+from modules.core.regions import AZ_COUNT_BY_REGION
+from modules.core.schema import check, from_data
+from modules.network.config import NetworkConfig
+
+SHARED_FILE = "shared.hcl"
+ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9]{1,9}$")
+ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,64}$")
+NAME_PREFIX = re.compile(r"^[a-z](?:[a-z0-9-]*[a-z0-9])?$")
+PROJECT_NAME = re.compile(r"^[a-z][a-z0-9-]{1,18}[a-z0-9]$")
+
+
+def _check_account(key: str, value: str) -> None:
+    check(bool(ACCOUNT_ID.match(value)), key, value, "a 12-digit AWS account id in quotes")
+
+
+def _check_region(key: str, value: str) -> None:
+    check(value in AZ_COUNT_BY_REGION, key, value, f"an AWS region ({', '.join(sorted(AZ_COUNT_BY_REGION))})")
+
+
+def _check_role(key: str, value: str | None) -> None:
+    if value is not None:
+        check(bool(ROLE_ARN.match(value)), key, value, "an IAM role ARN (arn:aws:iam::123456789012:role/name)")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StateConfig:
+    """Where every stack's Terraform state lives (created by the `bootstrap` stack)."""
+
+    account_id: str
+    region: str
+    bucket: str
+    lock_table: str
+    assume_role_arn: str | None = None
+    noncurrent_version_retention_days: int = 90
+
+    def __post_init__(self) -> None:
+        _check_account("account_id", self.account_id)
+        _check_region("region", self.region)
+        _check_role("assume_role_arn", self.assume_role_arn)
+        check_name(NameKind.S3_BUCKET, "bucket", self.bucket)
+        check_name(NameKind.DYNAMODB_TABLE, "lock_table", self.lock_table)
+        check(1 <= self.noncurrent_version_retention_days <= 3650, "noncurrent_version_retention_days",
+              self.noncurrent_version_retention_days, "1..3650")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SharedConfig:
+    """`environments/shared.hcl`: settings of the whole organisation."""
+
+    project: str
+    state: StateConfig
+
+    def __post_init__(self) -> None:
+        check(bool(PROJECT_NAME.match(self.project)), "project", self.project,
+              "3..20 lowercase letters, digits and hyphens, starting with a letter")
+
+
+class BackendType(enum.Enum):
+    S3 = "s3"
+    CLOUD = "cloud"
+
+
+class StateLocking(enum.Enum):
+    """How the S3 backend locks state."""
+
+    DYNAMODB = "dynamodb"  # the lock table (what the design asks for)
+    LOCKFILE = "lockfile"  # S3 native locking (`use_lockfile`, Terraform >= 1.10)
+    BOTH = "both"  # both at once, the migration path from one to the other
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BackendConfig:
+    """`backend { ... }`: S3 (default) or Terraform Cloud for this environment's stacks."""
+
+    type: BackendType = BackendType.S3
+    locking: StateLocking = StateLocking.DYNAMODB
+    organization: str | None = None
+    workspace_prefix: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.type is BackendType.CLOUD:
+            check(bool(self.organization), "organization", self.organization,
+                  "the Terraform Cloud organization when type = \"cloud\"")
+        else:
+            for key in ("organization", "workspace_prefix"):
+                value = getattr(self, key)
+                check(value is None, key, value, 'unset unless type = "cloud"')
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EnvironmentConfig:
+    """One environment (`environments/<name>.hcl`): account, region, and every tier's settings."""
+
+    name: str
+    account_id: str
+    region: str
+    network: NetworkConfig
+    production: bool = False
+    assume_role_arn: str | None = None
+    name_prefix: str | None = None
+    backend: BackendConfig = BackendConfig()
+
+    def __post_init__(self) -> None:
+        check(bool(ENVIRONMENT_NAME.match(self.name)), "name", self.name,
+              "2..10 lowercase letters and digits, starting with a letter (it is the file name)")
+        _check_account("account_id", self.account_id)
+        _check_region("region", self.region)
+        _check_role("assume_role_arn", self.assume_role_arn)
+        available = AZ_COUNT_BY_REGION[self.region]
+        check(self.network.az_count <= available, "network.az_count", self.network.az_count,
+              f"at most {available}, the Availability Zones {self.region} offers")
+        for zone in self.network.zone_names(self.region):
+            check(bool(re.match(rf"^{re.escape(self.region)}[a-z]$", zone)), "network.availability_zones", zone,
+                  f"zone names in {self.region} ({self.region}a, {self.region}b, ...)")
+        if self.name_prefix is not None:
+            check(bool(NAME_PREFIX.match(self.name_prefix)), "name_prefix", self.name_prefix,
+                  "lowercase letters, digits and hyphens, starting with a letter")
+
+
+def display(path: Path) -> str:
+    """`environments/dev.hcl` rather than an absolute path, where possible."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def parse_hcl(path: Path) -> dict[str, Any]:
+    """Parse one HCL file into plain Python values, or raise ConfigError with the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError("", f"cannot be read: {error.strerror}", file=display(path)) from None
+    try:
+        data = hcl2.loads(
+            text,
+            serialization_options=SerializationOptions(
+                strip_string_quotes=True, explicit_blocks=False, with_comments=False
+            ),
+        )
+    except UnexpectedInput as error:
+        line = getattr(error, "line", "?")
+        column = getattr(error, "column", "?")
+        snippet = text.splitlines()[line - 1].strip() if isinstance(line, int) and line >= 1 else ""
+        raise ConfigError(
+            "", f"HCL syntax error at line {line}, column {column}: {snippet!r}", file=display(path)
+        ) from None
+    except LarkError as error:
+        raise ConfigError("", f"HCL syntax error: {str(error).splitlines()[0]}", file=display(path)) from None
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class Environments:
+    """Everything `environments/` says: the shared settings and each environment."""
+
+    shared: SharedConfig
+    environments: tuple[EnvironmentConfig, ...]
+
+    def get(self, name: str) -> EnvironmentConfig:
+        for environment in self.environments:
+            if environment.name == name:
+                return environment
+        known = ", ".join(e.name for e in self.environments)
+        raise KeyError(f"unknown environment {name!r}; known: {known}")
+
+
+def prefix_of(shared: SharedConfig, environment: EnvironmentConfig) -> str:
+    """The name prefix of an environment's resources: `name_prefix`, or `<project>-<env>`."""
+    return environment.name_prefix or f"{shared.project}-{environment.name}"
+
+
+def load_shared(directory: Path) -> SharedConfig:
+    path = directory / SHARED_FILE
+    try:
+        return from_data(SharedConfig, parse_hcl(path))
+    except ConfigError as error:
+        raise error.in_file(display(path)) from None
+
+
+def load_environment(path: Path, shared: SharedConfig) -> EnvironmentConfig:
+    """Load `environments/<name>.hcl`; the environment's name is the file's stem."""
+    data = parse_hcl(path)
+    try:
+        if "name" in data:
+            raise ConfigError("name", "is not a key: the environment's name is the file name")
+        environment = from_data(EnvironmentConfig, {"name": path.stem, **data})
+        check_prefix_fits(prefix_of(shared, environment))
+    except ConfigError as error:
+        raise error.in_file(display(path)) from None
+    return environment
+
+
+def check_prefix_fits(prefix: str) -> None:
+    """The tightest AWS name limits, checked against the longest names the tiers build."""
+    key = "name_prefix"
+    check_name(NameKind.S3_BUCKET, key, prefix, "frontend-cloudfront-logs")
+    check_name(NameKind.LOAD_BALANCER, key, prefix, "api")
+    check_name(NameKind.IAM_ROLE, key, prefix, "vpc-flow-logs-delivery")
+
+
+def load_environments(directory: Path, names: tuple[str, ...] | None = None) -> Environments:
+    """Load and cross-check `shared.hcl` and every `<env>.hcl` in `directory`."""
+    shared = load_shared(directory)
+    paths = sorted(p for p in directory.glob("*.hcl") if p.name != SHARED_FILE)
+    if names is not None:
+        wanted = set(names)
+        missing = wanted - {p.stem for p in paths}
+        if missing:
+            raise ConfigError("", f"has no file for environment(s) {sorted(missing)}", file=display(directory))
+        paths = [p for p in paths if p.stem in wanted]
+    if not paths:
+        raise ConfigError("", "holds no environment files (<env>.hcl)", file=display(directory))
+    environments = tuple(load_environment(path, shared) for path in paths)
+    _check_across(directory, shared, environments)
+    return Environments(shared, environments)
+
+
+def _check_across(directory: Path, shared: SharedConfig, environments: tuple[EnvironmentConfig, ...]) -> None:
+    """Checks that need two environments: unique prefixes, no overlapping VPC ranges."""
+    for first, second in itertools.combinations(environments, 2):
+        if prefix_of(shared, first) == prefix_of(shared, second):
+            raise ConfigError(
+                "name_prefix",
+                f"{prefix_of(shared, second)!r} is already used by {first.name}.hcl; names must differ",
+                file=display(directory / f"{second.name}.hcl"),
+            )
+        if first.network.network.overlaps(second.network.network):
+            raise ConfigError(
+                "network.cidr",
+                f"must not overlap other environments (VPCs may be peered or share a transit gateway), "
+                f"got {second.network.cidr!r} which overlaps {first.name}.hcl's {first.network.cidr!r}",
+                file=display(directory / f"{second.name}.hcl"),
+            )

@@ -1,0 +1,66 @@
+"""IAM policy documents as `aws_iam_policy_document` data sources.
+
+The provider renders and validates them, and checkov reads them, so a policy in
+this project is never a hand-built JSON string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from constructs import Construct
+
+from modules import aws
+
+
+def statement(
+    *,
+    sid: str,
+    actions: Sequence[str],
+    resources: Sequence[str] = (),
+    effect: str = "Allow",
+    principals: Sequence[dict[str, Any]] | None = None,
+    conditions: Sequence[dict[str, Any]] | None = None,
+) -> Any:
+    """One statement; `principals` like `{"type": "Service", "identifiers": [...]}`,
+    `conditions` like `{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}`."""
+    module = aws.data_aws_iam_policy_document
+    return module.DataAwsIamPolicyDocumentStatement(
+        sid=sid,
+        effect=effect,
+        actions=list(actions),
+        # trust policies name principals, not resources
+        resources=list(resources) or None,
+        principals=[module.DataAwsIamPolicyDocumentStatementPrincipals(**p) for p in principals or ()] or None,
+        condition=[module.DataAwsIamPolicyDocumentStatementCondition(**c) for c in conditions or ()] or None,
+    )
+
+
+def document(scope: Construct, construct_id: str, *statements: Any) -> Any:
+    """A policy document data source; use `.json` where a policy string is needed."""
+    return aws.data_aws_iam_policy_document.DataAwsIamPolicyDocument(
+        scope, construct_id, statement=list(statements)
+    )
+
+
+def deny_insecure_transport(bucket_arn: str) -> Any:
+    """Deny every S3 request that does not use TLS."""
+    return statement(
+        sid="DenyInsecureTransport",
+        effect="Deny",
+        actions=["s3:*"],
+        resources=[bucket_arn, f"{bucket_arn}/*"],
+        principals=[{"type": "*", "identifiers": ["*"]}],
+        conditions=[{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}],
+    )
+
+
+def account_root_admin(account_id: str, partition: str) -> Any:
+    """The key-policy statement that keeps a KMS key manageable through IAM."""
+    return statement(
+        sid="AccountAdministers",
+        actions=["kms:*"],
+        resources=["*"],
+        principals=[{"type": "AWS", "identifiers": [f"arn:{partition}:iam::{account_id}:root"]}],
+    )

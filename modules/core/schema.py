@@ -1,0 +1,148 @@
+"""Turn parsed HCL (plain dicts and lists) into frozen, typed config dataclasses.
+
+Each tier declares its config as a `@dataclass(frozen=True, kw_only=True,
+slots=True)` with typed fields and defaults; `from_data` checks the data against
+those annotations (unknown keys with the near miss, missing keys, wrong types,
+enum values) and then lets the dataclass's own `__post_init__` check values.
+Every error is a `ConfigError` whose key is the full dotted path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+import types
+import typing
+from typing import Any, TypeVar
+
+from modules.core.errors import ConfigError
+
+T = TypeVar("T")
+
+_TYPE_NAMES = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}
+
+
+def _describe(annotation: Any) -> str:
+    if annotation in _TYPE_NAMES:
+        return _TYPE_NAMES[annotation]
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return "one of " + ", ".join(repr(m.value) for m in annotation)
+    if dataclasses.is_dataclass(annotation):
+        return "a block { ... }"
+    origin = typing.get_origin(annotation)
+    if origin is tuple:
+        return "a list"
+    if origin is dict:
+        return "a map { key = value }"
+    return str(annotation)
+
+
+def _convert(annotation: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if value is None:
+            return None
+        if len(options) == 1:
+            return _convert(options[0], value, key)
+        raise TypeError(f"unsupported union {annotation} at {key}")
+    if value is None:
+        raise ConfigError(key, f"must be {_describe(annotation)}, got null")
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(key, f"must be true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, f"must be a whole number, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(key, f"must be a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(key, f"must be a string, got {value!r}")
+        return value
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        for member in annotation:
+            if member.value == value:
+                return member
+        raise ConfigError(key, f"must be {_describe(annotation)}, got {value!r}")
+    if dataclasses.is_dataclass(annotation):
+        # A block `name { ... }` parses as a one-element list of its body.
+        if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+            value = value[0]
+        if not isinstance(value, dict):
+            raise ConfigError(key, f"must be a block {{ ... }}, got {value!r}")
+        return from_data(annotation, value, key)  # type: ignore[arg-type]
+    if origin is tuple:
+        (item_type, _ellipsis) = typing.get_args(annotation)
+        if not isinstance(value, list):
+            raise ConfigError(key, f"must be a list, got {value!r}")
+        return tuple(
+            _convert(item_type, _unlabel(item_type, item), f"{key}[{index}]")
+            for index, item in enumerate(value)
+        )
+    if origin is dict:
+        (key_type, item_type) = typing.get_args(annotation)
+        if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+            value = value[0]
+        if not isinstance(value, dict):
+            raise ConfigError(key, f"must be a map {{ key = value }}, got {value!r}")
+        return {
+            _convert(key_type, k, key): _convert(item_type, v, f"{key}.{k}")
+            for k, v in value.items()
+        }
+    raise TypeError(f"unsupported annotation {annotation!r} at {key}")
+
+
+def _unlabel(item_type: Any, item: Any) -> Any:
+    """`service "api" { ... }` parses as `{"api": {...}}`: the label becomes `name`."""
+    if (
+        dataclasses.is_dataclass(item_type)
+        and isinstance(item, dict)
+        and len(item) == 1
+        and "name" in {f.name for f in dataclasses.fields(item_type)}
+    ):
+        (label, body) = next(iter(item.items()))
+        if isinstance(body, dict) and label not in {f.name for f in dataclasses.fields(item_type)}:
+            return {"name": label, **body}
+    return item
+
+
+def from_data(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
+    """Build `cls` from a dict, or raise `ConfigError` naming the dotted key."""
+
+    def path(name: str) -> str:
+        return f"{prefix}.{name}" if prefix else name
+
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    hints = typing.get_type_hints(cls)
+    for name in data:
+        if name not in fields:
+            near = difflib.get_close_matches(name, list(fields), n=1, cutoff=0.6)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            allowed = ", ".join(sorted(fields))
+            raise ConfigError(path(name), f"is not a known key{hint}; allowed keys: {allowed}")
+    values = {}
+    for name, field in fields.items():
+        if name in data:
+            values[name] = _convert(hints[name], data[name], path(name))
+        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            raise ConfigError(path(name), f"is required ({_describe(hints[name])})")
+    try:
+        return cls(**values)
+    except ConfigError as error:
+        raise (error.under(prefix) if prefix else error) from None
+
+
+def check(condition: bool, key: str, value: object, allowed: str) -> None:
+    """Raise `<key> must be <allowed>, got <value>` unless `condition` holds."""
+    if not condition:
+        raise ConfigError(key, f"must be {allowed}, got {value!r}")
+
+
+def check_range(key: str, value: int | float, low: int | float, high: int | float) -> None:
+    check(low <= value <= high, key, value, f"{low}..{high}")

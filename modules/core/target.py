@@ -1,0 +1,123 @@
+"""Where the synthesized stacks will be applied: a real AWS account, or the local emulator.
+
+The emulator target (moto server on 127.0.0.1) exists so the test suite can run a
+real `terraform init/plan/apply` end to end. Everything it changes lives here, in
+one place, and never reaches what real accounts get:
+
+- provider and S3-backend settings that point at the emulator (test keys,
+  path-style S3, one endpoint for every service);
+- moto's fixed account id in `allowed_account_ids`;
+- the resource types moto does not implement, which constructs leave out when
+  `target.supports(type)` is false;
+- `ignore_changes` for attributes moto reports back differently from what was
+  sent (drift that is moto's, not ours), so a second plan is clean.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from cdktf import S3BackendEndpointConfig
+
+from modules import aws
+
+EMULATOR_ACCOUNT_ID = "123456789012"
+
+# Every service the stacks call; the provider gets the emulator URL for each.
+EMULATOR_SERVICES = (
+    "acm", "amp", "apigateway", "applicationautoscaling", "cloudfront", "cloudwatch",
+    "cloudwatchlogs", "dynamodb", "ec2", "ecr", "ecs", "elbv2", "events", "grafana", "iam",
+    "kms", "logs", "rds", "route53", "s3", "secretsmanager", "servicediscovery", "sns", "ssm",
+    "sts", "wafv2", "xray",
+)
+
+# moto 5.2 has no API for these (measured; see ARCHITECTURE.md).
+EMULATOR_UNSUPPORTED_RESOURCE_TYPES = frozenset({
+    "aws_cloudfront_response_headers_policy",
+    "aws_prometheus_alert_manager_definition",
+    "aws_grafana_workspace",
+    "aws_grafana_role_association",
+    "aws_grafana_workspace_api_key",
+})
+
+# Attributes moto echoes back differently (measured; see ARCHITECTURE.md).
+EMULATOR_IGNORE_CHANGES: dict[str, tuple[str, ...]] = {
+    "aws_db_parameter_group": ("parameter",),
+    "aws_db_instance": ("performance_insights_enabled", "performance_insights_kms_key_id",
+                        "performance_insights_retention_period"),
+    "aws_ecs_service": ("health_check_grace_period_seconds",),
+    "aws_api_gateway_integration": ("connection_id", "cache_key_parameters"),
+    "aws_cloudfront_distribution": ("origin", "default_cache_behavior", "viewer_certificate"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """`Target()` is a real AWS account; `Target(emulator_endpoint=url)` is the emulator."""
+
+    emulator_endpoint: str | None = None
+
+    @classmethod
+    def from_environ(cls) -> Target:
+        """`CDKTF_TARGET=local` with `EMULATOR_ENDPOINT=http://127.0.0.1:PORT` selects the emulator."""
+        kind = os.environ.get("CDKTF_TARGET", "aws")
+        if kind == "aws":
+            return cls()
+        if kind == "local":
+            endpoint = os.environ.get("EMULATOR_ENDPOINT", "")
+            if not endpoint.startswith("http://127.0.0.1:"):
+                raise ValueError(
+                    f"CDKTF_TARGET=local needs EMULATOR_ENDPOINT=http://127.0.0.1:PORT, got {endpoint!r}"
+                )
+            return cls(emulator_endpoint=endpoint)
+        raise ValueError(f"CDKTF_TARGET must be 'aws' or 'local', got {kind!r}")
+
+    @property
+    def is_emulator(self) -> bool:
+        return self.emulator_endpoint is not None
+
+    def account_id(self, configured: str) -> str:
+        return EMULATOR_ACCOUNT_ID if self.is_emulator else configured
+
+    def role_arn(self, configured: str | None) -> str | None:
+        return None if self.is_emulator else configured
+
+    def supports(self, resource_type: str) -> bool:
+        """False for resource types the target cannot create; constructs leave those out."""
+        return not (self.is_emulator and resource_type in EMULATOR_UNSUPPORTED_RESOURCE_TYPES)
+
+    def provider_settings(self) -> dict[str, Any]:
+        """Extra `AwsProvider` arguments for this target."""
+        if not self.is_emulator:
+            return {}
+        return {
+            "access_key": "test",
+            "secret_key": "test",
+            "skip_credentials_validation": True,
+            "skip_metadata_api_check": "true",
+            "skip_region_validation": True,
+            "s3_use_path_style": True,
+            "endpoints": [aws.provider.AwsProviderEndpoints(
+                **{service: self.emulator_endpoint for service in EMULATOR_SERVICES}
+            )],
+        }
+
+    def s3_backend_settings(self) -> dict[str, Any]:
+        """Extra `S3Backend` arguments for this target."""
+        if not self.is_emulator:
+            return {}
+        url = self.emulator_endpoint
+        return {
+            "access_key": "test",
+            "secret_key": "test",
+            "skip_credentials_validation": True,
+            "skip_metadata_api_check": True,
+            "skip_region_validation": True,
+            "use_path_style": True,
+            "endpoints": S3BackendEndpointConfig(s3=url, dynamodb=url, sts=url, iam=url),
+        }
+
+    def ignore_changes(self, resource_type: str) -> tuple[str, ...]:
+        return EMULATOR_IGNORE_CHANGES.get(resource_type, ()) if self.is_emulator else ()

@@ -1,0 +1,1 @@
+"""The network tier: `Network` (network.py) and its config (config.py)."""

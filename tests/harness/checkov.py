@@ -1,0 +1,80 @@
+"""checkov, run from its own virtualenv over every synthesized stack, and its suppressions.
+
+checkov's dependency `bc-python-hcl2` replaces python-hcl2's `hcl2` module, so it
+cannot share the project's environment: `make checkov-venv` builds `.venv-checkov/`
+from `tests/checkov/requirements.txt`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import subprocess
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[2]
+CHECKOV = Path(os.environ.get("CHECKOV_VENV", PROJECT / ".venv-checkov")) / "bin" / "checkov"
+SUPPRESSIONS_FILE = PROJECT / "tests" / "checkov" / "suppressions.toml"
+
+
+@dataclass(frozen=True)
+class Failure:
+    stack: str
+    check_id: str
+    resource: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.stack}: {self.check_id} {self.resource} ({self.name})"
+
+
+@dataclass(frozen=True)
+class Suppression:
+    check_id: str
+    resource: str
+    stacks: str
+    reason: str
+
+    def matches(self, failure: Failure) -> bool:
+        return (
+            self.check_id == failure.check_id
+            and fnmatch.fnmatchcase(failure.resource, self.resource)
+            and fnmatch.fnmatchcase(failure.stack, self.stacks)
+        )
+
+
+def load_suppressions(path: Path = SUPPRESSIONS_FILE) -> list[Suppression]:
+    entries = tomllib.loads(path.read_text())["suppress"]
+    suppressions = []
+    for index, entry in enumerate(entries):
+        reason = entry.get("reason", "").strip()
+        if len(reason) < 20:
+            raise ValueError(f"{path}: suppress[{index}] ({entry.get('check')}) needs a reason")
+        suppressions.append(Suppression(entry["check"], entry["resource"], entry.get("stacks", "*"), reason))
+    return suppressions
+
+
+def run_checkov(stacks_dir: Path) -> tuple[list[Failure], int]:
+    """Every failed check in every stack under `stacks_dir`, and how many checks passed."""
+    result = subprocess.run(
+        [str(CHECKOV), "--directory", str(stacks_dir), "--framework", "terraform_json",
+         "--output", "json", "--quiet", "--compact", "--skip-download"],
+        capture_output=True, text=True, env={**os.environ, "BC_SKIP_MAPPING": "TRUE"}, timeout=600,
+    )
+    if result.returncode not in (0, 1) or not result.stdout.strip():
+        raise RuntimeError(f"checkov failed ({result.returncode}):\n{result.stderr[-4000:]}")
+    reports = json.loads(result.stdout)
+    reports = reports if isinstance(reports, list) else [reports]
+    failures = []
+    passed = 0
+    for report in reports:
+        if "results" not in report:
+            continue
+        passed += report["summary"]["passed"]
+        for check in report["results"]["failed_checks"]:
+            stack = Path(check["file_path"]).parts[1]
+            failures.append(Failure(stack, check["check_id"], check["resource"], check["check_name"]))
+    return failures, passed

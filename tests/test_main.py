@@ -1,0 +1,85 @@
+"""`python main.py`: output, errors, and equivalence with the in-process synth."""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT
+
+
+def run_main(outdir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(PROJECT / "main.py")],
+        cwd=PROJECT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "CDKTF_OUTDIR": str(outdir), **env},
+    )
+
+
+def tree_differences(left: Path, right: Path) -> list[str]:
+    comparison = filecmp.dircmp(left, right)
+    problems = [f"only in one: {name}" for name in comparison.left_only + comparison.right_only]
+    problems += [str(left / name) for name in comparison.diff_files]
+    problems += [
+        str(left / name)
+        for name in comparison.common_files
+        if not filecmp.cmp(left / name, right / name, shallow=False)
+    ]
+    for sub in comparison.common_dirs:
+        problems += tree_differences(left / sub, right / sub)
+    return problems
+
+
+@pytest.fixture(scope="module")
+def plain_import_run(tmp_path_factory):
+    """main.py with the provider imported the ordinary way (its whole __init__)."""
+    outdir = tmp_path_factory.mktemp("main-plain") / "cdktf.out"
+    return outdir, run_main(outdir, CDKTF_PLAIN_PROVIDER_IMPORT="1")
+
+
+def test_main_reports_where_it_wrote_and_which_stacks(plain_import_run, expected_stacks):
+    outdir, result = plain_import_run
+    assert result.returncode == 0, result.stderr
+    assert f"into {outdir}/stacks:" in result.stdout
+    for stack in expected_stacks:
+        assert f"  {stack}\n" in result.stdout
+
+
+def test_main_output_is_byte_identical_to_the_lazy_import_synth(plain_import_run, synth):
+    """Also guards the lazy provider import (modules/aws.py) against provider upgrades."""
+    outdir, result = plain_import_run
+    assert result.returncode == 0, result.stderr
+    assert tree_differences(outdir, synth.outdir) == []
+
+
+def test_bad_environment_file_prints_one_error_and_writes_nothing(tmp_path, environments_copy):
+    broken = environments_copy / "dev.hcl"
+    broken.write_text(broken.read_text().replace('"single"', '"sometimes"'))
+    outdir = tmp_path / "cdktf.out"
+    result = run_main(outdir, CDKTF_ENVIRONMENTS_DIR=str(environments_copy))
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0].startswith("error: ")
+    assert "dev.hcl: network.nat_gateways must be one of 'none', 'single', 'per_az', got 'sometimes'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not outdir.exists()
+
+
+def test_cdktf_cli_synth_writes_the_same_stacks(tmp_path, synth):
+    """`cdktf synth` (cdktf-cli 0.21 from package.json) runs main.py via cdktf.json."""
+    from tests.conftest import require
+
+    cli = PROJECT / "node_modules" / ".bin" / "cdktf"
+    require(cli.exists(), "cdktf-cli is not installed (run `npm ci`)")
+    outdir = tmp_path / "cdktf.out"
+    env = {k: v for k, v in os.environ.items() if k != "CDKTF_OUTDIR"}
+    result = subprocess.run(
+        [str(cli), "synth", "--output", str(outdir)], cwd=PROJECT, capture_output=True, text=True,
+        timeout=600, env={**env, "CI": "true"},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert tree_differences(outdir / "stacks", synth.outdir / "stacks") == []

@@ -1,0 +1,87 @@
+"""Stack layout, providers and backends of every synthesized stack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modules.core.environment import load_environments
+from tests.harness.synth import synthesize
+
+
+def test_synthesizes_exactly_the_stacks_of_the_layout(synth, expected_stacks):
+    assert sorted(synth.stacks) == sorted(expected_stacks)
+    assert "bootstrap" in synth.stacks and "prod-network" in synth.stacks
+
+
+@pytest.mark.parametrize("env, account", [("dev", "222222222222"), ("stage", "333333333333"), ("prod", "444444444444")])
+def test_provider_may_touch_only_its_own_account(synth, env, account):
+    (provider,) = synth.stack(f"{env}-network").json["provider"]["aws"]
+    assert provider["allowed_account_ids"] == [account]
+    assert provider["region"] == "eu-west-1"
+
+
+def test_provider_sets_default_tags(synth):
+    (provider,) = synth.stack("stage-network").json["provider"]["aws"]
+    assert provider["default_tags"] == [{"tags": {
+        "project": "webapp", "environment": "stage", "tier": "network", "managed-by": "cdktf",
+    }}]
+
+
+def test_prod_provider_assumes_the_configured_role_and_dev_does_not(synth):
+    (prod,) = synth.stack("prod-network").json["provider"]["aws"]
+    (dev,) = synth.stack("dev-network").json["provider"]["aws"]
+    assert prod["assume_role"][0]["role_arn"] == "arn:aws:iam::444444444444:role/webapp-terraform-prod"
+    assert "assume_role" not in dev
+
+
+def test_provider_is_the_pinned_aws_version(synth):
+    for name, stack in synth.stacks.items():
+        assert stack["terraform"]["required_providers"]["aws"]["version"] == "5.100.0", name
+
+
+def test_every_tier_stack_uses_the_s3_backend_with_its_own_key(synth, expected_stacks):
+    keys = set()
+    for name in expected_stacks[1:]:
+        backend = synth.stack(name).json["terraform"]["backend"]["s3"]
+        assert backend["bucket"] == "webapp-tfstate-111111111111"
+        assert backend["encrypt"] is True
+        env, tier = name.split("-", 1)
+        assert backend["key"] == f"{env}/{tier}.tfstate"
+        keys.add(backend["key"])
+    assert len(keys) == len(expected_stacks) - 1
+
+
+def test_dynamodb_locking_by_default_and_both_locks_where_configured(synth):
+    dev = synth.stack("dev-network").json["terraform"]["backend"]["s3"]
+    stage = synth.stack("stage-network").json["terraform"]["backend"]["s3"]
+    assert dev["dynamodb_table"] == "webapp-tfstate-locks" and "use_lockfile" not in dev
+    assert stage["dynamodb_table"] == "webapp-tfstate-locks" and stage["use_lockfile"] is True
+
+
+def test_bootstrap_keeps_local_state_beside_the_project(synth):
+    backend = synth.stack("bootstrap").json["terraform"]["backend"]
+    assert backend == {"local": {"path": "../../../terraform.bootstrap.tfstate"}}
+
+
+def _synth_variant(tmp_path: Path, environments_copy: Path, text: str):
+    path = environments_copy / "dev.hcl"
+    path.write_text(path.read_text() + "\n" + text + "\n")
+    environments = load_environments(environments_copy, ("dev",))
+    return synthesize(environments, tmp_path / "cdktf.out")
+
+
+def test_terraform_cloud_backend_replaces_s3(tmp_path, environments_copy):
+    synthesized = _synth_variant(tmp_path, environments_copy, (
+        'backend {\n  type = "cloud"\n  organization = "acme"\n  workspace_prefix = "webapp-"\n}'
+    ))
+    terraform = synthesized.stack("dev-network").json["terraform"]
+    assert "backend" not in terraform
+    assert terraform["cloud"] == {"organization": "acme", "workspaces": {"name": "webapp-dev-network"}}
+
+
+def test_lockfile_only_locking_drops_the_table(tmp_path, environments_copy):
+    synthesized = _synth_variant(tmp_path, environments_copy, 'backend {\n  locking = "lockfile"\n}')
+    backend = synthesized.stack("dev-network").json["terraform"]["backend"]["s3"]
+    assert backend["use_lockfile"] is True and "dynamodb_table" not in backend
