@@ -227,7 +227,8 @@ def check_prefix_fits(prefix: str) -> None:
 def load_environments(directory: Path, names: tuple[str, ...] | None = None) -> Environments:
     """Load and cross-check `shared.hcl` and every `<env>.hcl` in `directory`."""
     shared = load_shared(directory)
-    paths = sorted(p for p in directory.glob("*.hcl") if p.name != SHARED_FILE)
+    # `<env>.hcl` only: files with more dots (`dev.release.hcl`) are other tools' data.
+    paths = sorted(p for p in directory.glob("*.hcl") if p.name != SHARED_FILE and "." not in p.stem)
     if names is not None:
         wanted = set(names)
         missing = wanted - {p.stem for p in paths}

@@ -10,10 +10,23 @@ from tests.harness.emulator import start_emulator
 from tests.harness.synth import synthesize
 
 
+# Stacks build on each other: the foundation (bootstrap, network, lock contention) runs first.
+MODULE_ORDER = ("test_foundation", "test_database", "test_api", "test_frontend", "test_cicd")
+
+
+def _order(item: pytest.Item) -> int:
+    name = item.path.stem
+    return MODULE_ORDER.index(name) if name in MODULE_ORDER else len(MODULE_ORDER)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/emulator/" in str(item.fspath):
-            item.add_marker(pytest.mark.emulator)
+    emulator_items = [item for item in items if "tests/emulator/" in str(item.path)]
+    for item in emulator_items:
+        item.add_marker(pytest.mark.emulator)
+    # Stable sort of the emulator tests among themselves, leaving the rest in place.
+    positions = [i for i, item in enumerate(items) if item in emulator_items]
+    for position, item in zip(positions, sorted(emulator_items, key=_order), strict=True):
+        items[position] = item
 
 
 @pytest.fixture(scope="session")
