@@ -14,3 +14,8 @@ network {
   nat_gateways            = "per_az"
   flow_log_retention_days = 365
 }
+
+# The public hosted zone (already in the prod account) the site and API names live in.
+dns {
+  zone_name = "webapp.example.com"
+}

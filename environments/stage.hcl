@@ -15,3 +15,7 @@ network {
   nat_gateways            = "per_az"
   flow_log_retention_days = 90
 }
+
+dns {
+  zone_name = "stage.webapp.example.com"
+}

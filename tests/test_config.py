@@ -204,3 +204,14 @@ def test_error_message_names_file_key_value_and_allowed(environments_copy):
     edit(environments_copy, "dev.hcl", "az_count                = 2", "az_count                = 7")
     message = str(load_error(environments_copy))
     assert re.fullmatch(r".*environments/dev\.hcl: network\.az_count must be 2\.\.4, got 7", message), message
+
+
+def test_dns_zone_is_optional_and_typed(environments):
+    assert environments.get("dev").dns is None
+    assert environments.get("prod").dns.zone_name == "webapp.example.com"
+
+
+def test_rejects_zone_name_that_is_not_a_dns_name(environments_copy):
+    edit(environments_copy, "prod.hcl", '"webapp.example.com"', '"Webapp.Example.com."')
+    error = load_error(environments_copy)
+    assert error.key == "dns.zone_name" and "'Webapp.Example.com.'" in str(error)

@@ -112,6 +112,28 @@ class BackendConfig:
                 check(value is None, key, value, 'unset unless type = "cloud"')
 
 
+ZONE_NAME = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DnsConfig:
+    """`dns { ... }`: the Route 53 public hosted zone the environment's names live in.
+
+    The zone is looked up (by id when given, else by name), never created here: it
+    usually predates the project and holds other records.
+    """
+
+    zone_name: str
+    zone_id: str | None = None
+
+    def __post_init__(self) -> None:
+        check(bool(ZONE_NAME.match(self.zone_name)), "zone_name", self.zone_name,
+              "a lowercase DNS name like 'example.com' (no trailing dot)")
+        if self.zone_id is not None:
+            check(bool(ZONE_ID.match(self.zone_id)), "zone_id", self.zone_id, "a Route 53 zone id like 'Z0123456789ABC'")
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class EnvironmentConfig:
     """One environment (`environments/<name>.hcl`): account, region, and every tier's settings."""
@@ -124,6 +146,7 @@ class EnvironmentConfig:
     assume_role_arn: str | None = None
     name_prefix: str | None = None
     backend: BackendConfig = BackendConfig()
+    dns: DnsConfig | None = None
 
     def __post_init__(self) -> None:
         check(bool(ENVIRONMENT_NAME.match(self.name)), "name", self.name,
