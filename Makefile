@@ -13,7 +13,7 @@ export PIPENV_VERBOSITY := -1
 export PIPENV_NOSPIN := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: synth test test-fast test-emulator snapshot-update lint install checkov-venv cdktf-synth clean
+.PHONY: synth test test-fast test-emulator snapshot-update lint bench install checkov-venv cdktf-synth clean
 
 synth: $(VENV)/.synced
 	$(PY) main.py
@@ -34,6 +34,10 @@ snapshot-update: $(VENV)/.synced
 lint: $(VENV)/.synced
 	$(PY) -m ruff check modules tests main.py
 	$(PY) -m mypy modules main.py
+
+# Synth wall time and peak memory (python and node separately), baseline vs optimized, 1x/3x/10x.
+bench: $(VENV)/.synced
+	$(PY) -m bench.synth $(BENCH_ARGS)
 
 install: $(VENV)/.synced $(CHECKOV_VENV)/.synced node_modules/.synced
 

@@ -83,3 +83,35 @@ def test_cdktf_cli_synth_writes_the_same_stacks(tmp_path, synth):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert tree_differences(outdir / "stacks", synth.outdir / "stacks") == []
+
+
+def test_fast_exit_leaves_no_node_process_and_no_jsii_temp_dir(tmp_path):
+    """The optimized exit skips interpreter teardown but still stops jsii's kernel and cleans up."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    outdir = tmp_path / "cdktf.out"
+    result = run_main(outdir, ENVIRONMENTS="dev", TMPDIR=str(scratch), CDKTF_FAST_EXIT="1")
+    assert result.returncode == 0, result.stderr
+    assert (outdir / "stacks" / "dev-network" / "cdk.tf.json").is_file()
+    assert list(scratch.iterdir()) == [], "jsii left its runtime folder behind"
+    leftovers = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if str(scratch) in cmdline:
+                leftovers.append(cmdline.replace("\0", " "))
+    assert leftovers == [], f"processes left running: {leftovers}"
+
+
+def test_type_error_in_a_construct_argument_names_the_argument(tmp_path):
+    from cdktf import App, TerraformStack
+
+    from modules import aws
+
+    stack = TerraformStack(App(outdir=str(tmp_path)), "check")
+    with pytest.raises(TypeError) as caught:
+        aws.vpc.Vpc(stack, "Vpc", cidr_block=10)  # type: ignore[arg-type]
+    assert "cidr_block" in str(caught.value)

@@ -1,0 +1,1 @@
+"""Benchmarks (measured by command, never by a timed test)."""
