@@ -13,15 +13,17 @@ export PIPENV_VERBOSITY := -1
 export PIPENV_NOSPIN := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: synth test test-fast test-emulator snapshot-update lint bench install checkov-venv cdktf-synth clean
+.PHONY: synth test test-fast test-emulator snapshot-update lint bench install checkov-venv cdktf-synth clean deploy-frontend \
+        checkov plan-env apply-env deploy-role ci-role diagrams
 
+# ENVIRONMENTS=dev,stage limits the run to some environments.
 synth: $(VENV)/.synced
-	$(PY) main.py
+	ENVIRONMENTS="$(ENVIRONMENTS)" $(PY) main.py
 
-test: $(VENV)/.synced $(CHECKOV_VENV)/.synced node_modules/.synced
+test: $(VENV)/.synced $(CHECKOV_VENV)/.synced node_modules/.synced $(VENV)/.graphviz
 	$(PY) -m pytest
 
-test-fast: $(VENV)/.synced $(CHECKOV_VENV)/.synced node_modules/.synced
+test-fast: $(VENV)/.synced $(CHECKOV_VENV)/.synced node_modules/.synced $(VENV)/.graphviz
 	$(PY) -m pytest -m "not emulator"
 
 test-emulator: $(VENV)/.synced
@@ -31,9 +33,42 @@ test-emulator: $(VENV)/.synced
 snapshot-update: $(VENV)/.synced
 	$(PY) -m pytest tests/test_snapshots.py --snapshot-update
 
+# Publish a built frontend to an environment (README: "Publishing the frontend"), e.g.
+#   make deploy-frontend ENV=stage DIR=dist ARGS="--wait --keep-old-days 7"
+deploy-frontend: $(VENV)/.synced
+	@test -n "$(ENV)" -a -n "$(DIR)" || { echo "usage: make deploy-frontend ENV=<env> DIR=<build dir> [ARGS='--dry-run ...']" >&2; exit 2; }
+	$(PY) -m delivery deploy-frontend --env "$(ENV)" --dir "$(DIR)" $(ARGS)
+
+# checkov over cdktf.out/ (make synth first), failing on any finding tests/checkov/suppressions.toml
+# does not explain: the same gate as the test suite.
+checkov: $(VENV)/.synced $(CHECKOV_VENV)/.synced
+	$(PY) -m tests.harness.checkov cdktf.out/stacks
+
+# Every stack of one environment, in dependency order (make synth first), e.g. make plan-env ENV=dev.
+plan-env: $(VENV)/.synced
+	@test -n "$(ENV)" || { echo "usage: make plan-env ENV=<env>" >&2; exit 2; }
+	$(PY) -m delivery plan "$(ENV)"
+
+apply-env: $(VENV)/.synced
+	@test -n "$(ENV)" || { echo "usage: make apply-env ENV=<env>" >&2; exit 2; }
+	$(PY) -m delivery apply "$(ENV)"
+
+# The roles the pipeline assumes (outputs of the shared-cicd stack).
+deploy-role: $(VENV)/.synced
+	@test -n "$(ENV)" || { echo "usage: make deploy-role ENV=<env>" >&2; exit 2; }
+	@$(PY) -m delivery role deploy "$(ENV)"
+
+ci-role: $(VENV)/.synced
+	@$(PY) -m delivery role ci
+
+# Architecture pictures (PNG + SVG per environment and per tier) drawn from cdktf.out/; the
+# prod ones are committed and embedded in README.md, so re-run this after changing the stacks.
+diagrams: synth $(VENV)/.graphviz
+	$(PY) -m diagrams_gen --out docs/architecture --synth-dir cdktf.out
+
 lint: $(VENV)/.synced
-	$(PY) -m ruff check modules tests main.py
-	$(PY) -m mypy modules main.py
+	$(PY) -m ruff check modules delivery bench diagrams_gen tests main.py
+	$(PY) -m mypy modules delivery diagrams_gen main.py
 
 # Synth wall time and peak memory (python and node separately), baseline vs optimized, 1x/3x/10x.
 bench: $(VENV)/.synced
@@ -51,6 +86,15 @@ $(VENV)/.synced: Pipfile.lock
 	@$(PYTHON) -m pipenv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "$(PIPENV_PIN)"
 	$(PYTHON) -m pipenv sync --dev
 	@touch $@
+
+# Graphviz's `dot` draws the architecture pictures. As root (CI, containers) it is installed
+# from the distribution; elsewhere installing system packages is the user's call, so this only
+# says how, and the picture tests skip (CI=true makes them fail instead).
+$(VENV)/.graphviz: | $(VENV)/.synced
+	@if command -v dot >/dev/null 2>&1; then touch $@; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz && touch $@; \
+	else echo "note: Graphviz is missing; install it with 'sudo apt-get install graphviz' or 'brew install graphviz'" >&2; fi
 
 # checkov lives in its own virtualenv: its bc-python-hcl2 replaces python-hcl2's `hcl2` module.
 $(CHECKOV_VENV)/.synced: tests/checkov/requirements.txt

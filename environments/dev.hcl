@@ -10,3 +10,86 @@ network {
   nat_gateways            = "single"
   flow_log_retention_days = 30
 }
+
+# PostgreSQL: one small instance in one zone and no replicas. Dev's database may be
+# destroyed and rebuilt (no deletion protection, no final snapshot); changes apply at once.
+database {
+  instance_class            = "db.t4g.medium"
+  multi_az                  = false
+  replica_count             = 0
+  allocated_storage_gib     = 20
+  max_allocated_storage_gib = 50
+  backup_retention_days     = 7
+  deletion_protection       = false
+  skip_final_snapshot       = true
+  apply_immediately         = true
+  log_retention_days        = 30
+  alarm_topic_name          = "database-alarms"
+}
+
+# The static site: no dns block, so CloudFront's own *.cloudfront.net name and certificate.
+frontend {
+  price_class                        = "PriceClass_100"
+  noncurrent_version_expiration_days = 7
+  log_retention_days                 = 30
+  waf_enabled                        = false
+  # Dev's buckets may go with `terraform destroy` (they still refuse while they hold objects).
+  prevent_destroy = false
+}
+
+# The API: two services behind API Gateway. Dev runs mostly on Fargate Spot, keeps logs
+# a month, has no cache and may be destroyed (no deletion protection).
+api {
+  fargate_weight                = 1
+  fargate_base                  = 0
+  fargate_spot_weight           = 3
+  log_retention_days            = 30
+  nlb_access_log_retention_days = 30
+  deletion_protection           = false
+  throttling_burst_limit        = 50
+  throttling_rate_limit         = 20
+  logging_level                 = "INFO"
+  waf_rate_limit_per_5_minutes  = 1000
+
+  # Secrets Manager secrets this stack creates; their values are set out of band.
+  secrets = ["payments-api-key"]
+
+  service "service1" {
+    path_prefix      = "service1"
+    container_port   = 8080
+    image_repository = "webapp/service1"
+    image_tag        = "1.0.0"
+    desired_count    = 1
+    min_count        = 1
+    max_count        = 2
+    # Public routes: the service checks the caller's token itself.
+    authorization = "NONE"
+    environment   = { LOG_LEVEL = "debug" }
+  }
+
+  service "service2" {
+    path_prefix      = "service2"
+    container_port   = 8081
+    image_repository = "webapp/service2"
+    image_tag        = "1.0.0"
+    cpu_architecture = "ARM64"
+    desired_count    = 1
+    min_count        = 1
+    max_count        = 2
+    required_headers = ["X-Request-Id"]
+    environment      = { LOG_LEVEL = "debug" }
+    secrets          = { PAYMENTS_API_KEY = "payments-api-key" }
+  }
+
+  # Flyway: an image built FROM flyway/flyway with the SQL scripts, in the registry.
+  migrations {
+    image_repository = "webapp/migrations"
+    image_tag        = "10.20.1"
+  }
+}
+
+# How the pipeline reaches dev (shared-cicd): Terraform runs as this role here, the CI
+# role may assume the deploy role, and the monitoring workspace may be destroyed.
+cicd {
+  terraform_role_arn = "arn:aws:iam::222222222222:role/webapp-terraform-dev"
+}

@@ -15,7 +15,98 @@ network {
   flow_log_retention_days = 365
 }
 
+# PostgreSQL: Multi-AZ (primary and standby in the first two zones), one read replica in
+# the third, deletion protection and prevent_destroy; changes wait for the maintenance window.
+database {
+  instance_class            = "db.r6g.large"
+  multi_az                  = true
+  replica_count             = 1
+  allocated_storage_gib     = 100
+  max_allocated_storage_gib = 500
+  backup_retention_days     = 7
+  deletion_protection       = true
+  apply_immediately         = false
+  log_retention_days        = 365
+  connections_alarm_count   = 1400
+  alarm_topic_name          = "database-alarms"
+  alarm_email_addresses     = ["database-oncall@webapp.example.com"]
+}
+
 # The public hosted zone (already in the prod account) the site and API names live in.
 dns {
   zone_name = "webapp.example.com"
+}
+
+# The site at webapp.example.com (the dns zone's apex), served from every edge location.
+frontend {
+  price_class                        = "PriceClass_All"
+  origin_shield_region               = "eu-west-1"
+  noncurrent_version_expiration_days = 90
+  log_retention_days                 = 365
+  waf_enabled                        = true
+  waf_rate_limit_per_5_minutes       = 2000
+  prevent_destroy                    = true
+}
+
+# The API at api.webapp.example.com: regular Fargate only, more tasks, a 0.5 GiB cache
+# for GET responses, logs kept a year, deletion protection.
+api {
+  log_retention_days            = 365
+  nlb_access_log_retention_days = 365
+  deletion_protection           = true
+  throttling_burst_limit        = 1000
+  throttling_rate_limit         = 500
+  cache_cluster_size_gib        = 0.5
+  cache_ttl_seconds             = 300
+  waf_rate_limit_per_5_minutes  = 5000
+  alarm_email_addresses         = ["api-oncall@webapp.example.com"]
+
+  secrets = ["payments-api-key"]
+
+  service "service1" {
+    path_prefix      = "service1"
+    container_port   = 8080
+    image_repository = "webapp/service1"
+    image_tag        = "1.0.0"
+    cpu_units        = 1024
+    memory_mib       = 2048
+    desired_count    = 3
+    min_count        = 3
+    max_count        = 12
+    authorization    = "NONE"
+    # GET /service1/items?page=2 is cached apart from ?page=1.
+    cache_key_query_parameters = ["page"]
+  }
+
+  service "service2" {
+    path_prefix      = "service2"
+    container_port   = 8081
+    image_repository = "webapp/service2"
+    image_tag        = "1.0.0"
+    cpu_architecture = "ARM64"
+    cpu_units        = 512
+    memory_mib       = 1024
+    desired_count    = 2
+    min_count        = 2
+    max_count        = 8
+    required_headers = ["X-Request-Id"]
+    secrets          = { PAYMENTS_API_KEY = "payments-api-key" }
+    # Its responses depend on query parameters nobody listed: never cached.
+    caching = false
+  }
+
+  migrations {
+    image_repository = "webapp/migrations"
+    image_tag        = "10.20.1"
+  }
+}
+
+# How the pipeline reaches prod (shared-cicd): not the CI role, only the role Jenkins
+# uses after the restricted prod approval, with the external id; Terraform runs as
+# assume_role_arn above. The monitoring workspace is kept from `terraform destroy`.
+cicd {
+  deploy_trusts_ci_role = false
+  deploy_principal_arns = ["arn:aws:iam::111111111111:role/webapp-jenkins-prod-approvals"]
+  deploy_external_id    = "webapp-prod-deploy"
+  prevent_destroy       = true
 }

@@ -13,3 +13,40 @@ state {
   # Old state versions are kept this long for recovery.
   noncurrent_version_retention_days = 90
 }
+
+# The account and region of the ECR registry every environment pulls its images from
+# (the CI/CD tier pushes there). Execution roles may pull only their own repositories.
+registry {
+  account_id = "111111111111"
+  region     = "eu-west-1"
+}
+
+# CI/CD and monitoring (the shared-cicd stack, in the registry account; see
+# modules/cicd/README.md). Image repositories come from the environments' services.
+cicd {
+  # Jenkins runs as this role in the tooling account and passes the external id.
+  ci_principal_arns = ["arn:aws:iam::111111111111:role/webapp-jenkins"]
+  ci_external_id    = "webapp-jenkins-ci"
+
+  untagged_image_expiry_days = 7
+  release_images_kept        = 100
+  # Continuous scanning (Amazon Inspector, billed per image): off; Trivy in the pipeline
+  # and ECR's scan on push stay on.
+  enhanced_scanning = false
+
+  # The "REPORT" e-mail (a critical Trivy finding) and every monitoring alert.
+  report_topic_name      = "pipeline-reports"
+  report_email_addresses = ["platform-team@webapp.example.com"]
+
+  # One Prometheus workspace per environment, in that environment's account.
+  prometheus_workspaces            = "per_environment"
+  # The workspaces' own logs (rule evaluation and alert delivery errors): small, kept a year.
+  monitoring_log_retention_days    = 365
+  health_alert_after_seconds       = 120
+  server_error_alert_percent       = 5
+  server_error_alert_after_seconds = 300
+
+  grafana {
+    authentication_providers = ["AWS_SSO"]
+  }
+}

@@ -9,6 +9,7 @@ the key, the value and what is allowed.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import itertools
 import re
@@ -20,10 +21,14 @@ import hcl2
 from hcl2.utils import SerializationOptions
 from lark.exceptions import LarkError, UnexpectedInput
 
+from modules.api.config import ApiConfig
+from modules.cicd.config import CicdConfig, CicdEnvironmentConfig, role_account
 from modules.core.errors import ConfigError
 from modules.core.naming import NameKind, check_name
 from modules.core.regions import AZ_COUNT_BY_REGION
 from modules.core.schema import check, from_data
+from modules.database.config import DatabaseConfig
+from modules.frontend.config import ACM_DOMAIN_MAX_LENGTH, FrontendConfig
 from modules.network.config import NetworkConfig
 
 SHARED_FILE = "shared.hcl"
@@ -69,15 +74,37 @@ class StateConfig:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class RegistryConfig:
+    """`registry { ... }`: the account and region of the ECR registry every environment pulls from."""
+
+    account_id: str
+    region: str
+
+    def __post_init__(self) -> None:
+        _check_account("account_id", self.account_id)
+        _check_region("region", self.region)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SharedConfig:
     """`environments/shared.hcl`: settings of the whole organisation."""
 
     project: str
     state: StateConfig
+    registry: RegistryConfig
+    cicd: CicdConfig
+    # The path one image takes through the environments (`python -m delivery promote`).
+    promotion_order: tuple[str, ...] = ("dev", "stage", "prod")
 
     def __post_init__(self) -> None:
         check(bool(PROJECT_NAME.match(self.project)), "project", self.project,
               "3..20 lowercase letters, digits and hyphens, starting with a letter")
+        check(len(self.promotion_order) >= 1 and len(set(self.promotion_order)) == len(self.promotion_order),
+              "promotion_order", self.promotion_order, "a list of distinct environment names")
+        role = self.cicd.terraform_role_arn
+        if role is not None:
+            check(role_account(role) == self.registry.account_id, "cicd.terraform_role_arn", role,
+                  f"a role in the registry account {self.registry.account_id} (shared-cicd's default provider)")
 
 
 class BackendType(enum.Enum):
@@ -142,11 +169,15 @@ class EnvironmentConfig:
     account_id: str
     region: str
     network: NetworkConfig
+    database: DatabaseConfig
+    api: ApiConfig
     production: bool = False
     assume_role_arn: str | None = None
     name_prefix: str | None = None
     backend: BackendConfig = BackendConfig()
     dns: DnsConfig | None = None
+    frontend: FrontendConfig = FrontendConfig()
+    cicd: CicdEnvironmentConfig = CicdEnvironmentConfig()
 
     def __post_init__(self) -> None:
         check(bool(ENVIRONMENT_NAME.match(self.name)), "name", self.name,
@@ -163,6 +194,63 @@ class EnvironmentConfig:
         if self.name_prefix is not None:
             check(bool(NAME_PREFIX.match(self.name_prefix)), "name_prefix", self.name_prefix,
                   "lowercase letters, digits and hyphens, starting with a letter")
+        self._check_frontend()
+        self._check_database()
+        self._check_api()
+        self._check_cicd()
+
+    def _check_cicd(self) -> None:
+        cicd = self.cicd
+        role = cicd.terraform_role_arn or self.assume_role_arn
+        check(role is not None, "cicd.terraform_role_arn", role,
+              "the role Terraform runs as in this account when assume_role_arn is unset (the deploy role "
+              "assumes it, and shared-cicd reaches this account through it)")
+        assert role is not None
+        check(role_account(role) == self.account_id, "cicd.terraform_role_arn", role,
+              f"a role in this environment's account {self.account_id}")
+        if cicd.deploy_require_mfa:
+            check(not cicd.deploy_trusts_ci_role, "cicd.deploy_require_mfa", True,
+                  "false while deploy_trusts_ci_role = true (the CI role's sessions carry no MFA)")
+        if self.production:
+            check(not cicd.deploy_trusts_ci_role, "cicd.deploy_trusts_ci_role", cicd.deploy_trusts_ci_role,
+                  "false when production = true (only the principals named for prod approvals may deploy)")
+            check(cicd.deploy_require_mfa or cicd.deploy_external_id is not None, "cicd.deploy_require_mfa",
+                  cicd.deploy_require_mfa, "true, or cicd.deploy_external_id set, when production = true")
+            check(cicd.prevent_destroy, "cicd.prevent_destroy", cicd.prevent_destroy, "true when production = true")
+
+    def _check_api(self) -> None:
+        if self.dns is not None:
+            host = f"api.{self.dns.zone_name}"
+            check(len(host) <= ACM_DOMAIN_MAX_LENGTH, "dns.zone_name", self.dns.zone_name,
+                  f"short enough that the API's name fits ACM's {ACM_DOMAIN_MAX_LENGTH} characters ({host!r})")
+        if self.production:
+            check(self.api.deletion_protection, "api.deletion_protection", self.api.deletion_protection,
+                  "true when production = true")
+
+    def _check_database(self) -> None:
+        database = self.database
+        allowed = database.max_replicas(self.network.az_count)
+        standby = " and its Multi-AZ standby" if database.multi_az else ""
+        check(database.replica_count <= allowed, "database.replica_count", database.replica_count,
+              f"0..{allowed}: each read replica needs a zone of its own, apart from the primary{standby} "
+              f"(network.az_count = {self.network.az_count})")
+        if self.production:
+            for key in ("multi_az", "deletion_protection"):
+                check(getattr(database, key), f"database.{key}", getattr(database, key),
+                      "true when production = true")
+
+    def _check_frontend(self) -> None:
+        frontend = self.frontend
+        if self.dns is None:
+            check(frontend.subdomain is None, "frontend.subdomain", frontend.subdomain,
+                  "unset without a dns { zone_name = ... } block (the site then uses CloudFront's own domain)")
+        else:
+            host = frontend.host_name(self.dns.zone_name)
+            check(len(host) <= ACM_DOMAIN_MAX_LENGTH, "frontend.subdomain", frontend.subdomain,
+                  f"short enough that the site's name fits ACM's {ACM_DOMAIN_MAX_LENGTH} characters ({host!r})")
+        if self.production:
+            check(frontend.prevent_destroy, "frontend.prevent_destroy", frontend.prevent_destroy,
+                  "true when production = true")
 
 
 def display(path: Path) -> str:
@@ -204,6 +292,9 @@ class Environments:
 
     shared: SharedConfig
     environments: tuple[EnvironmentConfig, ...]
+    # False when only some environment files were loaded (`ENVIRONMENTS=dev`): stacks built
+    # from every environment (`shared-cicd`) are then left out rather than built from a part.
+    complete: bool = True
 
     def get(self, name: str) -> EnvironmentConfig:
         for environment in self.environments:
@@ -234,9 +325,21 @@ def load_environment(path: Path, shared: SharedConfig) -> EnvironmentConfig:
             raise ConfigError("name", "is not a key: the environment's name is the file name")
         environment = from_data(EnvironmentConfig, {"name": path.stem, **data})
         check_prefix_fits(prefix_of(shared, environment))
+        environment.api.check_names(prefix_of(shared, environment))
     except ConfigError as error:
         raise error.in_file(display(path)) from None
-    return environment
+    return _with_release(environment, path)
+
+
+def _with_release(environment: EnvironmentConfig, path: Path) -> EnvironmentConfig:
+    """Run the images `<env>.release.hcl` pins, when the environment has a release file."""
+    from modules.core.release import apply_release, load_release, release_path
+
+    release_file = release_path(path.parent, environment.name)
+    release = load_release(release_file)
+    if release is None:
+        return environment
+    return dataclasses.replace(environment, api=apply_release(environment.api, release, release_file))
 
 
 def check_prefix_fits(prefix: str) -> None:
@@ -245,6 +348,7 @@ def check_prefix_fits(prefix: str) -> None:
     check_name(NameKind.S3_BUCKET, key, prefix, "frontend-cloudfront-logs")
     check_name(NameKind.LOAD_BALANCER, key, prefix, "api")
     check_name(NameKind.IAM_ROLE, key, prefix, "vpc-flow-logs-delivery")
+    check_name(NameKind.RDS_IDENTIFIER, key, prefix, "postgres-replica-0")
 
 
 def load_environments(directory: Path, names: tuple[str, ...] | None = None) -> Environments:
@@ -252,6 +356,7 @@ def load_environments(directory: Path, names: tuple[str, ...] | None = None) -> 
     shared = load_shared(directory)
     # `<env>.hcl` only: files with more dots (`dev.release.hcl`) are other tools' data.
     paths = sorted(p for p in directory.glob("*.hcl") if p.name != SHARED_FILE and "." not in p.stem)
+    every = len(paths)
     if names is not None:
         wanted = set(names)
         missing = wanted - {p.stem for p in paths}
@@ -261,8 +366,13 @@ def load_environments(directory: Path, names: tuple[str, ...] | None = None) -> 
     if not paths:
         raise ConfigError("", "holds no environment files (<env>.hcl)", file=display(directory))
     environments = tuple(load_environment(path, shared) for path in paths)
+    if len(paths) == every:
+        unknown = [name for name in shared.promotion_order if name not in {p.stem for p in paths}]
+        if unknown:
+            raise ConfigError("promotion_order", f"names {unknown}, which have no environment file",
+                              file=display(directory / SHARED_FILE))
     _check_across(directory, shared, environments)
-    return Environments(shared, environments)
+    return Environments(shared, environments, complete=len(paths) == every)
 
 
 def _check_across(directory: Path, shared: SharedConfig, environments: tuple[EnvironmentConfig, ...]) -> None:

@@ -64,3 +64,35 @@ def account_root_admin(account_id: str, partition: str) -> Any:
         resources=["*"],
         principals=[{"type": "AWS", "identifiers": [f"arn:{partition}:iam::{account_id}:root"]}],
     )
+
+
+def cloudwatch_logs_encrypt(region: str, log_group_arn: str) -> Any:
+    """The key-policy statement that lets CloudWatch Logs in `region` encrypt the log groups
+    `log_group_arn` names (a `*` in it matches several) with the key."""
+    return statement(
+        sid="CloudWatchLogsEncrypts",
+        actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+        resources=["*"],
+        principals=[{"type": "Service", "identifiers": [f"logs.{region}.amazonaws.com"]}],
+        conditions=[{
+            "test": "ArnLike" if "*" in log_group_arn else "ArnEquals",
+            "variable": "kms:EncryptionContext:aws:logs:arn",
+            "values": [log_group_arn],
+        }],
+    )
+
+
+def cloudwatch_alarms_publish(account_id: str, partition: str, region: str, alarm_name_pattern: str) -> Any:
+    """The key-policy statement that lets CloudWatch alarms named `alarm_name_pattern` (`*`
+    wildcards) publish to an SNS topic encrypted with the key."""
+    return statement(
+        sid="CloudWatchAlarmsPublish",
+        actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+        resources=["*"],
+        principals=[{"type": "Service", "identifiers": ["cloudwatch.amazonaws.com"]}],
+        conditions=[
+            {"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account_id]},
+            {"test": "ArnLike", "variable": "aws:SourceArn",
+             "values": [f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:{alarm_name_pattern}"]},
+        ],
+    )

@@ -9,6 +9,7 @@ from constructs import Construct
 
 from modules import aws
 from modules.core.environment import (
+    BackendConfig,
     BackendType,
     EnvironmentConfig,
     SharedConfig,
@@ -108,29 +109,48 @@ class TierStack(TerraformStack):
         return self._providers[region]
 
     def _configure_backend(self) -> None:
-        backend = self.environment.backend
-        name = f"{self.environment.name}-{self.tier}"
-        if backend.type is BackendType.CLOUD:
-            CloudBackend(
-                self,
-                organization=backend.organization or "",
-                workspaces=NamedCloudWorkspace(f"{backend.workspace_prefix or ''}{name}"),
-            )
-            return
-        state = self.shared.state
-        settings: dict[str, Any] = {
-            "bucket": state.bucket,
-            "key": f"{self.environment.name}/{self.tier}.tfstate",
-            "region": state.region,
-            "encrypt": True,
-            **self.target.s3_backend_settings(),
-        }
-        if backend.locking in (StateLocking.DYNAMODB, StateLocking.BOTH):
-            settings["dynamodb_table"] = state.lock_table
-        role = self.target.role_arn(state.assume_role_arn)
-        if role:
-            settings["assume_role"] = S3BackendAssumeRoleConfig(role_arn=role)
-        S3Backend(self, **settings)
-        if backend.locking in (StateLocking.LOCKFILE, StateLocking.BOTH):
-            # cdktf 0.21's S3BackendConfig predates `use_lockfile` (Terraform 1.10+).
-            self.add_override("terraform.backend.s3.use_lockfile", True)
+        configure_backend(
+            self,
+            shared=self.shared,
+            backend=self.environment.backend,
+            name=f"{self.environment.name}-{self.tier}",
+            key=f"{self.environment.name}/{self.tier}.tfstate",
+            target=self.target,
+        )
+
+
+def configure_backend(
+    stack: TerraformStack,
+    *,
+    shared: SharedConfig,
+    backend: BackendConfig,
+    name: str,
+    key: str,
+    target: Target,
+) -> None:
+    """The stack's backend: S3 on the state bucket at `key` (the DynamoDB lock table and/or
+    S3 native locking), or the Terraform Cloud workspace `<workspace_prefix><name>`."""
+    if backend.type is BackendType.CLOUD:
+        CloudBackend(
+            stack,
+            organization=backend.organization or "",
+            workspaces=NamedCloudWorkspace(f"{backend.workspace_prefix or ''}{name}"),
+        )
+        return
+    state = shared.state
+    settings: dict[str, Any] = {
+        "bucket": state.bucket,
+        "key": key,
+        "region": state.region,
+        "encrypt": True,
+        **target.s3_backend_settings(),
+    }
+    if backend.locking in (StateLocking.DYNAMODB, StateLocking.BOTH):
+        settings["dynamodb_table"] = state.lock_table
+    role = target.role_arn(state.assume_role_arn)
+    if role:
+        settings["assume_role"] = S3BackendAssumeRoleConfig(role_arn=role)
+    S3Backend(stack, **settings)
+    if backend.locking in (StateLocking.LOCKFILE, StateLocking.BOTH):
+        # cdktf 0.21's S3BackendConfig predates `use_lockfile` (Terraform 1.10+).
+        stack.add_override("terraform.backend.s3.use_lockfile", True)

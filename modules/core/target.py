@@ -40,6 +40,7 @@ EMULATOR_UNSUPPORTED_RESOURCE_TYPES = frozenset({
     "aws_grafana_workspace",
     "aws_grafana_role_association",
     "aws_grafana_workspace_api_key",
+    "aws_grafana_workspace_saml_configuration",
 })
 
 # Attributes moto echoes back differently (measured; see ARCHITECTURE.md).
@@ -47,9 +48,13 @@ EMULATOR_IGNORE_CHANGES: dict[str, tuple[str, ...]] = {
     "aws_db_parameter_group": ("parameter",),
     "aws_db_instance": ("performance_insights_enabled", "performance_insights_kms_key_id",
                         "performance_insights_retention_period"),
-    "aws_ecs_service": ("health_check_grace_period_seconds",),
+    "aws_ecs_service": ("health_check_grace_period_seconds", "capacity_provider_strategy", "enable_ecs_managed_tags",
+                        "availability_zone_rebalancing"),
+    "aws_lb": ("enforce_security_group_inbound_rules_on_private_link_traffic",),
     "aws_api_gateway_integration": ("connection_id", "cache_key_parameters"),
     "aws_cloudfront_distribution": ("origin", "default_cache_behavior", "viewer_certificate"),
+    # moto stores a workspace's KMS key but does not return it (DescribeWorkspace has no kmsKeyArn).
+    "aws_prometheus_workspace": ("kms_key_arn",),
 }
 
 

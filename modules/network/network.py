@@ -10,9 +10,10 @@ from modules.core import policy
 from modules.core.naming import NameKind, physical_name
 from modules.network.config import NatGateways, NetworkConfig
 
-# Fargate tasks in private subnets pull images, write logs, read secrets and
-# assume roles through these without any route to the internet.
-INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "secretsmanager", "sts")
+# Fargate tasks in private subnets pull images, write logs, read secrets, assume
+# roles and remote-write metrics (the ADOT sidecar, to Amazon Managed Prometheus)
+# through these without any route to the internet.
+INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "secretsmanager", "sts", "aps-workspaces")
 
 
 class Network(Construct):
@@ -161,17 +162,7 @@ class Network(Construct):
             self,
             "FlowLogKeyPolicy",
             policy.account_root_admin(account, part),
-            policy.statement(
-                sid="CloudWatchLogsEncrypts",
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                resources=["*"],
-                principals=[{"type": "Service", "identifiers": [f"logs.{region}.amazonaws.com"]}],
-                conditions=[{
-                    "test": "ArnEquals",
-                    "variable": "kms:EncryptionContext:aws:logs:arn",
-                    "values": [log_group_arn],
-                }],
-            ),
+            policy.cloudwatch_logs_encrypt(region, log_group_arn),
         )
         key = aws.kms_key.KmsKey(
             self, "FlowLogKey", description=f"Encrypts {self.prefix} VPC flow logs",

@@ -9,7 +9,6 @@ from tests.harness.deployer import Deployer
 from tests.harness.emulator import start_emulator
 from tests.harness.synth import synthesize
 
-
 # Stacks build on each other: the foundation (bootstrap, network, lock contention) runs first.
 MODULE_ORDER = ("test_foundation", "test_database", "test_api", "test_frontend", "test_cicd")
 

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from modules.network.network import INTERFACE_ENDPOINTS
 from tests.harness.emulator import emulator_env
 
 STATE_BUCKET = "webapp-tfstate-111111111111"
@@ -108,4 +109,4 @@ def test_dev_network_exists_in_the_emulator(bootstrapped, emulator):
     assert {s["AvailabilityZone"] for s in subnets} == {"eu-west-1a", "eu-west-1b"}
     assert len(ec2.describe_nat_gateways(Filter=[{"Name": "vpc-id", "Values": [vpc_id]}])["NatGateways"]) == 1
     endpoints = ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["VpcEndpoints"]
-    assert len(endpoints) == 6
+    assert len(endpoints) == 1 + len(INTERFACE_ENDPOINTS)

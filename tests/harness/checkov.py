@@ -78,3 +78,22 @@ def run_checkov(stacks_dir: Path) -> tuple[list[Failure], int]:
             stack = Path(check["file_path"]).parts[1]
             failures.append(Failure(stack, check["check_id"], check["resource"], check["check_name"]))
     return failures, passed
+
+
+def main(argv: list[str]) -> int:
+    """`python -m tests.harness.checkov <stacks dir>`: 0 when every finding is explained."""
+    stacks_dir = Path(argv[0]) if argv else PROJECT / "cdktf.out" / "stacks"
+    failures, passed = run_checkov(stacks_dir)
+    suppressions = load_suppressions()
+    unexplained = [f for f in failures if not any(s.matches(f) for s in suppressions)]
+    print(f"checkov: {passed} passed, {len(failures)} failed, {len(failures) - len(unexplained)} explained "
+          f"by {SUPPRESSIONS_FILE.relative_to(PROJECT)}")
+    for failure in unexplained:
+        print(f"UNEXPLAINED {failure}")
+    return 1 if unexplained else 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

@@ -16,6 +16,10 @@ import os
 import uuid
 
 
+def new_db_resource_id() -> str:
+    return "db-" + uuid.uuid4().hex[:26].upper()
+
+
 def give_each_db_instance_its_own_resource_id() -> None:
     """moto gives every RDS instance the same DbiResourceId, so a replica collides with its primary."""
     from moto.rds import models
@@ -24,9 +28,26 @@ def give_each_db_instance_its_own_resource_id() -> None:
 
     def init(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         original_init(self, *args, **kwargs)
-        self.dbi_resource_id = "db-" + uuid.uuid4().hex[:26].upper()
+        self.dbi_resource_id = new_db_resource_id()
 
     models.DBInstance.__init__ = init
+
+
+def make_read_replicas_instances_of_their_own() -> None:
+    """moto makes a read replica as a `copy.copy` of its primary, so (1) it keeps the primary's
+    DbiResourceId, by which the provider finds instances: it never finds the replica it
+    created; (2) it keeps the primary's Multi-AZ, where CreateDBInstanceReadReplica makes a
+    single-AZ replica unless asked (the provider sends MultiAZ only when true)."""
+    from moto.rds import models
+
+    original = models.RDSBackend.create_db_instance_read_replica
+
+    def create_db_instance_read_replica(self, db_kwargs):  # type: ignore[no-untyped-def]
+        replica = original(self, {"multi_az": False, **db_kwargs})
+        replica.dbi_resource_id = new_db_resource_id()
+        return replica
+
+    models.RDSBackend.create_db_instance_read_replica = create_db_instance_read_replica
 
 
 def serve_application_autoscaling_tags() -> None:
@@ -48,9 +69,18 @@ def serve_application_autoscaling_tags() -> None:
             current.pop(key, None)
         return "{}"
 
+    original_register = ApplicationAutoScalingResponse.register_scalable_target
+
+    def register_scalable_target(self) -> str:  # type: ignore[no-untyped-def]
+        # Tags sent with the registration itself (the provider's default_tags) are kept too.
+        response = original_register(self)
+        tags.setdefault(json.loads(response)["ScalableTargetARN"], {}).update(self._get_param("Tags") or {})
+        return response
+
     ApplicationAutoScalingResponse.list_tags_for_resource = list_tags_for_resource
     ApplicationAutoScalingResponse.tag_resource = tag_resource
     ApplicationAutoScalingResponse.untag_resource = untag_resource
+    ApplicationAutoScalingResponse.register_scalable_target = register_scalable_target
 
 
 def skip_bucket_policy_conditions_moto_cannot_evaluate() -> None:
@@ -75,6 +105,63 @@ def skip_bucket_policy_conditions_moto_cannot_evaluate() -> None:
     models.FakeBucket.get_permission = get_permission
 
 
+def list_buckets_with_the_canonical_owner() -> None:
+    """moto's ListBuckets answers a fixed owner id that differs from the canonical id every
+    bucket ACL carries, so an `aws_s3_bucket_acl` whose owner comes from
+    `data.aws_canonical_user_id` (ListBuckets) never plans clean. Answer the ACL owner's id."""
+    from moto.s3 import models
+    from moto.s3.responses import S3Response
+
+    original = S3Response.all_buckets
+    listed_owner = "bcaf1ffd86f41161ca5fb16fd081034f"
+
+    def all_buckets(self):  # type: ignore[no-untyped-def]
+        status, headers, body = original(self)
+        if isinstance(body, bytes):
+            body = body.replace(listed_owner.encode(), models.OWNER.encode())
+        else:
+            body = body.replace(listed_owner, models.OWNER)
+        return status, headers, body
+
+    S3Response.all_buckets = all_buckets
+
+
+def describe_rules_that_reference_groups_and_prefix_lists_with_their_description() -> None:
+    """moto reports a security group rule's description only for CIDR rules: a rule that
+    references another group or a prefix list comes back without it, so every such
+    `aws_vpc_security_group_*_rule` with a description plans an update forever."""
+    from moto.ec2.models.security_groups import SecurityGroupRule
+
+    original_init = SecurityGroupRule.__init__
+
+    def init(self, ec2_backend, ip_protocol, group_id, from_port, to_port, ip_range,  # type: ignore[no-untyped-def]
+             source_group=None, prefix_list_id=None, **kwargs):
+        original_init(self, ec2_backend, ip_protocol, group_id, from_port, to_port, ip_range, source_group,
+                      prefix_list_id, **kwargs)
+        self.prefix_list_description = (prefix_list_id or {}).get("Description")
+
+    def description(self):  # type: ignore[no-untyped-def]
+        return (self.ip_range.get("Description") or self.source_group.get("Description")
+                or getattr(self, "prefix_list_description", None))
+
+    SecurityGroupRule.__init__ = init
+    SecurityGroupRule.description = property(description)
+
+
+def report_invalidations_completed_as_cloudfront_does() -> None:
+    """moto reports a finished CloudFront invalidation as "COMPLETED"; CloudFront (and so
+    boto3's `invalidation_completed` waiter) says "Completed", so the waiter never ends."""
+    from moto.cloudfront import models
+
+    original_init = models.Invalidation.__init__
+
+    def init(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        original_init(self, *args, **kwargs)
+        self.status = "Completed"
+
+    models.Invalidation.__init__ = init
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
@@ -83,8 +170,12 @@ def main() -> None:
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
     os.environ.setdefault("MOTO_ACM_VALIDATION_WAIT", "1")
     give_each_db_instance_its_own_resource_id()
+    make_read_replicas_instances_of_their_own()
     serve_application_autoscaling_tags()
     skip_bucket_policy_conditions_moto_cannot_evaluate()
+    describe_rules_that_reference_groups_and_prefix_lists_with_their_description()
+    list_buckets_with_the_canonical_owner()
+    report_invalidations_completed_as_cloudfront_does()
     from moto.server import main as moto_main
 
     moto_main(["--host", "127.0.0.1", "--port", str(args.port)])

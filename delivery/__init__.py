@@ -1,0 +1,17 @@
+"""The project's delivery commands, run from a pipeline (Jenkins) or a shell.
+
+    python -m delivery --help
+    python -m delivery deploy-frontend --env dev --dir dist/
+
+Each command is a module here (`frontend.py`: publish a built site to an
+environment's `<env>-frontend` stack) registered in `__main__.py`. Commands read
+what Terraform created from the stacks' state outputs, never from hard-coded names.
+"""
+
+
+class UsageError(Exception):
+    """Wrong input (a flag, a folder, an environment): nothing was touched. Exit status 2."""
+
+
+class DeployError(Exception):
+    """The command started but could not finish; the message says what state it left. Exit status 1."""

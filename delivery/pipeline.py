@@ -1,0 +1,301 @@
+"""release, promote, migrate, verify: moving one immutable image from dev to prod.
+
+- `release`  looks up a pushed tag's digest in ECR and pins it in the first environment's
+             release file (refusing a missing tag, or one whose scan found CRITICAL issues);
+- `promote`  copies the pinned digests one step along `promotion_order` (dev -> stage -> prod,
+             never skipping), after checking each digest still exists in ECR;
+- `migrate`  runs the environment's Flyway task definition once and fails on a non-zero exit;
+- `verify`   polls each service's health path through the environment's API until it answers
+             200 within its grace period.
+
+Release files are written atomically; any failure leaves every release file as it was.
+Terraform (applying the release file) is the reconciler: see README "Delivery".
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from delivery import DeployError, UsageError
+from delivery.frontend import Aws, _aws_error, read_state_outputs
+
+MIGRATIONS = "migrations"
+
+
+@dataclass
+class Context:
+    """What every command needs: the environments, AWS access and where output goes."""
+
+    environments_dir: Path
+    aws: Aws
+    out: TextIO = sys.stdout
+
+    def load(self, *names: str) -> Any:
+        from modules.core.environment import load_environments
+        from modules.core.errors import ConfigError
+
+        known = sorted(p.stem for p in self.environments_dir.glob("*.hcl")
+                       if p.name != "shared.hcl" and "." not in p.stem)
+        for name in names:
+            if name not in known:
+                raise UsageError(f"unknown environment {name!r}: {self.environments_dir}/ has {', '.join(known)}")
+        try:
+            return load_environments(self.environments_dir, names or None)
+        except ConfigError as error:
+            raise UsageError(str(error)) from None
+
+
+def stack_output(outputs: dict[str, Any], path: str) -> Any:
+    """The output a construct path names (`Api_Gateway_InvokeUrl` matches `Api_Gateway_InvokeUrl_7FA54FF9`)."""
+    pattern = re.compile(rf"^{re.escape(path)}(_[0-9A-F]{{8}})?$")
+    matches = [value for name, value in outputs.items() if pattern.match(name)]
+    if len(matches) != 1:
+        raise DeployError(f"the stack state has no single output {path!r} (has {', '.join(sorted(outputs))})")
+    return matches[0]
+
+
+def _api_outputs(context: Context, environments: Any, environment: str) -> dict[str, Any]:
+    state = environments.shared.state
+    return read_state_outputs(context.aws, state.bucket, f"{environment}/api.tfstate", state.region,
+                              state.assume_role_arn)
+
+
+# --- release and promote -------------------------------------------------------------------------
+
+def _image_config(environment: Any, name: str) -> Any:
+    if name == MIGRATIONS:
+        return environment.api.migrations
+    for service in environment.api.service:
+        if service.name == name:
+            return service
+    known = ", ".join([s.name for s in environment.api.service] + [MIGRATIONS])
+    raise UsageError(f"{name!r} is not a service of {environment.name} ({known})")
+
+
+def _ecr(context: Context, environments: Any) -> tuple[Any, str]:
+    registry = environments.shared.registry
+    return context.aws.client("ecr", registry.region), registry.account_id
+
+
+def _find_image(ecr: Any, registry_id: str, repository: str, image_id: dict[str, str]) -> dict[str, Any] | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        details = ecr.describe_images(registryId=registry_id, repositoryName=repository,
+                                      imageIds=[image_id])["imageDetails"]
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code")
+        if code == "ImageNotFoundException":
+            return None
+        if code == "RepositoryNotFoundException":
+            raise DeployError(f"ECR repository {repository!r} does not exist in {registry_id}") from None
+        raise DeployError(f"cannot read ECR {repository}: {_aws_error(error)}") from None
+    return details[0] if details else None
+
+
+def critical_findings(ecr: Any, registry_id: str, repository: str, digest: str) -> int | None:
+    """CRITICAL findings of the image's scan, or None when no completed scan is available."""
+    from botocore.exceptions import ClientError
+
+    try:
+        result = ecr.describe_image_scan_findings(registryId=registry_id, repositoryName=repository,
+                                                  imageId={"imageDigest": digest})
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("ScanNotFoundException", "ImageNotFoundException"):
+            return None
+        raise DeployError(f"cannot read the scan of {repository}@{digest}: {_aws_error(error)}") from None
+    if result.get("imageScanStatus", {}).get("status") != "COMPLETE":
+        return None
+    return int(result.get("imageScanFindings", {}).get("findingSeverityCounts", {}).get("CRITICAL", 0))
+
+
+def _write(context: Context, environment: Any, path: Path, old: Any, new: Any) -> bool:
+    """Validate `new` against the environment, print the diff, write atomically. False when unchanged."""
+    from modules.core.errors import ConfigError
+    from modules.core.release import apply_release, render_release, write_release
+
+    try:
+        apply_release(environment.api, new, path)
+    except ConfigError as error:
+        raise DeployError(f"refusing to write {path}: {error}") from None
+    before = render_release(old).splitlines(keepends=True) if old is not None else []
+    after = render_release(new).splitlines(keepends=True)
+    if before == after:
+        context.out.write(f"{path}: unchanged\n")
+        return False
+    context.out.writelines(difflib.unified_diff(before, after, f"a/{path.name}", f"b/{path.name}"))
+    write_release(path, new)
+    context.out.write(f"wrote {path}\n")
+    return True
+
+
+def release(context: Context, *, service: str, tag: str, environment: str | None = None) -> str:
+    """Pin `service`'s image `tag` (by its digest) in the first environment's release file."""
+    from modules.core.release import Release, ReleasedImage, load_release, release_path
+
+    environments = context.load()
+    target = environment or environments.shared.promotion_order[0]
+    if target != environments.shared.promotion_order[0]:
+        raise UsageError(f"release writes the first environment of promotion_order "
+                         f"({environments.shared.promotion_order[0]}); use promote for {target}")
+    config = environments.get(target)
+    image = _image_config(config, service)
+    ecr, registry_id = _ecr(context, environments)
+    found = _find_image(ecr, registry_id, image.image_repository, {"imageTag": tag})
+    if found is None:
+        raise DeployError(f"{image.image_repository}:{tag} does not exist in ECR {registry_id}: push it first")
+    digest = found["imageDigest"]
+    critical = critical_findings(ecr, registry_id, image.image_repository, digest)
+    if critical:
+        raise DeployError(f"{image.image_repository}:{tag} ({digest}) has {critical} CRITICAL scan findings: "
+                          "not released")
+    if critical is None:
+        context.out.write(f"note: no completed scan for {image.image_repository}@{digest}\n")
+    path = release_path(context.environments_dir, target)
+    current = load_release(path)
+    pinned = ReleasedImage(name=service, image_repository=image.image_repository, image_tag=tag,
+                           image_digest=digest)
+    _write(context, config, path, current, (current or Release()).with_image(pinned))
+    return digest
+
+
+def promote(context: Context, source: str, target: str) -> None:
+    """Copy the pinned digests of `source` into `target`, the next environment of promotion_order."""
+    from modules.core.release import Release, load_release, release_path
+
+    environments = context.load()
+    order = environments.shared.promotion_order
+    for name in (source, target):
+        if name not in order:
+            raise UsageError(f"{name!r} is not in promotion_order ({' -> '.join(order)})")
+    if order.index(target) != order.index(source) + 1:
+        expected = order[order.index(source) + 1] if order.index(source) + 1 < len(order) else None
+        follows = f"{source} promotes to {expected}" if expected else f"{source} is the last environment"
+        raise UsageError(f"promotion goes {' -> '.join(order)} without skipping: {follows}, not {target}")
+    source_path = release_path(context.environments_dir, source)
+    source_release = load_release(source_path)
+    if source_release is None or not (source_release.service or source_release.migrations):
+        raise UsageError(f"{source_path} pins nothing yet: release to {source} first")
+    target_config = environments.get(target)
+    ecr, registry_id = _ecr(context, environments)
+    images = list(source_release.service) + ([source_release.migrations] if source_release.migrations else [])
+    target_path = release_path(context.environments_dir, target)
+    current = load_release(target_path)
+    promoted = current or Release()
+    for image in images:
+        if image.name != MIGRATIONS and image.name not in {s.name for s in target_config.api.service}:
+            context.out.write(f"skip {image.name}: {target} does not run it\n")
+            continue
+        if _find_image(ecr, registry_id, image.image_repository, {"imageDigest": image.image_digest}) is None:
+            raise DeployError(f"{image.image_repository}@{image.image_digest} ({image.image_tag}) is no longer "
+                              f"in ECR {registry_id}: nothing promoted")
+        promoted = promoted.with_image(image)
+    _write(context, target_config, target_path, current, promoted)
+
+
+# --- migrate -------------------------------------------------------------------------------------
+
+def migrate(context: Context, environment: str, *, timeout_seconds: float = 1800, poll_seconds: float = 5,
+            sleep: Callable[[float], None] = time.sleep) -> int:
+    """Run the Flyway task once in the environment's private subnets; the container's exit code."""
+    from botocore.exceptions import ClientError
+
+    environments = context.load(environment)
+    config = environments.get(environment)
+    outputs = _api_outputs(context, environments, environment)
+    cluster = stack_output(outputs, "Api_ClusterName")
+    task_definition = stack_output(outputs, "Api_Migrations_MigrationTaskDefinitionArn")
+    subnets = stack_output(outputs, "Api_Migrations_MigrationSubnetIds")
+    group = stack_output(outputs, "Api_Migrations_MigrationSecurityGroupId")
+    ecs = context.aws.client("ecs", config.region)
+    try:
+        started = ecs.run_task(
+            cluster=cluster, taskDefinition=task_definition, launchType="FARGATE", count=1,
+            startedBy="delivery-migrate",
+            networkConfiguration={"awsvpcConfiguration": {
+                "subnets": list(subnets), "securityGroups": [group], "assignPublicIp": "DISABLED"}},
+        )
+    except ClientError as error:
+        raise DeployError(f"cannot start the migration task: {_aws_error(error)}") from None
+    if started.get("failures") or not started.get("tasks"):
+        raise DeployError(f"the migration task did not start: {started.get('failures')}")
+    task_arn = started["tasks"][0]["taskArn"]
+    context.out.write(f"migration task {task_arn} started on {cluster}\n")
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        task = ecs.describe_tasks(cluster=cluster, tasks=[task_arn])["tasks"][0]
+        if task.get("lastStatus") == "STOPPED":
+            break
+        if time.monotonic() >= deadline:
+            raise DeployError(f"the migration task {task_arn} did not stop within {timeout_seconds:.0f} s "
+                              "(it is still running; stop it or wait)")
+        sleep(poll_seconds)
+    context.out.write(_log_link(ecs, config.region, task_definition, task_arn))
+    containers = task.get("containers", [])
+    codes = [c.get("exitCode") for c in containers]
+    if not containers or any(code is None for code in codes):
+        context.out.write(f"the migration task stopped without an exit code: {task.get('stoppedReason')}\n")
+        return 1
+    code = max(codes, key=lambda c: c != 0)
+    context.out.write(f"migrations {'succeeded' if code == 0 else f'FAILED with exit code {code}'}\n")
+    return int(code)
+
+
+def _log_link(ecs: Any, region: str, task_definition: str, task_arn: str) -> str:
+    definition = ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
+    container = definition["containerDefinitions"][0]
+    options = (container.get("logConfiguration") or {}).get("options") or {}
+    group, prefix = options.get("awslogs-group"), options.get("awslogs-stream-prefix")
+    if not group:
+        return "logs: the task definition has no awslogs configuration\n"
+    stream = f"{prefix}/{container['name']}/{task_arn.rsplit('/', 1)[-1]}" if prefix else "(stream per task)"
+    return (f"logs: {group} {stream}\n"
+            f"      https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+            f"#logsV2:log-groups/log-group/{group.replace('/', '$252F')}\n")
+
+
+# --- verify --------------------------------------------------------------------------------------
+
+def _status(url: str, timeout: float) -> int | str:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except (urllib.error.URLError, OSError) as error:
+        return str(getattr(error, "reason", error))
+
+
+def verify(context: Context, environment: str, *, base_url: str | None = None, poll_seconds: float = 5,
+           grace_seconds: float | None = None) -> int:
+    """0 when every service's health path answers 200 within its grace period, else 1."""
+    environments = context.load(environment)
+    config = environments.get(environment)
+    if base_url is None:
+        base_url = str(stack_output(_api_outputs(context, environments, environment), "Api_Gateway_InvokeUrl"))
+    base_url = base_url.rstrip("/")
+    failed = []
+    for service in config.api.service:
+        url = f"{base_url}/{service.path_prefix}{service.health_check_path}"
+        grace = service.health_check_grace_period_seconds if grace_seconds is None else grace_seconds
+        deadline = time.monotonic() + grace
+        while True:
+            status = _status(url, timeout=min(10.0, max(grace, 1.0)))
+            if status == 200:
+                context.out.write(f"ok      {service.name}: {url} answered 200\n")
+                break
+            if time.monotonic() >= deadline:
+                context.out.write(f"FAILED  {service.name}: {url} answered {status} after {grace:.0f} s\n")
+                failed.append(service.name)
+                break
+            time.sleep(poll_seconds)
+    return 1 if failed else 0

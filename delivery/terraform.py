@@ -1,0 +1,85 @@
+"""Plan and apply an environment's stacks in dependency order, and find the pipeline's roles.
+
+    python -m delivery stacks dev         # dev-network dev-database dev-api dev-frontend
+    python -m delivery plan dev           # init + plan every stack; <stack>.tfplan and .tfplan.txt
+    python -m delivery apply dev          # stack by stack: init, plan, apply that plan
+    python -m delivery role deploy dev    # the deploy role ARN (shared-cicd state)
+
+Run `make synth` first: these commands work in `cdktf.out/stacks/<stack>/`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from delivery import DeployError, UsageError
+from delivery.frontend import read_state_outputs
+
+
+def environment_stacks(environments: Any, environment: str) -> list[str]:
+    from modules.layout import TIERS, stack_name
+
+    environments.get(environment)
+    return [stack_name(environment, tier) for tier in TIERS]
+
+
+def _cli(workdir: Path) -> Any:
+    from modules.core.terraform import TerraformCli
+
+    cli = TerraformCli.create(workdir)
+    if cli is None:
+        raise UsageError("terraform is not on PATH (install Terraform >= 1.5)")
+    return cli
+
+
+def _run(cli: Any, directory: Path, *args: str) -> str:
+    result = cli.run(directory, *args, "-no-color", timeout=3600)
+    if result.returncode not in (0, 2) or (result.returncode == 2 and "-detailed-exitcode" not in args):
+        raise DeployError(f"terraform {' '.join(args)} failed in {directory.name}:\n"
+                          f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result.stdout
+
+
+def plan(stacks_dir: Path, stacks: list[str], out: Any, *, apply: bool = False) -> list[str]:
+    """Plan (and with `apply`, apply) each stack in order; the stacks whose plan has changes."""
+    cli = _cli(stacks_dir.parent / ".terraform-cli")
+    changed = []
+    for stack in stacks:
+        directory = stacks_dir / stack
+        if not (directory / "cdk.tf.json").is_file():
+            raise UsageError(f"{directory} has no cdk.tf.json: run `make synth` first")
+        _run(cli, directory, "init", "-input=false")
+        result = cli.run(directory, "plan", "-input=false", "-detailed-exitcode", f"-out={stack}.tfplan",
+                         "-no-color", timeout=3600)
+        if result.returncode == 1:
+            raise DeployError(f"terraform plan failed in {stack}:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        shown = _run(cli, directory, "show", f"{stack}.tfplan")
+        (directory / f"{stack}.tfplan.txt").write_text(shown)
+        has_changes = result.returncode == 2
+        out.write(f"{stack}: {'changes' if has_changes else 'no changes'}\n")
+        if has_changes:
+            changed.append(stack)
+            if apply:
+                _run(cli, directory, "apply", "-input=false", f"{stack}.tfplan")
+                out.write(f"{stack}: applied\n")
+    return changed
+
+
+def role(environments: Any, aws: Any, kind: str, environment: str | None) -> str:
+    """The CI role, or an environment's deploy role, from the shared-cicd stack's state outputs."""
+    state = environments.shared.state
+    outputs = read_state_outputs(aws, state.bucket, "shared/cicd.tfstate", state.region, state.assume_role_arn)
+    if kind == "ci":
+        path = "Pipeline_CiRoleArn"
+    else:
+        if environment is None:
+            raise UsageError("role deploy needs the environment")
+        environments.get(environment)
+        path = f"Pipeline_{environment.title()}_DeployRoleArn"
+    pattern = re.compile(rf"^{path}_[0-9A-F]{{8}}$")
+    found = [value for name, value in outputs.items() if pattern.match(name)]
+    if len(found) != 1:
+        raise DeployError(f"s3://{state.bucket}/shared/cicd.tfstate has no output {path}: apply shared-cicd")
+    return str(found[0])

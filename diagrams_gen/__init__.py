@@ -1,0 +1,1 @@
+"""Architecture pictures drawn from the synthesized stacks (`python -m diagrams_gen`)."""

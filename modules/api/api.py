@@ -1,0 +1,208 @@
+"""The API tier: API Gateway -> VPC link -> internal NLB -> ECS Fargate services."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from cdktf import TerraformOutput, TerraformResourceLifecycle
+from constructs import Construct
+
+from modules import aws
+from modules.api.cluster import Cluster
+from modules.api.config import ApiConfig, pascal
+from modules.api.gateway import Gateway, api_name, cached
+from modules.api.load_balancer import LoadBalancer
+from modules.api.migrations import Migrations
+from modules.api.service import Service
+from modules.api.task import TaskEnvironment, log_group
+from modules.cicd.collector import CollectorSettings, read_target
+from modules.core import policy
+from modules.core.environment import DnsConfig, RegistryConfig
+from modules.core.naming import NameKind, physical_name
+from modules.database.handle import DatabaseHandle
+from modules.network.network import Network
+
+
+class Api(Construct):
+    """Creates the `<env>-api` tier from `api { ... }`: every service, and what is in front of them.
+
+    - a KMS key (rotation on) for the tier's logs: container, access, WAF, ECS Exec
+      log groups and the NLB's access-log bucket;
+    - `api.secrets`: Secrets Manager secrets (own KMS key) whose values are set out of
+      band (`aws secretsmanager put-secret-value`), so no value is in Terraform state;
+    - an SNS topic (KMS; email subscriptions from `alarm_email_addresses`) for the
+      alarms, unless `alarm_topic_arn` is given;
+    - the ECS cluster (`Cluster`), the internal NLB (`LoadBalancer`), one `Service` per
+      `service` block, API Gateway with WAF and the custom domain (`Gateway`), and the
+      Flyway task definition (`Migrations`).
+
+    With `deletion_protection`, the keys, the secrets and the access-log bucket carry
+    `prevent_destroy` and the NLB has deletion protection.
+
+    Every task reaches the database through the `DatabaseHandle`: the database's
+    ingress rule from each task's security group is created here, in the client's stack.
+
+    Attributes: `cluster`, `load_balancer`, `services` (by name), `gateway`, `migrations`.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ApiConfig,
+        registry: RegistryConfig,
+        network: Network,
+        database: DatabaseHandle,
+        name_prefix: str,
+        region: str,
+        dns: DnsConfig | None = None,
+        alarm_topic_arn: str | None = None,
+        collector: CollectorSettings | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.config = config
+        self.prefix = name_prefix
+        self.keep = TerraformResourceLifecycle(prevent_destroy=True) if config.deletion_protection else None
+        identity = aws.data_aws_caller_identity.DataAwsCallerIdentity(self, "Identity")
+        partition = aws.data_aws_partition.DataAwsPartition(self, "Partition")
+        account, part = identity.account_id, partition.partition
+
+        log_key = self._log_key(account, part, region)
+        secret_arns, secret_key_arn = self._secrets(account, part)
+        topic_arn = alarm_topic_arn or self._alarm_topic(account, part, region)
+        s3 = aws.data_aws_prefix_list.DataAwsPrefixList(self, "S3PrefixList", name=f"com.amazonaws.{region}.s3")
+        environment = TaskEnvironment(
+            prefix=name_prefix, region=region, account_id=account, partition=part, registry=registry,
+            network=network, database=database, log_key_arn=log_key.arn, log_retention_days=config.log_retention_days,
+            s3_prefix_list_id=s3.id, secret_arns=secret_arns, secret_key_arn=secret_key_arn,
+            collector=read_target(self, collector, name_prefix) if collector else None,
+        )
+
+        exec_logs = log_group(self, "ExecuteCommandLogGroup", environment, "execute-command")
+        self.cluster = Cluster(self, "Cluster", config=config, name_prefix=name_prefix, log_key_arn=log_key.arn,
+                               exec_log_group_name=exec_logs.name)
+        self.load_balancer = LoadBalancer(
+            self, "LoadBalancer", name_prefix=name_prefix, network=network,
+            deletion_protection=config.deletion_protection,
+            access_log_retention_days=config.nlb_access_log_retention_days, log_key_arn=log_key.arn,
+            account_id=account, partition=part, region=region,
+        )
+        self.services = {
+            service.name: Service(
+                self, service.construct_id, config=service, environment=environment, cluster=self.cluster,
+                load_balancer=self.load_balancer, enable_execute_command=config.enable_execute_command,
+                alarm_topic_arn=topic_arn, api_name=api_name(name_prefix), stage_name=config.stage_name,
+                cached_methods=cached(config, service),
+            )
+            for service in config.service
+        }
+        self.gateway = Gateway(
+            self, "Gateway", config=config, name_prefix=name_prefix, load_balancer=self.load_balancer,
+            log_key_arn=log_key.arn, log_retention_days=config.log_retention_days, account_id=account,
+            partition=part, dns=dns,
+        )
+        self.migrations = Migrations(self, "Migrations", config=config.migrations, environment=environment)
+
+        TerraformOutput(self, "ClusterName", value=self.cluster.name, description="ECS cluster of the API")
+        TerraformOutput(self, "ServiceNames", value={name: s.name for name, s in self.services.items()},
+                        description="ECS service name by service (for the pipeline's deploys)")
+        TerraformOutput(self, "AlarmTopicArn", value=topic_arn, description="SNS topic the API's alarms notify")
+
+    def _log_key(self, account: str, partition: str, region: str) -> Any:
+        log_groups = f"arn:{partition}:logs:{region}:{account}:log-group"
+        document = policy.document(
+            self,
+            "LogKeyPolicy",
+            policy.account_root_admin(account, partition),
+            policy.statement(
+                sid="CloudWatchLogsEncrypts",
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],
+                principals=[{"type": "Service", "identifiers": [f"logs.{region}.amazonaws.com"]}],
+                conditions=[{
+                    "test": "ArnLike",
+                    "variable": "kms:EncryptionContext:aws:logs:arn",
+                    "values": [f"{log_groups}:/api/{self.prefix}/*", f"{log_groups}:aws-waf-logs-{self.prefix}-api"],
+                }],
+            ),
+            # The NLB's access logs are written to S3 by the log delivery service.
+            policy.statement(
+                sid="LogDeliveryEncrypts",
+                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+                resources=["*"],
+                principals=[{"type": "Service", "identifiers": ["delivery.logs.amazonaws.com"]}],
+                conditions=[{"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account]}],
+            ),
+        )
+        key = aws.kms_key.KmsKey(
+            self, "LogKey", description=f"Encrypts {self.prefix} API logs", enable_key_rotation=True,
+            deletion_window_in_days=30, policy=document.json, lifecycle=self.keep,
+        )
+        aws.kms_alias.KmsAlias(self, "LogKeyAlias", name=physical_name(NameKind.KMS_ALIAS, self.prefix, "api-logs"),
+                               target_key_id=key.key_id)
+        return key
+
+    def _secrets(self, account: str, partition: str) -> tuple[dict[str, str], str | None]:
+        if not self.config.secrets:
+            return {}, None
+        document = policy.document(self, "SecretKeyPolicy", policy.account_root_admin(account, partition))
+        key = aws.kms_key.KmsKey(
+            self, "SecretKey", description=f"Encrypts {self.prefix} API secrets", enable_key_rotation=True,
+            deletion_window_in_days=30, policy=document.json, lifecycle=self.keep,
+        )
+        aws.kms_alias.KmsAlias(self, "SecretKeyAlias",
+                               name=physical_name(NameKind.KMS_ALIAS, self.prefix, "api-secrets"),
+                               target_key_id=key.key_id)
+        arns = {}
+        for name in self.config.secrets:
+            secret = aws.secretsmanager_secret.SecretsmanagerSecret(
+                self,
+                f"Secret{pascal(name)}",
+                name=f"{self.prefix}/api/{name}",
+                description=f"{name}: value set out of band (aws secretsmanager put-secret-value), never in state",
+                kms_key_id=key.arn,
+                recovery_window_in_days=30,
+                lifecycle=self.keep,
+            )
+            arns[name] = secret.arn
+        return arns, key.arn
+
+    def _alarm_topic(self, account: str, partition: str, region: str) -> str:
+        document = policy.document(
+            self,
+            "AlarmKeyPolicy",
+            policy.account_root_admin(account, partition),
+            policy.statement(
+                sid="CloudWatchAlarmsPublish",
+                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+                resources=["*"],
+                principals=[{"type": "Service", "identifiers": ["cloudwatch.amazonaws.com"]}],
+                # Only for this tier's alarms (`alarm_name`: `<prefix>-api-...`).
+                conditions=[
+                    {"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account]},
+                    {"test": "ArnLike", "variable": "aws:SourceArn",
+                     "values": [f"arn:{partition}:cloudwatch:{region}:{account}:alarm:{self.prefix}-api-*"]},
+                ],
+            ),
+        )
+        key = aws.kms_key.KmsKey(
+            self, "AlarmKey", description=f"Encrypts {self.prefix} API alarm notifications",
+            enable_key_rotation=True, deletion_window_in_days=30, policy=document.json,
+        )
+        aws.kms_alias.KmsAlias(self, "AlarmKeyAlias",
+                               name=physical_name(NameKind.KMS_ALIAS, self.prefix, "api-alarms"),
+                               target_key_id=key.key_id)
+        topic = aws.sns_topic.SnsTopic(
+            self, "AlarmTopic", name=physical_name(NameKind.SNS_TOPIC, self.prefix, "api-alarms"),
+            kms_master_key_id=key.arn,
+        )
+        for address in self.config.alarm_email_addresses:
+            # Named after the address, so removing one never replaces another.
+            words = re.split(r"[^A-Za-z0-9]+", address)
+            aws.sns_topic_subscription.SnsTopicSubscription(
+                self, "AlarmEmail" + "".join(w[:1].upper() + w[1:] for w in words), topic_arn=topic.arn,
+                protocol="email", endpoint=address,
+            )
+        return topic.arn

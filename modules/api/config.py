@@ -1,0 +1,301 @@
+"""Typed configuration of the API tier (the `api { ... }` block).
+
+Services are data: each `service "<name>" { ... }` block is one ECS service behind
+its own `/<path_prefix>` routes, so adding `/service3` is a config change.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+
+from modules.core.errors import ConfigError
+from modules.core.naming import NameKind, check_name
+from modules.core.schema import check, check_range
+from modules.network.config import LOG_RETENTION_DAYS
+
+# Fargate's allowed task sizes: memory (MiB) per CPU units (AWS ECS developer guide,
+# "Task CPU and memory"); 8 and 16 vCPU need Linux platform 1.4.0, which is the default.
+FARGATE_MEMORY_MIB: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+
+# API Gateway's cache cluster sizes (GiB).
+CACHE_CLUSTER_SIZES_GIB = (0.5, 1.6, 6.1, 13.5, 28.4, 58.2, 118, 237)
+
+# Set by the API tier from the database handle; a service may not set them itself.
+DATABASE_VARIABLES = ("DB_HOST", "DB_PORT", "DB_NAME", "DB_READER_HOSTS", "DB_USERNAME", "DB_PASSWORD")
+
+RESERVED_SERVICE_NAMES = ("migrations",)
+SERVICE_NAME = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z][a-z0-9]*)*$")
+PATH_PREFIX = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+HEALTH_PATH = re.compile(r"^/[A-Za-z0-9/_.-]*$")
+VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
+QUERY_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+IMAGE_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+# Parts start with a letter, so `pascal` (construct ids) never maps two names to one id.
+SECRET_NAME = SERVICE_NAME
+USER = re.compile(r"^[0-9]{1,10}(?::[0-9]{1,10})?$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+STAGE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+class CpuArchitecture(enum.Enum):
+    X86_64 = "X86_64"
+    ARM64 = "ARM64"
+
+
+class Authorization(enum.Enum):
+    """Who may call a service's routes through API Gateway."""
+
+    AWS_IAM = "AWS_IAM"  # SigV4-signed callers with execute-api:Invoke
+    NONE = "NONE"  # anyone who gets past WAF and throttling; the service authenticates
+
+
+class LoggingLevel(enum.Enum):
+    """API Gateway execution logging (access logs are always on)."""
+
+    OFF = "OFF"
+    ERROR = "ERROR"
+    INFO = "INFO"
+
+
+def pascal(name: str) -> str:
+    """`orders-api` -> `OrdersApi`: a service's construct id (stable: it comes from config)."""
+    return "".join(part[:1].upper() + part[1:] for part in name.split("-"))
+
+
+def _check_task_size(cpu_units: int, memory_mib: int) -> None:
+    check(cpu_units in FARGATE_MEMORY_MIB, "cpu_units", cpu_units,
+          f"one of Fargate's CPU sizes {tuple(FARGATE_MEMORY_MIB)}")
+    allowed = FARGATE_MEMORY_MIB[cpu_units]
+    if memory_mib not in allowed:
+        raise ConfigError(
+            "memory_mib",
+            f"must be a size Fargate allows with cpu_units = {cpu_units} "
+            f"({allowed[0]}..{allowed[-1]} in steps of {allowed[1] - allowed[0]}), got {memory_mib!r}",
+        )
+
+
+def _check_image(repository: str, tag: str, digest: str | None) -> None:
+    check_name(NameKind.ECR_REPOSITORY, "image_repository", repository)
+    check(bool(IMAGE_TAG.match(tag)), "image_tag", tag, "a Docker tag (letters, digits, _ . -; at most 128)")
+    if digest is not None:
+        check(bool(IMAGE_DIGEST.match(digest)), "image_digest", digest, "'sha256:' and 64 lowercase hex digits")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ServiceConfig:
+    """One `service "<name>" { ... }`: a container image run as an ECS service behind `/<path_prefix>`."""
+
+    name: str
+    path_prefix: str
+    container_port: int
+    image_repository: str
+    image_tag: str
+    image_digest: str | None = None
+    cpu_units: int = 256
+    memory_mib: int = 512
+    cpu_architecture: CpuArchitecture = CpuArchitecture.X86_64
+    user: str = "10001"
+    desired_count: int = 2
+    min_count: int = 2
+    max_count: int = 4
+    cpu_target_percent: int = 60
+    memory_target_percent: int = 70
+    scale_out_cooldown_seconds: int = 60
+    scale_in_cooldown_seconds: int = 300
+    health_check_path: str = "/health"
+    # Scraped by the task's collector sidecar (modules/cicd/collector.py), with the health path.
+    metrics_path: str = "/metrics"
+    health_check_grace_period_seconds: int = 60
+    environment: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+    database_access: bool = True
+    authorization: Authorization = Authorization.AWS_IAM
+    required_headers: tuple[str, ...] = ()
+    required_query_parameters: tuple[str, ...] = ()
+    caching: bool = True
+    cache_key_query_parameters: tuple[str, ...] = ()
+    unhealthy_hosts_alarm_threshold: int = 1
+    server_errors_alarm_threshold: int = 5
+
+    def __post_init__(self) -> None:
+        check(bool(SERVICE_NAME.match(self.name)) and len(self.name) <= 20, "name", self.name,
+              "1..20 lowercase letters, digits and single hyphens, each part starting with a letter")
+        check(self.name not in RESERVED_SERVICE_NAMES, "name", self.name,
+              f"a name other than {', '.join(RESERVED_SERVICE_NAMES)} (the tier's own tasks use it)")
+        check(bool(PATH_PREFIX.match(self.path_prefix)), "path_prefix", self.path_prefix,
+              "one URL path segment without slashes (lowercase letters, digits, _ -)")
+        check_range("container_port", self.container_port, 1024, 65535)
+        _check_image(self.image_repository, self.image_tag, self.image_digest)
+        _check_task_size(self.cpu_units, self.memory_mib)
+        check(bool(USER.match(self.user)) and not re.match(r"^0+(:|$)", self.user), "user", self.user,
+              "a numeric non-root uid or uid:gid (not 0), so the container never runs as root")
+        check_range("min_count", self.min_count, 0, 1000)
+        check_range("max_count", self.max_count, 1, 1000)
+        if self.min_count > self.max_count:
+            raise ConfigError("min_count", f"must be at most max_count ({self.max_count}), got {self.min_count}")
+        check(self.min_count <= self.desired_count <= self.max_count, "desired_count", self.desired_count,
+              f"min_count..max_count ({self.min_count}..{self.max_count})")
+        check_range("cpu_target_percent", self.cpu_target_percent, 10, 95)
+        check_range("memory_target_percent", self.memory_target_percent, 10, 95)
+        check_range("scale_out_cooldown_seconds", self.scale_out_cooldown_seconds, 0, 3600)
+        check(self.scale_out_cooldown_seconds < self.scale_in_cooldown_seconds <= 3600, "scale_in_cooldown_seconds",
+              self.scale_in_cooldown_seconds,
+              f"longer than scale_out_cooldown_seconds ({self.scale_out_cooldown_seconds}) and at most 3600, "
+              "so capacity is added fast and removed slowly")
+        check(bool(HEALTH_PATH.match(self.health_check_path)) and len(self.health_check_path) <= 1024,
+              "health_check_path", self.health_check_path, "an absolute URL path like '/health'")
+        check(bool(HEALTH_PATH.match(self.metrics_path)) and len(self.metrics_path) <= 1024,
+              "metrics_path", self.metrics_path, "an absolute URL path like '/metrics'")
+        check_range("health_check_grace_period_seconds", self.health_check_grace_period_seconds, 0, 3600)
+        for name in (*self.environment, *self.secrets):
+            where = "environment" if name in self.environment else "secrets"
+            check(bool(VARIABLE_NAME.match(name)), where, name, "environment variable names (letters, digits, _)")
+            check(name not in DATABASE_VARIABLES, where, name,
+                  f"names other than {', '.join(DATABASE_VARIABLES)} (set from the database tier)")
+        both = sorted(set(self.environment) & set(self.secrets))
+        check(not both, "secrets", both, "names not also set in environment")
+        for name in self.required_headers:
+            check(bool(HEADER_NAME.match(name)), "required_headers", name, "HTTP header names (letters, digits, -)")
+        for key in ("required_query_parameters", "cache_key_query_parameters"):
+            for name in getattr(self, key):
+                check(bool(QUERY_NAME.match(name)), key, name, "query parameter names (letters, digits, _ . -)")
+        check_range("unhealthy_hosts_alarm_threshold", self.unhealthy_hosts_alarm_threshold, 1, 1000)
+        check_range("server_errors_alarm_threshold", self.server_errors_alarm_threshold, 1, 100000)
+
+    @property
+    def construct_id(self) -> str:
+        return pascal(self.name)
+
+    @property
+    def declares_parameters(self) -> bool:
+        return bool(self.required_headers or self.required_query_parameters)
+
+    def secret_references(self) -> dict[str, tuple[str, str | None]]:
+        """`{variable: (secret name, JSON key or None)}` from `secrets = { VAR = "name" | "name:key" }`."""
+        references = {}
+        for variable, reference in self.secrets.items():
+            secret, _, key = reference.partition(":")
+            references[variable] = (secret, key or None)
+        return references
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MigrationsConfig:
+    """`migrations { ... }`: the Flyway task the pipeline runs before deploying a new API version.
+
+    The image is an ECR repository of the registry account (an image built `FROM
+    flyway/flyway:<version>` with the SQL scripts in `/flyway/sql`), so the task
+    pulls it through the VPC endpoints like the services, without internet access.
+    """
+
+    image_repository: str
+    image_tag: str
+    image_digest: str | None = None
+    cpu_units: int = 256
+    memory_mib: int = 1024
+    cpu_architecture: CpuArchitecture = CpuArchitecture.X86_64
+    user: str = "10001"
+    locations: str = "filesystem:/flyway/sql"
+
+    def __post_init__(self) -> None:
+        _check_image(self.image_repository, self.image_tag, self.image_digest)
+        _check_task_size(self.cpu_units, self.memory_mib)
+        check(bool(USER.match(self.user)) and not re.match(r"^0+(:|$)", self.user), "user", self.user,
+              "a numeric non-root uid or uid:gid (not 0)")
+        check(bool(re.match(r"^(filesystem|classpath|s3):\S+$", self.locations)), "locations", self.locations,
+              "a Flyway location like 'filesystem:/flyway/sql'")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ApiConfig:
+    """The `api { ... }` block: cluster, load balancer, API Gateway and the services."""
+
+    service: tuple[ServiceConfig, ...]
+    migrations: MigrationsConfig
+    secrets: tuple[str, ...] = ()
+    fargate_weight: int = 1
+    fargate_base: int = 1
+    fargate_spot_weight: int = 0
+    container_insights: bool = True
+    enable_execute_command: bool = False
+    log_retention_days: int = 90
+    deletion_protection: bool = True
+    nlb_access_log_retention_days: int = 90
+    stage_name: str = "v1"
+    throttling_burst_limit: int = 100
+    throttling_rate_limit: float = 50.0
+    logging_level: LoggingLevel = LoggingLevel.ERROR
+    cache_cluster_size_gib: float | None = None
+    cache_ttl_seconds: int = 300
+    waf_rate_limit_per_5_minutes: int = 2000
+    alarm_email_addresses: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        check(len(self.service) >= 1, "service", self.service, 'at least one service "<name>" { ... } block')
+        for index, service in enumerate(self.service):
+            self._check_service(index, service)
+        for secret in self.secrets:
+            check(bool(SECRET_NAME.match(secret)) and len(secret) <= 64, "secrets", secret,
+                  "secret names of lowercase letters, digits and single hyphens, parts starting with a letter")
+        check(len(set(self.secrets)) == len(self.secrets), "secrets", self.secrets, "distinct names")
+        check_range("fargate_weight", self.fargate_weight, 0, 1000)
+        check_range("fargate_spot_weight", self.fargate_spot_weight, 0, 1000)
+        check_range("fargate_base", self.fargate_base, 0, 100000)
+        check(self.fargate_weight + self.fargate_spot_weight > 0, "fargate_weight", self.fargate_weight,
+              "above 0 when fargate_spot_weight is 0 (tasks need a capacity provider)")
+        check(self.log_retention_days in LOG_RETENTION_DAYS, "log_retention_days", self.log_retention_days,
+              f"one of CloudWatch's retention periods {LOG_RETENTION_DAYS}")
+        check_range("nlb_access_log_retention_days", self.nlb_access_log_retention_days, 1, 3650)
+        check(bool(STAGE_NAME.match(self.stage_name)), "stage_name", self.stage_name,
+              "1..128 letters, digits, _ -")
+        check_range("throttling_burst_limit", self.throttling_burst_limit, 1, 100000)
+        check(0 < self.throttling_rate_limit <= self.throttling_burst_limit, "throttling_rate_limit",
+              self.throttling_rate_limit,
+              f"above 0 and at most throttling_burst_limit ({self.throttling_burst_limit} requests)")
+        if self.cache_cluster_size_gib is not None:
+            check(self.cache_cluster_size_gib in CACHE_CLUSTER_SIZES_GIB, "cache_cluster_size_gib",
+                  self.cache_cluster_size_gib, f"one of API Gateway's cache sizes {CACHE_CLUSTER_SIZES_GIB}")
+        check_range("cache_ttl_seconds", self.cache_ttl_seconds, 0, 3600)
+        check_range("waf_rate_limit_per_5_minutes", self.waf_rate_limit_per_5_minutes, 100, 2_000_000_000)
+        for address in self.alarm_email_addresses:
+            check(bool(EMAIL.match(address)), "alarm_email_addresses", address, "email addresses")
+
+    def _check_service(self, index: int, service: ServiceConfig) -> None:
+        key = f"service[{index}]"
+        for earlier in self.service[:index]:
+            check(earlier.name != service.name, f"{key}.name", service.name, "a name no other service has")
+            if earlier.path_prefix == service.path_prefix:
+                raise ConfigError(f"{key}.path_prefix", f"{service.path_prefix!r} is already the path prefix "
+                                  f"of service {earlier.name!r}; each service needs its own")
+            if earlier.container_port == service.container_port:
+                raise ConfigError(f"{key}.container_port", f"{service.container_port} is already the port of "
+                                  f"service {earlier.name!r} (each service has its own load balancer listener)")
+        for variable, (secret, _) in service.secret_references().items():
+            if secret not in self.secrets:
+                known = ", ".join(repr(s) for s in self.secrets) or "none"
+                raise ConfigError(f"{key}.secrets.{variable}", f"names the secret {secret!r}, which is not in "
+                                  f"api.secrets (known: {known})")
+
+    @property
+    def caching(self) -> bool:
+        return self.cache_cluster_size_gib is not None
+
+    def check_names(self, prefix: str) -> None:
+        """The physical names built from `prefix` and each service's name, against AWS limits."""
+        for index, service in enumerate(self.service):
+            key = f"api.service[{index}].name"
+            check_name(NameKind.TARGET_GROUP, key, prefix, service.name)
+            check_name(NameKind.IAM_ROLE, key, prefix, service.name, "execution")
+        check_name(NameKind.IAM_ROLE, "name_prefix", prefix, "migrations", "execution")

@@ -1,0 +1,295 @@
+"""One API service: a Fargate task behind the NLB, autoscaled, with deployment alarms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cdktf import TerraformResourceLifecycle
+from constructs import Construct
+
+from modules import aws
+from modules.api.cluster import Cluster
+from modules.api.config import ServiceConfig
+from modules.api.load_balancer import LoadBalancer
+from modules.api.task import (
+    HTTPS,
+    TMP_VOLUME,
+    TaskEnvironment,
+    container_definitions,
+    execution_role,
+    log_group,
+    task_definition,
+    task_role,
+    task_security_group,
+)
+from modules.cicd import collector
+from modules.core import policy
+from modules.core.naming import NameKind, physical_name
+
+ALARM_PERIOD_SECONDS = 60
+
+
+def route_resources(service: ServiceConfig) -> tuple[str, str]:
+    """The API Gateway resource paths of a service: `/<prefix>` and `/<prefix>/{proxy+}`."""
+    return f"/{service.path_prefix}", f"/{service.path_prefix}/{{proxy+}}"
+
+
+def alarm_name(name_prefix: str, service: str, what: str) -> str:
+    """`<prefix>-api-<service>-<what>`: every API alarm starts `<prefix>-api-` (the alarm key's condition)."""
+    return f"{name_prefix}-api-{service}-{what}"
+
+
+class Service(Construct):
+    """Creates one service of `api.service` and everything it runs with.
+
+    - a log group (tier key, retention from config);
+    - an execution role that pulls only its ECR repository, writes only its log group
+      and reads exactly the secrets its container names (the RDS-managed secret, plus
+      its `secrets`), and a task role with no permissions (ECS Exec's channel when on);
+    - a task definition: Fargate, awsvpc, the configured CPU architecture, one hardened
+      container (non-root, read-only root filesystem with a writable /tmp, not
+      privileged) with a health check on the health path; the database location as
+      environment variables and its credentials as ECS `secrets` only; with monitoring
+      (`environment.collector`), an ADOT collector sidecar, hardened the same way, that
+      scrapes the metrics and health paths and remote-writes to the environment's
+      Prometheus workspace, which the task role may write to (and nothing else);
+    - its security group (see `task_security_group`), plus ingress from the NLB only;
+    - the NLB listener and target group (`LoadBalancer.add_service`);
+    - the ECS service in the private subnets without public IPs: circuit breaker with
+      rollback, deployment alarms (unhealthy targets, API Gateway 5xx on its routes)
+      that roll a bad deploy back, health check grace period;
+    - Application Auto Scaling between `min_count` and `max_count`, target tracking on
+      CPU and memory, scaling in more slowly than out.
+
+    Attributes: `name` (the ECS service name), `security_group_id`, `task_definition_arn`.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: ServiceConfig, environment: TaskEnvironment,
+                 cluster: Cluster, load_balancer: LoadBalancer, enable_execute_command: bool,
+                 alarm_topic_arn: str, api_name: str, stage_name: str, cached_methods: bool) -> None:
+        super().__init__(scope, construct_id)
+        self.config = config
+        prefix = self.prefix = environment.prefix
+        self.name = physical_name(NameKind.ECS, prefix, config.name)
+
+        logs = log_group(self, "LogGroup", environment, f"service/{config.name}")
+        named_secrets = {
+            variable: (environment.secret_arns[secret] if key is None
+                       else f"{environment.secret_arns[secret]}:{key}::")
+            for variable, (secret, key) in config.secret_references().items()
+        }
+        secret_arns = sorted({environment.secret_arns[s] for s, _ in config.secret_references().values()})
+        kms_key_arns = [environment.secret_key_arn] if secret_arns and environment.secret_key_arn else []
+        secrets = dict(named_secrets)
+        variables = dict(config.environment)
+        if config.database_access:
+            secrets.update(environment.database_secrets("DB_USERNAME", "DB_PASSWORD"))
+            variables.update(environment.database_variables())
+            secret_arns = [environment.database.master_user_secret_arn, *secret_arns]
+            kms_key_arns = [environment.database.secret_kms_key_arn, *kms_key_arns]
+
+        target = environment.collector
+        execution = execution_role(
+            self, environment=environment, name=config.name, repository=config.image_repository,
+            log_group_arn=logs.arn, secret_arns=secret_arns, kms_key_arns=kms_key_arns,
+            sidecar_repositories=[target.repository] if target else [],
+        )
+        role = task_role(self, environment=environment, name=config.name)
+        if enable_execute_command:
+            self._allow_execute_command(role, environment)
+
+        port = config.container_port
+        sidecars = []
+        if target is not None:
+            sidecars.append(collector.collector_container(
+                target, image=environment.image(target.repository, target.tag, None), service=config.name,
+                port=port, metrics_path=config.metrics_path, health_path=config.health_check_path,
+                region=environment.region, log_group_name=logs.name, tmp_volume=TMP_VOLUME,
+            ))
+            document = policy.document(self, "CollectorPermissions", *collector.task_role_statements(target))
+            aws.iam_role_policy.IamRolePolicy(self, "CollectorPolicy", name="write-metrics", role=role.id,
+                                              policy=document.json)
+        health = f"curl -fsS http://localhost:{port}{config.health_check_path} || exit 1"
+        containers = container_definitions(
+            name=config.name,
+            image=environment.image(config.image_repository, config.image_tag, config.image_digest),
+            user=config.user,
+            log_group_name=logs.name,
+            region=environment.region,
+            environment=variables,
+            secrets=secrets,
+            port=port,
+            health_check_command=health,
+            health_check_start_seconds=config.health_check_grace_period_seconds,
+            sidecars=sidecars,
+        )
+        definition = task_definition(
+            self, "TaskDefinition", family=physical_name(NameKind.ECS, prefix, config.name),
+            cpu_units=config.cpu_units, memory_mib=config.memory_mib, cpu_architecture=config.cpu_architecture,
+            execution_role_arn=execution.arn, task_role_arn=role.arn, containers=containers,
+        )
+        self.task_definition_arn = definition.arn
+
+        group = task_security_group(
+            self, environment=environment, name=f"{config.name}-tasks",
+            description=f"Tasks of the {config.name} API service", database_access=config.database_access,
+        )
+        self.security_group_id = group.id
+        if enable_execute_command:
+            # ECS Exec's channel (ssmmessages) has no VPC endpoint in the network tier.
+            aws.vpc_security_group_egress_rule.VpcSecurityGroupEgressRule(
+                self, "EgressForExecuteCommand", security_group_id=group.id,
+                description="HTTPS to Systems Manager (ECS Exec, only while enable_execute_command is on)",
+                ip_protocol="tcp", from_port=HTTPS, to_port=HTTPS, cidr_ipv4="0.0.0.0/0",
+            )
+        target_group, listener = load_balancer.add_service(self, config, group.id)
+
+        alarms = self._alarms(load_balancer, target_group, alarm_topic_arn, api_name, stage_name, cached_methods)
+        module = aws.ecs_service
+        self.service = module.EcsService(
+            self,
+            "Service",
+            name=self.name,
+            cluster=cluster.arn,
+            task_definition=definition.arn,
+            desired_count=config.desired_count,
+            platform_version="LATEST",
+            capacity_provider_strategy=[
+                module.EcsServiceCapacityProviderStrategy(**item) for item in cluster.capacity_provider_strategy
+            ],
+            network_configuration=module.EcsServiceNetworkConfiguration(
+                subnets=environment.network.private_subnet_ids, security_groups=[group.id], assign_public_ip=False,
+            ),
+            load_balancer=[module.EcsServiceLoadBalancer(
+                target_group_arn=target_group.arn, container_name=config.name, container_port=port,
+            )],
+            health_check_grace_period_seconds=config.health_check_grace_period_seconds,
+            # Tasks are spread over the zones again after a zone recovers.
+            availability_zone_rebalancing="ENABLED",
+            deployment_minimum_healthy_percent=100,
+            deployment_maximum_percent=200,
+            deployment_circuit_breaker=module.EcsServiceDeploymentCircuitBreaker(enable=True, rollback=True),
+            alarms=module.EcsServiceAlarms(alarm_names=[a.alarm_name for a in alarms], enable=True, rollback=True),
+            enable_execute_command=enable_execute_command,
+            propagate_tags="SERVICE",
+            enable_ecs_managed_tags=True,
+            # Autoscaling owns the running count after the first deploy.
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["desired_count"]),
+            depends_on=[listener],
+        )
+        self._autoscaling(cluster)
+
+    def _allow_execute_command(self, role: Any, environment: TaskEnvironment) -> None:
+        document = policy.document(
+            self,
+            "ExecuteCommandPermissions",
+            # The Session Manager channel's actions have no resource-level permissions.
+            policy.statement(
+                sid="SessionManagerChannel",
+                actions=["ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+                         "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"],
+                resources=["*"],
+            ),
+            policy.statement(sid="EncryptSession", actions=["kms:Decrypt"], resources=[environment.log_key_arn]),
+            policy.statement(
+                sid="LogSession",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                resources=[f"arn:{environment.partition}:logs:{environment.region}:{environment.account_id}:"
+                           f"log-group:{environment.log_group_name('execute-command')}:*"],
+            ),
+            policy.statement(sid="DescribeLogGroups", actions=["logs:DescribeLogGroups"], resources=["*"]),
+        )
+        aws.iam_role_policy.IamRolePolicy(
+            self, "ExecuteCommandPolicy", name="execute-command", role=role.id, policy=document.json
+        )
+
+    def _alarms(self, load_balancer: LoadBalancer, target_group: Any, topic_arn: str, api_name: str,
+                stage_name: str, cached_methods: bool) -> list[Any]:
+        config = self.config
+        alarm = aws.cloudwatch_metric_alarm
+        unhealthy = alarm.CloudwatchMetricAlarm(
+            self,
+            "UnhealthyHostsAlarm",
+            alarm_name=alarm_name(self.prefix, config.name, "unhealthy-hosts"),
+            alarm_description=f"{config.name}: targets failing the NLB health check (rolls a deployment back)",
+            namespace="AWS/NetworkELB",
+            metric_name="UnHealthyHostCount",
+            dimensions={"LoadBalancer": load_balancer.arn_suffix, "TargetGroup": target_group.arn_suffix},
+            statistic="Maximum",
+            period=ALARM_PERIOD_SECONDS,
+            evaluation_periods=2,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            threshold=config.unhealthy_hosts_alarm_threshold,
+            treat_missing_data="notBreaching",
+            alarm_actions=[topic_arn],
+            ok_actions=[topic_arn],
+        )
+        methods = ("ANY", "GET") if cached_methods else ("ANY",)
+        queries = []
+        for index, (resource, method) in enumerate(
+            (resource, method) for resource in route_resources(config) for method in methods
+        ):
+            queries.append(alarm.CloudwatchMetricAlarmMetricQuery(
+                id=f"m{index}",
+                return_data=False,
+                metric=alarm.CloudwatchMetricAlarmMetricQueryMetric(
+                    namespace="AWS/ApiGateway",
+                    metric_name="5XXError",
+                    dimensions={"ApiName": api_name, "Stage": stage_name, "Resource": resource, "Method": method},
+                    stat="Sum",
+                    period=ALARM_PERIOD_SECONDS,
+                ),
+            ))
+        total = " + ".join(f"FILL(m{i}, 0)" for i in range(len(queries)))
+        queries.append(alarm.CloudwatchMetricAlarmMetricQuery(
+            id="errors", expression=total, label=f"5xx responses of /{config.path_prefix}", return_data=True,
+        ))
+        server_errors = alarm.CloudwatchMetricAlarm(
+            self,
+            "ServerErrorsAlarm",
+            alarm_name=alarm_name(self.prefix, config.name, "5xx"),
+            alarm_description=f"{config.name}: API Gateway 5xx responses on /{config.path_prefix} "
+                              "(rolls a deployment back)",
+            metric_query=queries,
+            evaluation_periods=2,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            threshold=config.server_errors_alarm_threshold,
+            treat_missing_data="notBreaching",
+            alarm_actions=[topic_arn],
+            ok_actions=[topic_arn],
+        )
+        return [unhealthy, server_errors]
+
+    def _autoscaling(self, cluster: Cluster) -> None:
+        config = self.config
+        target = aws.appautoscaling_target.AppautoscalingTarget(
+            self,
+            "ScalingTarget",
+            service_namespace="ecs",
+            scalable_dimension="ecs:service:DesiredCount",
+            resource_id=f"service/{cluster.name}/{self.service.name}",
+            min_capacity=config.min_count,
+            max_capacity=config.max_count,
+        )
+        scaling = aws.appautoscaling_policy
+        for construct_id, suffix, metric, value in (
+            ("CpuScaling", "cpu", "ECSServiceAverageCPUUtilization", config.cpu_target_percent),
+            ("MemoryScaling", "memory", "ECSServiceAverageMemoryUtilization", config.memory_target_percent),
+        ):
+            scaling.AppautoscalingPolicy(
+                self,
+                construct_id,
+                name=f"{self.name}-{suffix}",
+                policy_type="TargetTrackingScaling",
+                service_namespace=target.service_namespace,
+                scalable_dimension=target.scalable_dimension,
+                resource_id=target.resource_id,
+                target_tracking_scaling_policy_configuration=scaling.AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration(
+                    target_value=value,
+                    predefined_metric_specification=scaling.AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification(
+                        predefined_metric_type=metric
+                    ),
+                    scale_out_cooldown=config.scale_out_cooldown_seconds,
+                    scale_in_cooldown=config.scale_in_cooldown_seconds,
+                ),
+            )

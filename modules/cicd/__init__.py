@@ -1,0 +1,1 @@
+"""The CI/CD tier: the `shared-cicd` stack (modules/cicd/README.md)."""

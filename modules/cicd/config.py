@@ -1,0 +1,239 @@
+"""Typed configuration of the CI/CD tier.
+
+Two blocks feed the `shared-cicd` stack:
+
+- `cicd { ... }` in `environments/shared.hcl` (`CicdConfig`): what the organisation
+  shares: the image repositories' rules, the report topic, the CI role's trust,
+  where the Prometheus workspaces live, the alert rules, Grafana;
+- `cicd { ... }` in each `environments/<env>.hcl` (`CicdEnvironmentConfig`): how the
+  pipeline reaches that environment: who may assume its deploy role and how, the
+  role Terraform runs as there, and how its monitoring workspace is kept.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+from modules.core.errors import ConfigError
+from modules.core.naming import NameKind, check_name
+from modules.core.schema import check, check_range
+from modules.network.config import LOG_RETENTION_DAYS
+
+# Principals a trust policy may name: roles and users, never a whole account (`:root`),
+# which would hand the decision to every administrator of that account.
+PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:(?:role|user)/[\w+=,.@/-]{1,64}$")
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::([0-9]{12}):role/[\w+=,.@/-]{1,64}$")
+OIDC_PROVIDER_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/[A-Za-z0-9.\-_/:]+$")
+# STS: 2..1224 characters of letters, digits and `+=,.@:/-`.
+EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+PROMETHEUS_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+PROMETHEUS_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+HTTPS_URL = re.compile(r"^https://[^\s]+$")
+IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+# STS limits on a role's maximum session (seconds).
+SESSION_SECONDS = (3600, 43200)
+
+
+class PrometheusWorkspaces(enum.Enum):
+    """Where the Amazon Managed Service for Prometheus workspaces live."""
+
+    # One per environment, in that environment's account: an environment's metrics
+    # and alerts stay in its own account, the tasks write without leaving it.
+    PER_ENVIRONMENT = "per_environment"
+    # One for the organisation, in the registry account; every environment's tasks
+    # write to it through an ingest role there (series carry an `environment` label).
+    SHARED = "shared"
+
+
+class GrafanaAuthentication(enum.Enum):
+    AWS_SSO = "AWS_SSO"  # IAM Identity Center users and groups
+    SAML = "SAML"  # an external identity provider (metadata URL in `saml_metadata_url`)
+
+
+def check_principals(key: str, values: tuple[str, ...]) -> None:
+    for value in values:
+        check(bool(PRINCIPAL_ARN.match(value)), key, value,
+              "IAM role or user ARNs (arn:aws:iam::123456789012:role/name); never an account root")
+    check(len(set(values)) == len(values), key, values, "distinct ARNs")
+
+
+def check_external_id(key: str, value: str | None) -> None:
+    if value is not None:
+        check(bool(EXTERNAL_ID.match(value)) and len(value) >= 8, key, "<hidden>",
+              "8..1224 letters, digits and + = , . @ : / - (STS external id)")
+
+
+def check_role(key: str, value: str | None) -> None:
+    if value is not None:
+        check(bool(ROLE_ARN.match(value)), key, value, "an IAM role ARN (arn:aws:iam::123456789012:role/name)")
+
+
+def role_account(arn: str) -> str:
+    match = ROLE_ARN.match(arn)
+    assert match, arn
+    return match.group(1)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GrafanaConfig:
+    """`grafana { ... }` inside `cicd`: one Amazon Managed Grafana workspace (billed per active user)."""
+
+    authentication_providers: tuple[GrafanaAuthentication, ...] = (GrafanaAuthentication.AWS_SSO,)
+    saml_metadata_url: str | None = None
+    saml_admin_role_values: tuple[str, ...] = ()
+    saml_editor_role_values: tuple[str, ...] = ()
+    saml_role_assertion: str = "role"
+
+    def __post_init__(self) -> None:
+        providers = self.authentication_providers
+        check(len(providers) >= 1 and len(set(providers)) == len(providers), "authentication_providers",
+              [p.value for p in providers], "one or both of 'AWS_SSO', 'SAML', each once")
+        saml = GrafanaAuthentication.SAML in providers
+        if saml:
+            check(self.saml_metadata_url is not None and bool(HTTPS_URL.match(self.saml_metadata_url)),
+                  "saml_metadata_url", self.saml_metadata_url,
+                  "the identity provider's https:// metadata URL when authentication_providers has 'SAML'")
+            check(bool(self.saml_admin_role_values), "saml_admin_role_values", self.saml_admin_role_values,
+                  "at least one role value whose users administer Grafana when 'SAML' is used")
+        else:
+            for key in ("saml_metadata_url", "saml_admin_role_values", "saml_editor_role_values"):
+                value = getattr(self, key)
+                check(not value, key, value, "unset unless authentication_providers has 'SAML'")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CicdConfig:
+    """`cicd { ... }` in `shared.hcl`: ECR rules, the report topic, the CI role, monitoring."""
+
+    # The role the `shared-cicd` stack's provider assumes in the registry account.
+    terraform_role_arn: str | None = None
+
+    # Jenkins: either IAM principals (with an external id) or an OIDC provider.
+    ci_principal_arns: tuple[str, ...] = ()
+    ci_external_id: str | None = None
+    ci_oidc_provider_arn: str | None = None
+    ci_oidc_audience: str = "sts.amazonaws.com"
+    ci_oidc_subjects: tuple[str, ...] = ()
+    ci_max_session_seconds: int = 3600
+
+    # ECR: repositories come from the environments' services; these are extra ones
+    # (images no service names, such as a mirrored collector image).
+    extra_repositories: tuple[str, ...] = ()
+    untagged_image_expiry_days: int = 7
+    release_images_kept: int = 100
+    enhanced_scanning: bool = False
+
+    report_topic_name: str = "pipeline-reports"
+    report_email_addresses: tuple[str, ...] = ()
+
+    prometheus_workspaces: PrometheusWorkspaces = PrometheusWorkspaces.PER_ENVIRONMENT
+    monitoring_log_retention_days: int = 90
+    # What the rules read: the services' request counter and its status-code label.
+    metrics_requests_total: str = "http_requests_total"
+    metrics_status_label: str = "code"
+    health_alert_after_seconds: int = 120
+    server_error_alert_percent: float = 5.0
+    server_error_alert_after_seconds: int = 300
+    # The ADOT collector sidecar of every API service task: its image, mirrored into the
+    # registry (tasks pull through the VPC endpoints, never from the internet).
+    collector_image_repository: str = "aws-otel-collector"
+    collector_image_tag: str = "v0.40.0"
+    collector_scrape_interval_seconds: int = 15
+    grafana: GrafanaConfig | None = None
+
+    def __post_init__(self) -> None:
+        check_role("terraform_role_arn", self.terraform_role_arn)
+        self._check_ci()
+        for index, name in enumerate(self.extra_repositories):
+            check_name(NameKind.ECR_REPOSITORY, f"extra_repositories[{index}]", name)
+        check(len(set(self.extra_repositories)) == len(self.extra_repositories), "extra_repositories",
+              self.extra_repositories, "distinct names")
+        check_range("untagged_image_expiry_days", self.untagged_image_expiry_days, 1, 365)
+        check_range("release_images_kept", self.release_images_kept, 1, 10000)
+        check_name(NameKind.SNS_TOPIC, "report_topic_name", self.report_topic_name)
+        for address in self.report_email_addresses:
+            check(bool(EMAIL.match(address)), "report_email_addresses", address, "e-mail addresses")
+        check(len(set(self.report_email_addresses)) == len(self.report_email_addresses), "report_email_addresses",
+              self.report_email_addresses, "distinct addresses")
+        check(self.monitoring_log_retention_days in LOG_RETENTION_DAYS, "monitoring_log_retention_days",
+              self.monitoring_log_retention_days, f"one of CloudWatch's retention periods {LOG_RETENTION_DAYS}")
+        check(bool(PROMETHEUS_NAME.match(self.metrics_requests_total)), "metrics_requests_total",
+              self.metrics_requests_total, "a Prometheus metric name")
+        check(bool(PROMETHEUS_LABEL.match(self.metrics_status_label)), "metrics_status_label",
+              self.metrics_status_label, "a Prometheus label name")
+        check_range("health_alert_after_seconds", self.health_alert_after_seconds, 30, 3600)
+        check(0 < self.server_error_alert_percent <= 100, "server_error_alert_percent",
+              self.server_error_alert_percent, "above 0 and at most 100")
+        check_range("server_error_alert_after_seconds", self.server_error_alert_after_seconds, 60, 3600)
+        check_name(NameKind.ECR_REPOSITORY, "collector_image_repository", self.collector_image_repository)
+        check(bool(IMAGE_TAG.match(self.collector_image_tag)), "collector_image_tag", self.collector_image_tag,
+              "a Docker tag (letters, digits, _ . -; at most 128)")
+        check_range("collector_scrape_interval_seconds", self.collector_scrape_interval_seconds, 5, 300)
+        check(self.collector_scrape_interval_seconds < self.health_alert_after_seconds, "health_alert_after_seconds",
+              self.health_alert_after_seconds,
+              f"longer than collector_scrape_interval_seconds ({self.collector_scrape_interval_seconds}), "
+              "so a failing probe is seen more than once before it alerts")
+
+    def _check_ci(self) -> None:
+        check_principals("ci_principal_arns", self.ci_principal_arns)
+        check_external_id("ci_external_id", self.ci_external_id)
+        principals, oidc = bool(self.ci_principal_arns), self.ci_oidc_provider_arn is not None
+        if principals == oidc:
+            raise ConfigError(
+                "ci_principal_arns",
+                "or ci_oidc_provider_arn must be set, not both: the CI role trusts either IAM principals "
+                "(with ci_external_id) or an OIDC provider (with ci_oidc_subjects)",
+            )
+        if principals:
+            check(self.ci_external_id is not None, "ci_external_id", self.ci_external_id,
+                  "set when ci_principal_arns is (the CI role requires it on every AssumeRole)")
+            check(not self.ci_oidc_subjects, "ci_oidc_subjects", self.ci_oidc_subjects,
+                  "unset unless ci_oidc_provider_arn is set")
+        else:
+            assert self.ci_oidc_provider_arn is not None
+            check(bool(OIDC_PROVIDER_ARN.match(self.ci_oidc_provider_arn)), "ci_oidc_provider_arn",
+                  self.ci_oidc_provider_arn, "an IAM OIDC provider ARN (arn:aws:iam::123456789012:oidc-provider/host)")
+            check(self.ci_external_id is None, "ci_external_id", "<hidden>",
+                  "unset with ci_oidc_provider_arn (web identity has no external id; ci_oidc_subjects restricts it)")
+            check(bool(self.ci_oidc_subjects), "ci_oidc_subjects", self.ci_oidc_subjects,
+                  "at least one token subject (the `sub` claim) allowed to assume the CI role")
+            for subject in self.ci_oidc_subjects:
+                check(bool(subject) and subject.strip("*:") != "", "ci_oidc_subjects", subject,
+                      "subjects that name a repository or job, not a bare wildcard")
+        check(SESSION_SECONDS[0] <= self.ci_max_session_seconds <= SESSION_SECONDS[1], "ci_max_session_seconds",
+              self.ci_max_session_seconds, f"{SESSION_SECONDS[0]}..{SESSION_SECONDS[1]}")
+
+    @property
+    def shared_prometheus(self) -> bool:
+        return self.prometheus_workspaces is PrometheusWorkspaces.SHARED
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CicdEnvironmentConfig:
+    """`cicd { ... }` in `<env>.hcl`: the environment's deploy role and monitoring workspace."""
+
+    # The role Terraform runs as in this environment's account: the deploy role may
+    # assume it, and the `shared-cicd` stack's provider for this environment does.
+    # Default: the environment's `assume_role_arn`.
+    terraform_role_arn: str | None = None
+    deploy_principal_arns: tuple[str, ...] = ()
+    deploy_trusts_ci_role: bool = True
+    deploy_external_id: str | None = None
+    deploy_require_mfa: bool = False
+    deploy_max_session_seconds: int = 3600
+    prevent_destroy: bool = False
+
+    def __post_init__(self) -> None:
+        check_role("terraform_role_arn", self.terraform_role_arn)
+        check_principals("deploy_principal_arns", self.deploy_principal_arns)
+        check_external_id("deploy_external_id", self.deploy_external_id)
+        check(self.deploy_trusts_ci_role or bool(self.deploy_principal_arns), "deploy_principal_arns",
+              self.deploy_principal_arns, "at least one principal when deploy_trusts_ci_role = false "
+              "(else nobody may deploy)")
+        check(SESSION_SECONDS[0] <= self.deploy_max_session_seconds <= SESSION_SECONDS[1],
+              "deploy_max_session_seconds", self.deploy_max_session_seconds,
+              f"{SESSION_SECONDS[0]}..{SESSION_SECONDS[1]}")

@@ -1,0 +1,304 @@
+"""Observability (design section 4, stage 6): Prometheus workspaces, alert rules, alert routing, Grafana."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cdktf import TerraformOutput, TerraformResourceLifecycle
+from constructs import Construct
+
+from modules import aws
+from modules.cicd import names
+from modules.cicd.config import CicdConfig
+from modules.cicd.pipeline import ReportTopic
+from modules.cicd.reach import EnvironmentReach
+from modules.core import policy
+from modules.core.naming import NameKind, physical_name
+from modules.core.target import Target
+
+# The contract with the collector sidecar of every API task (modules/api): the scrape
+# jobs it runs and the labels it puts on every series. The rules below read them.
+METRICS_JOB = "metrics"  # the service's own metrics path
+HEALTH_JOB = "health"  # its health path: `up` is 1 while it answers 200 with a scrapeable body
+ENVIRONMENT_LABEL = "environment"
+SERVICE_LABEL = "service"
+
+QUERY_ACTIONS = ("aps:QueryMetrics", "aps:GetSeries", "aps:GetLabels", "aps:GetMetricMetadata")
+
+
+def rules_yaml(config: CicdConfig, project: str) -> str:
+    """The alert rules, as the Prometheus rule file AMP takes (one group, read top to bottom)."""
+    by = f"{ENVIRONMENT_LABEL}, {SERVICE_LABEL}"
+    requests, status = config.metrics_requests_total, config.metrics_status_label
+    errors = f'sum by ({by}) (rate({requests}{{{status}=~"5.."}}[5m]))'
+    total = f"sum by ({by}) (rate({requests}[5m]))"
+    percent = f"{config.server_error_alert_percent:g}"
+    return (
+        "groups:\n"
+        "  - name: service-health\n"
+        "    rules:\n"
+        "      - alert: ServiceHealthProbeFailing\n"
+        f'        expr: up{{job="{HEALTH_JOB}"}} == 0\n'
+        f"        for: {config.health_alert_after_seconds}s\n"
+        "        labels:\n"
+        "          severity: critical\n"
+        f"          project: {project}\n"
+        "        annotations:\n"
+        f'          summary: "{{{{ $labels.{SERVICE_LABEL} }}}} in {{{{ $labels.{ENVIRONMENT_LABEL} }}}}: '
+        f'a task has not answered its health check with 200 for {config.health_alert_after_seconds}s"\n'
+        "      - alert: ServiceServerErrorRate\n"
+        f"        expr: ({errors} / {total}) * 100 > {percent}\n"
+        f"        for: {config.server_error_alert_after_seconds}s\n"
+        "        labels:\n"
+        "          severity: critical\n"
+        f"          project: {project}\n"
+        "        annotations:\n"
+        f'          summary: "{{{{ $labels.{SERVICE_LABEL} }}}} in {{{{ $labels.{ENVIRONMENT_LABEL} }}}}: '
+        f'more than {percent}% of requests answered 5xx for {config.server_error_alert_after_seconds}s"\n'
+    )
+
+
+def alertmanager_yaml(topic_arn: str, region: str, project: str) -> str:
+    """Every alert goes to the report topic, grouped per environment and service."""
+    return (
+        "alertmanager_config: |\n"
+        "  route:\n"
+        "    receiver: report-topic\n"
+        f"    group_by: [alertname, {ENVIRONMENT_LABEL}, {SERVICE_LABEL}]\n"
+        "    group_wait: 30s\n"
+        "    group_interval: 5m\n"
+        "    repeat_interval: 4h\n"
+        "  receivers:\n"
+        "    - name: report-topic\n"
+        "      sns_configs:\n"
+        f"        - topic_arn: {topic_arn}\n"
+        "          sigv4:\n"
+        f"            region: {region}\n"
+        f'          subject: "[{project}] {{{{ .Status }}}}: {{{{ .CommonLabels.alertname }}}} '
+        f'{{{{ .CommonLabels.{ENVIRONMENT_LABEL} }}}}/{{{{ .CommonLabels.{SERVICE_LABEL} }}}}"\n'
+    )
+
+
+@dataclass
+class Workspace:
+    """One Prometheus workspace, and the provider (account) it lives in (None: the registry's)."""
+
+    arn: str
+    id: str
+    remote_write_url: str
+    provider: Any
+
+
+class Monitoring(Construct):
+    """Creates the Prometheus workspaces the API tasks write to, their alerting, and Grafana.
+
+    - `prometheus_workspaces = "per_environment"`: in each environment's account a
+      workspace (KMS-encrypted, logging to an encrypted log group); `"shared"`: one in
+      the registry account, with an ingest role per environment that exactly that
+      environment's task roles may assume;
+    - in each workspace a rule group namespace: a task failing its health probe for
+      `health_alert_after_seconds`, and a service's 5xx share above
+      `server_error_alert_percent` for `server_error_alert_after_seconds`, alert;
+    - an alert manager definition that sends every alert to the report topic;
+    - in each environment's account, SSM parameters `/<prefix>/monitoring/...` where
+      the API tier reads the workspace and remote-write URL (and ingest role);
+    - with a `grafana` block: an Amazon Managed Grafana workspace in the registry
+      account whose role queries the workspaces (per environment, through a
+      query role in that account, assumed only by Grafana's role).
+
+    Emulator: `aws_prometheus_alert_manager_definition` and `aws_grafana_workspace`
+    (and its SAML configuration) are left out; moto has no API for them.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: CicdConfig, project: str, partition: str,
+                 registry_account_id: str, registry_region: str, topic: ReportTopic,
+                 environments: Sequence[EnvironmentReach], target: Target) -> None:
+        super().__init__(scope, construct_id)
+        self.config = config
+        self.project = project
+        self.partition = partition
+        self.topic = topic
+        self.target = target
+        self.workspaces: dict[str, Workspace] = {}  # environment name -> its workspace
+        self.ingest_roles: dict[str, Any] = {}
+        self.grafana_role = self._grafana_role() if config.grafana else None
+        query_role_arns: list[str] = []
+        if config.shared_prometheus:
+            shared = self._workspace(Construct(self, "Shared"), provider=None, account_id=registry_account_id,
+                                     region=registry_region, prefix=project, prevent_destroy=True)
+            for environment in environments:
+                self.workspaces[environment.name] = shared
+                self.ingest_roles[environment.name] = self._ingest_role(environment, shared)
+            query_arns = [shared.arn]
+        else:
+            for environment in environments:
+                scope_ = Construct(self, environment.construct_id)
+                workspace = self._workspace(
+                    scope_, provider=environment.provider, account_id=environment.account_id,
+                    region=environment.region, prefix=environment.prefix,
+                    prevent_destroy=environment.config.cicd.prevent_destroy,
+                )
+                self.workspaces[environment.name] = workspace
+                if self.grafana_role is not None:
+                    query_role_arns.append(self._query_role(scope_, environment, workspace).arn)
+            query_arns = []
+        for environment in environments:
+            self._parameters(environment)
+        if self.grafana_role is not None:
+            self._grafana(query_arns, query_role_arns)
+
+    def _workspace(self, scope: Construct, *, provider: Any, account_id: str, region: str, prefix: str,
+                   prevent_destroy: bool) -> Workspace:
+        p = self.partition
+        log_group_name = physical_name(NameKind.LOG_GROUP, f"/aws/vendedlogs/prometheus/{prefix}")
+        log_group_arn = f"arn:{p}:logs:{region}:{account_id}:log-group:{log_group_name}"
+        key_policy = policy.document(
+            scope, "KeyPolicy",
+            policy.account_root_admin(account_id, p),
+            policy.cloudwatch_logs_encrypt(region, log_group_arn),
+        )
+        keep = TerraformResourceLifecycle(prevent_destroy=prevent_destroy)
+        key = aws.kms_key.KmsKey(
+            scope, "Key", description=f"Encrypts the {prefix} Prometheus workspace and its logs",
+            enable_key_rotation=True, deletion_window_in_days=30, policy=key_policy.json, provider=provider,
+            lifecycle=keep,
+        )
+        aws.kms_alias.KmsAlias(scope, "KeyAlias", name=physical_name(NameKind.KMS_ALIAS, prefix, "prometheus"),
+                               target_key_id=key.key_id, provider=provider)
+        log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
+            scope, "LogGroup", name=log_group_name, retention_in_days=self.config.monitoring_log_retention_days,
+            kms_key_id=key.arn, provider=provider,
+        )
+        module = aws.prometheus_workspace
+        resource = module.PrometheusWorkspace(
+            scope, "Workspace", alias=prefix, kms_key_arn=key.arn,
+            logging_configuration=module.PrometheusWorkspaceLoggingConfiguration(log_group_arn=f"{log_group.arn}:*"),
+            provider=provider, lifecycle=keep,
+        )
+        aws.prometheus_rule_group_namespace.PrometheusRuleGroupNamespace(
+            scope, "AlertRules", name="service-health", workspace_id=resource.id,
+            data=rules_yaml(self.config, self.project), provider=provider,
+        )
+        if self.target.supports("aws_prometheus_alert_manager_definition"):
+            aws.prometheus_alert_manager_definition.PrometheusAlertManagerDefinition(
+                scope, "AlertManager", workspace_id=resource.id, provider=provider,
+                definition=alertmanager_yaml(self.topic.arn, self.topic_region, self.project),
+            )
+        TerraformOutput(scope, "WorkspaceEndpoint", value=resource.prometheus_endpoint,
+                        description=f"Prometheus endpoint of {prefix}")
+        return Workspace(arn=resource.arn, id=resource.id,
+                         remote_write_url=f"{resource.prometheus_endpoint}api/v1/remote_write", provider=provider)
+
+    @property
+    def topic_region(self) -> str:
+        return self.topic.region
+
+    def _ingest_role(self, environment: EnvironmentReach, workspace: Workspace) -> Any:
+        """Shared workspace: the role exactly this environment's task roles assume to remote-write."""
+        scope = Construct(self, environment.construct_id)
+        p, account = self.partition, environment.account_id
+        task_roles = sorted(
+            f"arn:{p}:iam::{account}:role/{names.task_role_name(environment.prefix, service.name)}"
+            for service in environment.config.api.service
+        )
+        trust = policy.document(scope, "IngestTrust", policy.statement(
+            sid="TaskRolesAssume", actions=["sts:AssumeRole"],
+            principals=[{"type": "AWS", "identifiers": [f"arn:{p}:iam::{account}:root"]}],
+            conditions=[{"test": "ArnEquals", "variable": "aws:PrincipalArn", "values": task_roles}],
+        ))
+        role = aws.iam_role.IamRole(
+            scope, "IngestRole", name=physical_name(NameKind.IAM_ROLE, environment.prefix, "prometheus-ingest"),
+            description=f"Remote-writes {environment.name}'s metrics to the shared Prometheus workspace",
+            assume_role_policy=trust.json,
+        )
+        permissions = policy.document(scope, "IngestPermissions", policy.statement(
+            sid="RemoteWrite", actions=["aps:RemoteWrite"], resources=[workspace.arn],
+        ))
+        aws.iam_role_policy.IamRolePolicy(scope, "IngestRolePolicy", name="remote-write", role=role.id,
+                                          policy=permissions.json)
+        return role
+
+    def _parameters(self, environment: EnvironmentReach) -> None:
+        """Where the API tier finds its workspace (SSM parameters in the environment's account)."""
+        scope = self.node.try_find_child(environment.construct_id) or Construct(self, environment.construct_id)
+        workspace = self.workspaces[environment.name]
+        values = {"WorkspaceArn": ("workspace-arn", workspace.arn),
+                  "RemoteWriteUrl": ("remote-write-url", workspace.remote_write_url)}
+        if environment.name in self.ingest_roles:
+            values["IngestRoleArn"] = ("ingest-role-arn", self.ingest_roles[environment.name].arn)
+        for construct_id, (what, value) in values.items():
+            aws.ssm_parameter.SsmParameter(
+                scope, f"{construct_id}Parameter", name=names.monitoring_parameter(environment.prefix, what),
+                type="String", value=value, provider=environment.provider,
+                description=f"{environment.name}'s Prometheus workspace (written by shared-cicd, read by the API tier)",
+            )
+
+    def _grafana_role(self) -> Any:
+        trust = policy.document(self, "GrafanaTrust", policy.statement(
+            sid="GrafanaAssumes", actions=["sts:AssumeRole"],
+            principals=[{"type": "Service", "identifiers": ["grafana.amazonaws.com"]}],
+            conditions=[{"test": "StringEquals", "variable": "aws:SourceAccount",
+                         "values": [self._registry_account_token()]}],
+        ))
+        return aws.iam_role.IamRole(
+            self, "GrafanaRole", name=physical_name(NameKind.IAM_ROLE, self.project, "grafana"),
+            description="Amazon Managed Grafana: queries the Prometheus workspaces", assume_role_policy=trust.json,
+        )
+
+    def _registry_account_token(self) -> str:
+        identity = aws.data_aws_caller_identity.DataAwsCallerIdentity(self, "Identity")
+        return identity.account_id
+
+    def _query_role(self, scope: Construct, environment: EnvironmentReach, workspace: Workspace) -> Any:
+        """Per-environment workspace: the role in its account that only Grafana's role may assume."""
+        assert self.grafana_role is not None
+        trust = policy.document(scope, "QueryTrust", policy.statement(
+            sid="GrafanaRoleAssumes", actions=["sts:AssumeRole"],
+            principals=[{"type": "AWS", "identifiers": [self.grafana_role.arn]}],
+        ))
+        role = aws.iam_role.IamRole(
+            scope, "GrafanaQueryRole", name=physical_name(NameKind.IAM_ROLE, environment.prefix, "grafana-query"),
+            description=f"Grafana reads {environment.name}'s Prometheus workspace", assume_role_policy=trust.json,
+            provider=environment.provider,
+        )
+        permissions = policy.document(scope, "QueryPermissions", policy.statement(
+            sid="QueryWorkspace", actions=QUERY_ACTIONS, resources=[workspace.arn],
+        ))
+        aws.iam_role_policy.IamRolePolicy(scope, "GrafanaQueryRolePolicy", name="query", role=role.id,
+                                          policy=permissions.json, provider=environment.provider)
+        TerraformOutput(scope, "GrafanaQueryRoleArn", value=role.arn,
+                        description=f"Grafana's data source role for {environment.name} (assume role ARN)")
+        return role
+
+    def _grafana(self, workspace_arns: Sequence[str], query_role_arns: Sequence[str]) -> None:
+        config = self.config.grafana
+        assert config is not None and self.grafana_role is not None
+        statements = []
+        if workspace_arns:
+            statements.append(policy.statement(sid="QueryWorkspaces", actions=QUERY_ACTIONS,
+                                               resources=list(workspace_arns)))
+        if query_role_arns:
+            statements.append(policy.statement(sid="AssumeQueryRoles", actions=["sts:AssumeRole"],
+                                               resources=list(query_role_arns)))
+        permissions = policy.document(self, "GrafanaPermissions", *statements)
+        aws.iam_role_policy.IamRolePolicy(self, "GrafanaRolePolicy", name="query-prometheus",
+                                          role=self.grafana_role.id, policy=permissions.json)
+        if not self.target.supports("aws_grafana_workspace"):
+            return
+        workspace = aws.grafana_workspace.GrafanaWorkspace(
+            self, "Grafana", name=physical_name(NameKind.GENERIC, self.project),
+            description=f"{self.project}: dashboards over the Prometheus workspaces",
+            account_access_type="CURRENT_ACCOUNT",
+            authentication_providers=[p.value for p in config.authentication_providers],
+            permission_type="CUSTOMER_MANAGED", role_arn=self.grafana_role.arn, data_sources=["PROMETHEUS"],
+        )
+        if config.saml_metadata_url is not None and self.target.supports("aws_grafana_workspace_saml_configuration"):
+            aws.grafana_workspace_saml_configuration.GrafanaWorkspaceSamlConfiguration(
+                self, "GrafanaSaml", workspace_id=workspace.id, idp_metadata_url=config.saml_metadata_url,
+                admin_role_values=list(config.saml_admin_role_values),
+                editor_role_values=list(config.saml_editor_role_values) or list(config.saml_admin_role_values),
+                role_assertion=config.saml_role_assertion,
+            )
+        TerraformOutput(self, "GrafanaEndpoint", value=workspace.endpoint, description="Grafana URL")

@@ -1,0 +1,50 @@
+"""Physical names of other tiers' resources that the CI/CD stack grants access to.
+
+`shared-cicd` never references another stack's resources (the API stack reads the
+monitoring workspace, so a reference back would be a cycle, and the stacks live in
+different accounts). It names them instead, by the same `physical_name` calls the
+tiers make; `tests/test_cicd.py` checks every name here against the synthesized
+API and frontend stacks, so a rename there fails the suite instead of a deploy.
+"""
+
+from __future__ import annotations
+
+from modules.core.naming import NameKind, physical_name
+
+MIGRATIONS = "migrations"  # modules/api/migrations.py: NAME
+
+
+def execution_role_name(prefix: str, task: str) -> str:
+    """modules/api/task.py `execution_role`: `<prefix>-<service>-execution`."""
+    return physical_name(NameKind.IAM_ROLE, prefix, task, "execution")
+
+
+def task_role_name(prefix: str, task: str) -> str:
+    """modules/api/task.py `task_role`: `<prefix>-<service>-task`."""
+    return physical_name(NameKind.IAM_ROLE, prefix, task, "task")
+
+
+def cluster_name(prefix: str) -> str:
+    """modules/api/cluster.py: `<prefix>-api`."""
+    return physical_name(NameKind.ECS, prefix, "api")
+
+
+def migrations_family(prefix: str) -> str:
+    """modules/api/migrations.py: the Flyway task definition family."""
+    return physical_name(NameKind.ECS, prefix, MIGRATIONS)
+
+
+def api_log_group_prefix(prefix: str) -> str:
+    """modules/api/task.py `log_group_name`: every API task logs under `/api/<prefix>/`."""
+    return f"/api/{prefix}/"
+
+
+def site_bucket_name(prefix: str) -> str:
+    """modules/frontend/frontend.py: the site bucket the deploy step syncs to."""
+    return physical_name(NameKind.S3_BUCKET, prefix, "frontend-site")
+
+
+def monitoring_parameter(prefix: str, what: str) -> str:
+    """SSM parameters `shared-cicd` writes in each environment's account for the API tier:
+    `/<prefix>/monitoring/<what>` (`workspace-arn`, `remote-write-url`, `ingest-role-arn`)."""
+    return f"/{prefix}/monitoring/{what}"

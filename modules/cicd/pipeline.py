@@ -1,0 +1,288 @@
+"""The pipeline's AWS side: the report topic, the CI role Jenkins assumes, a deploy role per environment."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from cdktf import TerraformOutput
+from constructs import Construct
+
+from modules import aws
+from modules.cicd import names
+from modules.cicd.config import CicdConfig
+from modules.cicd.reach import EnvironmentReach
+from modules.core import policy
+from modules.core.environment import StateConfig
+from modules.core.naming import NameKind, physical_name
+
+# What pushing an image takes, and what `release`/`promote` read (digests, scan findings).
+PUSH_ACTIONS = (
+    "ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:CompleteLayerUpload",
+    "ecr:DescribeImageScanFindings", "ecr:DescribeImages", "ecr:DescribeRepositories",
+    "ecr:GetDownloadUrlForLayer", "ecr:InitiateLayerUpload", "ecr:ListImages", "ecr:PutImage",
+    "ecr:UploadLayerPart",
+)
+
+
+def subscription_id(address: str) -> str:
+    """`ops+ci@example.com` -> `EmailOpsPlusCiAtExampleDotCom`: stable, readable, distinct per address."""
+    words = {"@": " at ", ".": " dot ", "+": " plus ", "-": " dash ", "_": " underscore "}
+    spelled = re.sub(r"[@.+\-_]", lambda m: words[m.group(0)], address)
+    return "Email" + "".join(w[:1].upper() + w[1:] for w in re.split(r"[^A-Za-z0-9]+", spelled) if w)
+
+
+class ReportTopic(Construct):
+    """Creates the pipeline's report topic (SNS, KMS-encrypted) and its e-mail subscriptions.
+
+    The destination of the "REPORT" e-mail (a Trivy scan found a critical
+    vulnerability; the CI role publishes it) and of the monitoring alerts (each
+    Prometheus workspace's alert manager publishes to it, from its own account).
+    The topic and its key admit only those publishers, over TLS.
+
+    Attributes: `arn`, `key_arn`, `region`.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: CicdConfig, project: str, region: str,
+                 partition: str, alert_accounts: Sequence[str]) -> None:
+        super().__init__(scope, construct_id)
+        self.region = region
+        identity = aws.data_aws_caller_identity.DataAwsCallerIdentity(self, "Identity")
+        accounts = sorted(set(alert_accounts))
+        workspaces = [f"arn:{partition}:aps:*:{account}:workspace/*" for account in accounts]
+        prometheus = [
+            {"test": "StringEquals", "variable": "aws:SourceAccount", "values": accounts},
+            {"test": "ArnLike", "variable": "aws:SourceArn", "values": workspaces},
+        ]
+        key_policy = policy.document(
+            self, "KeyPolicy",
+            policy.account_root_admin(identity.account_id, partition),
+            policy.statement(
+                sid="PrometheusAlertsEncrypt",
+                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
+                resources=["*"],
+                principals=[{"type": "Service", "identifiers": ["aps.amazonaws.com"]}],
+                conditions=prometheus,
+            ),
+        )
+        key = aws.kms_key.KmsKey(
+            self, "Key", description=f"Encrypts the {project} pipeline report topic", enable_key_rotation=True,
+            deletion_window_in_days=30, policy=key_policy.json,
+        )
+        self.key_arn = key.arn
+        aws.kms_alias.KmsAlias(self, "KeyAlias", name=physical_name(NameKind.KMS_ALIAS, project, "pipeline-reports"),
+                               target_key_id=key.key_id)
+        self.topic = aws.sns_topic.SnsTopic(
+            self, "Topic", name=physical_name(NameKind.SNS_TOPIC, project, config.report_topic_name),
+            kms_master_key_id=key.arn,
+        )
+        self.arn = self.topic.arn
+        topic_policy = policy.document(
+            self, "TopicPolicyDocument",
+            policy.statement(
+                sid="AccountManages",
+                actions=["sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:AddPermission",
+                         "sns:RemovePermission", "sns:DeleteTopic", "sns:Subscribe",
+                         "sns:ListSubscriptionsByTopic", "sns:Publish"],
+                resources=[self.topic.arn],
+                principals=[{"type": "AWS", "identifiers": [f"arn:{partition}:iam::{identity.account_id}:root"]}],
+            ),
+            policy.statement(
+                sid="PrometheusAlertsPublish",
+                actions=["sns:Publish", "sns:GetTopicAttributes"],
+                resources=[self.topic.arn],
+                principals=[{"type": "Service", "identifiers": ["aps.amazonaws.com"]}],
+                conditions=prometheus,
+            ),
+            policy.statement(
+                sid="DenyInsecureTransport",
+                effect="Deny",
+                actions=["sns:Publish"],
+                resources=[self.topic.arn],
+                principals=[{"type": "*", "identifiers": ["*"]}],
+                conditions=[{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}],
+            ),
+        )
+        aws.sns_topic_policy.SnsTopicPolicy(self, "TopicPolicy", arn=self.topic.arn, policy=topic_policy.json)
+        for address in config.report_email_addresses:
+            aws.sns_topic_subscription.SnsTopicSubscription(
+                self, subscription_id(address), topic_arn=self.topic.arn, protocol="email", endpoint=address,
+            )
+        TerraformOutput(self, "TopicArn", value=self.topic.arn, description="Pipeline report topic")
+
+
+class Pipeline(Construct):
+    """Creates the roles the pipeline runs as.
+
+    - the CI role (registry account) Jenkins assumes: trusted by the principals in
+      `ci_principal_arns` with `ci_external_id`, or by tokens of `ci_oidc_provider_arn`
+      whose subject is in `ci_oidc_subjects`. It may push to the project's
+      repositories only, publish to the report topic, and assume the deploy roles
+      that trust it;
+    - per environment (in its account) a deploy role `<prefix>-deploy`: trusted by the
+      CI role (unless `deploy_trusts_ci_role = false`) and `deploy_principal_arns`,
+      with `deploy_external_id` and/or MFA when the environment asks. It may assume
+      the environment's Terraform role (to apply its stacks), run the Flyway task and
+      follow its logs, roll the API's services, sync the site bucket and invalidate
+      the site's CloudFront distribution, and read its environment's Terraform state
+      (the delivery commands read stack outputs there). Resources are named, never
+      `*`, for writes.
+
+    Attributes: `ci_role`, `deploy_roles` (environment name -> role).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: CicdConfig, project: str, partition: str,
+                 repository_arns: Sequence[str], topic: ReportTopic, state: StateConfig,
+                 environments: Sequence[EnvironmentReach]) -> None:
+        super().__init__(scope, construct_id)
+        self.partition = partition
+        self.project = project
+        self.state = state
+        self.ci_role = aws.iam_role.IamRole(
+            self, "CiRole", name=physical_name(NameKind.IAM_ROLE, project, "ci"),
+            description="Jenkins: pushes images, publishes reports, assumes the deploy roles",
+            assume_role_policy=self._ci_trust(config).json, max_session_duration=config.ci_max_session_seconds,
+        )
+        self.deploy_roles = {e.name: self._deploy_role(e) for e in environments}
+        assumable = [self.deploy_roles[e.name].arn for e in environments if e.config.cicd.deploy_trusts_ci_role]
+        statements = [
+            # GetAuthorizationToken has no resource-level permissions: AWS requires "*".
+            policy.statement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+            policy.statement(sid="PushProjectImages", actions=PUSH_ACTIONS, resources=list(repository_arns)),
+            policy.statement(sid="PublishReports", actions=["sns:Publish"], resources=[topic.arn]),
+            policy.statement(sid="EncryptReports", actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                             resources=[topic.key_arn]),
+        ]
+        if assumable:
+            statements.append(policy.statement(sid="AssumeDeployRoles", actions=["sts:AssumeRole"],
+                                               resources=assumable))
+        permissions = policy.document(self, "CiPermissions", *statements)
+        aws.iam_role_policy.IamRolePolicy(self, "CiRolePolicy", name="pipeline", role=self.ci_role.id,
+                                          policy=permissions.json)
+        TerraformOutput(self, "CiRoleArn", value=self.ci_role.arn, description="The role Jenkins assumes")
+
+    def _ci_trust(self, config: CicdConfig) -> Any:
+        if config.ci_principal_arns:
+            return policy.document(self, "CiTrust", policy.statement(
+                sid="JenkinsAssumes",
+                actions=["sts:AssumeRole"],
+                principals=[{"type": "AWS", "identifiers": list(config.ci_principal_arns)}],
+                conditions=[{"test": "StringEquals", "variable": "sts:ExternalId", "values": [config.ci_external_id]}],
+            ))
+        provider = config.ci_oidc_provider_arn or ""
+        host = provider.split(":oidc-provider/", 1)[1]
+        return policy.document(self, "CiTrust", policy.statement(
+            sid="JenkinsTokensAssume",
+            actions=["sts:AssumeRoleWithWebIdentity"],
+            principals=[{"type": "Federated", "identifiers": [provider]}],
+            conditions=[
+                {"test": "StringEquals", "variable": f"{host}:aud", "values": [config.ci_oidc_audience]},
+                {"test": "StringLike", "variable": f"{host}:sub", "values": list(config.ci_oidc_subjects)},
+            ],
+        ))
+
+    def _deploy_role(self, environment: EnvironmentReach) -> Any:
+        scope = Construct(self, environment.construct_id)
+        settings = environment.config.cicd
+        principals = [self.ci_role.arn] if settings.deploy_trusts_ci_role else []
+        principals += list(settings.deploy_principal_arns)
+        conditions = []
+        if settings.deploy_external_id is not None:
+            conditions.append({"test": "StringEquals", "variable": "sts:ExternalId",
+                               "values": [settings.deploy_external_id]})
+        if settings.deploy_require_mfa:
+            conditions.append({"test": "Bool", "variable": "aws:MultiFactorAuthPresent", "values": ["true"]})
+        trust = policy.document(scope, "DeployTrust", policy.statement(
+            sid="PipelineAssumes", actions=["sts:AssumeRole"],
+            principals=[{"type": "AWS", "identifiers": principals}], conditions=conditions,
+        ))
+        prefix = environment.prefix
+        role = aws.iam_role.IamRole(
+            scope, "DeployRole", name=physical_name(NameKind.IAM_ROLE, prefix, "deploy"),
+            description=f"Deploys {environment.name}: Terraform, migrations, ECS, the site bucket and CDN",
+            assume_role_policy=trust.json, max_session_duration=settings.deploy_max_session_seconds,
+            provider=environment.provider,
+        )
+        permissions = policy.document(scope, "DeployPermissions", *self._deploy_statements(environment))
+        aws.iam_role_policy.IamRolePolicy(scope, "DeployRolePolicy", name="deploy", role=role.id,
+                                          policy=permissions.json, provider=environment.provider)
+        TerraformOutput(scope, "DeployRoleArn", value=role.arn,
+                        description=f"The role the pipeline deploys {environment.name} as")
+        return role
+
+    def _deploy_statements(self, environment: EnvironmentReach) -> list[Any]:
+        p, account, region, prefix = self.partition, environment.account_id, environment.region, environment.prefix
+        cluster = names.cluster_name(prefix)
+        migration_roles = [f"arn:{p}:iam::{account}:role/{name(prefix, names.MIGRATIONS)}"
+                           for name in (names.execution_role_name, names.task_role_name)]
+        bucket = f"arn:{p}:s3:::{names.site_bucket_name(prefix)}"
+        log_groups = f"arn:{p}:logs:{region}:{account}:log-group:{names.api_log_group_prefix(prefix)}*"
+        owned = [
+            {"test": "StringEquals", "variable": "aws:ResourceTag/project", "values": [self.project]},
+            {"test": "StringEquals", "variable": "aws:ResourceTag/environment", "values": [environment.name]},
+        ]
+        return [
+            policy.statement(sid="RunTerraform", actions=["sts:AssumeRole"], resources=[environment.terraform_role_arn]),
+            policy.statement(
+                sid="RunMigrations", actions=["ecs:RunTask"],
+                resources=[f"arn:{p}:ecs:{region}:{account}:task-definition/{names.migrations_family(prefix)}:*"],
+                conditions=[{"test": "ArnEquals", "variable": "ecs:cluster",
+                             "values": [f"arn:{p}:ecs:{region}:{account}:cluster/{cluster}"]}],
+            ),
+            policy.statement(
+                sid="PassMigrationRoles", actions=["iam:PassRole"], resources=migration_roles,
+                conditions=[{"test": "StringEquals", "variable": "iam:PassedToService",
+                             "values": ["ecs-tasks.amazonaws.com"]}],
+            ),
+            policy.statement(sid="FollowTasks", actions=["ecs:DescribeTasks", "ecs:StopTask"],
+                             resources=[f"arn:{p}:ecs:{region}:{account}:task/{cluster}/*"]),
+            policy.statement(sid="RollServices", actions=["ecs:DescribeServices", "ecs:UpdateService"],
+                             resources=[f"arn:{p}:ecs:{region}:{account}:service/{cluster}/*"]),
+            # DescribeTaskDefinition has no resource-level permissions: AWS requires "*" (a read).
+            policy.statement(sid="ReadTaskDefinitions", actions=["ecs:DescribeTaskDefinition"], resources=["*"]),
+            policy.statement(sid="ReadTaskLogs", actions=["logs:GetLogEvents", "logs:FilterLogEvents"],
+                             resources=[log_groups, f"{log_groups}:*"]),
+            policy.statement(sid="ListSite", actions=["s3:ListBucket"], resources=[bucket]),
+            # `deploy-frontend` (delivery/frontend.py) tags stale objects before it deletes them.
+            policy.statement(sid="SyncSite", actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject",
+                                                      "s3:GetObjectTagging", "s3:PutObjectTagging"],
+                             resources=[f"{bucket}/*"]),
+            policy.statement(
+                sid="SiteKey", actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[f"arn:{p}:kms:{region}:{account}:key/*"],
+                conditions=[
+                    {"test": "StringEquals", "variable": "kms:ViaService", "values": [f"s3.{region}.amazonaws.com"]},
+                    {"test": "ArnLike", "variable": "kms:EncryptionContext:aws:s3:arn",
+                     "values": [bucket, f"{bucket}/*"]},
+                ],
+            ),
+            policy.statement(
+                sid="InvalidateSite", actions=["cloudfront:CreateInvalidation", "cloudfront:GetInvalidation"],
+                resources=[f"arn:{p}:cloudfront::{account}:distribution/*"], conditions=owned,
+            ),
+            *self._state_statements(environment),
+        ]
+
+    def _state_statements(self, environment: EnvironmentReach) -> list[Any]:
+        """Read this environment's state objects (`<env>/*.tfstate`): stack outputs for the
+        delivery commands. Another account's bucket must also grant it (or `state.assume_role_arn`)."""
+        p, state = self.partition, self.state
+        bucket = f"arn:{p}:s3:::{state.bucket}"
+        found = [
+            policy.statement(sid="ReadState", actions=["s3:GetObject"], resources=[f"{bucket}/{environment.name}/*"]),
+            policy.statement(
+                sid="DecryptState", actions=["kms:Decrypt"],
+                resources=[f"arn:{p}:kms:{state.region}:{state.account_id}:key/*"],
+                conditions=[
+                    {"test": "StringEquals", "variable": "kms:ViaService",
+                     "values": [f"s3.{state.region}.amazonaws.com"]},
+                    {"test": "ArnLike", "variable": "kms:EncryptionContext:aws:s3:arn",
+                     "values": [bucket, f"{bucket}/{environment.name}/*"]},
+                ],
+            ),
+        ]
+        if state.assume_role_arn is not None:
+            found.append(policy.statement(sid="AssumeStateRole", actions=["sts:AssumeRole"],
+                                          resources=[state.assume_role_arn]))
+        return found

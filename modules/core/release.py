@@ -1,0 +1,190 @@
+"""GitOps release files: `environments/<env>.release.hcl` pins what runs, by image digest.
+
+Git is the source of truth for what runs. `python -m delivery release` and `promote`
+write these files (never the human-edited `<env>.hcl`); a deploy is a commit to a
+release file and a rollback is its revert. When an environment has a release file,
+its API stack runs exactly the images it names (`repo@sha256:...`), overriding the
+tag in `<env>.hcl`.
+
+    service "service1" {
+      image_repository = "webapp/service1"
+      image_tag        = "3f2c1a9"
+      image_digest     = "sha256:..."
+    }
+    migrations {
+      ...
+    }
+
+A file edited by hand into an invalid state stops synthesis with the line and key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modules.api.config import IMAGE_DIGEST, IMAGE_TAG, ApiConfig
+from modules.core.errors import ConfigError
+from modules.core.naming import NameKind, check_name
+from modules.core.schema import check, from_data
+
+RELEASE_SUFFIX = ".release.hcl"
+HEADER = (
+    "# Written by `python -m delivery release` / `promote`: do not edit by hand.\n"
+    "# A deploy is a commit to this file; a rollback is its revert.\n"
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ReleasedImage:
+    """One image, pinned: the repository, the tag it was pushed as, and its digest."""
+
+    name: str = "migrations"
+    image_repository: str
+    image_tag: str
+    image_digest: str
+
+    def __post_init__(self) -> None:
+        check_name(NameKind.ECR_REPOSITORY, "image_repository", self.image_repository)
+        check(bool(IMAGE_TAG.match(self.image_tag)), "image_tag", self.image_tag, "a Docker tag")
+        check(bool(IMAGE_DIGEST.match(self.image_digest)), "image_digest", self.image_digest,
+              "'sha256:' and 64 lowercase hex digits")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Release:
+    """The whole release file of one environment."""
+
+    service: tuple[ReleasedImage, ...] = ()
+    migrations: ReleasedImage | None = None
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.service]
+        for index, name in enumerate(names):
+            check(name not in names[:index], f"service[{index}]", name, "a service named once")
+
+    def image(self, name: str) -> ReleasedImage | None:
+        return next((s for s in self.service if s.name == name), None)
+
+    def with_image(self, image: ReleasedImage) -> Release:
+        """This release with `image` pinned (a service by name, or the migrations image)."""
+        if image.name == "migrations" and not any(s.name == "migrations" for s in self.service):
+            return dataclasses.replace(self, migrations=image)
+        others = tuple(s for s in self.service if s.name != image.name)
+        return dataclasses.replace(self, service=tuple(sorted(others + (image,), key=lambda s: s.name)))
+
+
+def release_path(directory: Path, environment: str) -> Path:
+    return directory / f"{environment}{RELEASE_SUFFIX}"
+
+
+def _line_of(text: str, key: str) -> int | None:
+    """The line a dotted key (`service[1].image_digest`) sits on, for error messages."""
+    lines = text.splitlines()
+    start, block_end = 0, len(lines)
+    parts = key.split(".")
+    head = parts[0]
+    match = re.fullmatch(r"(\w+)(?:\[(\d+)\])?", head)
+    if not match:
+        return None
+    block, index = match.group(1), int(match.group(2) or 0)
+    found = [i for i, line in enumerate(lines) if re.match(rf"\s*{block}\b", line)]
+    if len(found) <= index:
+        return None
+    start = found[index]
+    following = [i for i in found if i > start]
+    block_end = following[0] if following else len(lines)
+    if len(parts) == 1:
+        return start + 1
+    for number in range(start, block_end):
+        if re.match(rf"\s*{re.escape(parts[1])}\s*=", lines[number]):
+            return number + 1
+    return start + 1
+
+
+def _error(path: Path, error: ConfigError) -> ConfigError:
+    """The error, located at `file:line` when the file exists (a release not yet written has no lines)."""
+    from modules.core.environment import display
+
+    line = _line_of(path.read_text(encoding="utf-8"), error.key) if path.exists() else None
+    where = f"{display(path)}:{line}" if line else display(path)
+    return ConfigError(error.key, error.message, file=where)
+
+
+def load_release(path: Path) -> Release | None:
+    """The release file at `path`, or None when the environment has none yet."""
+    from modules.core.environment import parse_hcl
+
+    if not path.exists():
+        return None
+    try:
+        return from_data(Release, parse_hcl(path))
+    except ConfigError as error:
+        if error.file:  # a syntax error already names the file and line
+            raise
+        raise _error(path, error) from None
+
+
+def apply_release(api: ApiConfig, release: Release, path: Path) -> ApiConfig:
+    """The API config running the release's images; errors name the release file's line."""
+    known = {s.name: s for s in api.service}
+    for index, image in enumerate(release.service):
+        if image.name not in known:
+            raise _error(path, ConfigError(
+                f"service[{index}]", f"{image.name!r} is not a service of this environment "
+                f"(its api block has {', '.join(sorted(known))})"))
+        if image.image_repository != known[image.name].image_repository:
+            raise _error(path, ConfigError(
+                f"service[{index}].image_repository", f"must be the service's repository "
+                f"{known[image.name].image_repository!r}, got {image.image_repository!r}"))
+    def pinned(service: Any) -> Any:
+        found = release.image(service.name)
+        if found is None:
+            return service
+        return dataclasses.replace(service, image_tag=found.image_tag, image_digest=found.image_digest)
+
+    services = tuple(pinned(s) for s in api.service)
+    migrations = api.migrations
+    if release.migrations is not None:
+        if release.migrations.image_repository != migrations.image_repository:
+            raise _error(path, ConfigError(
+                "migrations.image_repository", f"must be the migrations repository "
+                f"{migrations.image_repository!r}, got {release.migrations.image_repository!r}"))
+        migrations = dataclasses.replace(migrations, image_tag=release.migrations.image_tag,
+                                         image_digest=release.migrations.image_digest)
+    return dataclasses.replace(api, service=services, migrations=migrations)
+
+
+def _block(label: str, image: ReleasedImage) -> str:
+    return (
+        f"{label} {{\n"
+        f'  image_repository = "{image.image_repository}"\n'
+        f'  image_tag        = "{image.image_tag}"\n'
+        f'  image_digest     = "{image.image_digest}"\n'
+        "}\n"
+    )
+
+
+def render_release(release: Release) -> str:
+    """The file's text: deterministic, so a diff shows exactly what moved."""
+    blocks = [_block(f'service "{s.name}"', s) for s in sorted(release.service, key=lambda s: s.name)]
+    if release.migrations is not None:
+        blocks.append(_block("migrations", release.migrations))
+    return HEADER + "\n" + "\n".join(blocks)
+
+
+def write_release(path: Path, release: Release) -> None:
+    """Write atomically (temporary file, then rename): a failure leaves the old file as it was."""
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(render_release(release))
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

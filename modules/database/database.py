@@ -1,0 +1,378 @@
+"""The database tier: RDS for PostgreSQL with its standby, read replicas, backups and alarms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cdktf import TerraformOutput, TerraformResourceLifecycle
+from constructs import Construct
+
+from modules import aws
+from modules.core import policy
+from modules.core.naming import NameKind, physical_name
+from modules.database.config import DatabaseConfig
+from modules.database.handle import DatabaseHandle
+from modules.network.network import Network
+
+ENGINE = "postgres"
+LOG_EXPORTS = ("postgresql", "upgrade")
+# A major upgrade creates the next family's group before the old one goes.
+REPLACE_FIRST = TerraformResourceLifecycle(create_before_destroy=True)
+ALARM_PERIOD_SECONDS = 300
+ALARM_EVALUATION_PERIODS = 3
+
+
+class Database(Construct):
+    """Creates an environment's PostgreSQL database in the network's isolated subnets.
+
+    - a customer-managed KMS key (rotation on) for storage, backups, the master
+      secret, Performance Insights and the exported logs;
+    - the database security group, with no rules at all: each client's stack adds its
+      own TCP `port` ingress from its own group (see `DatabaseHandle`);
+    - a DB subnet group over the first two zones (the primary and its Multi-AZ standby
+      live there), and one over every isolated subnet for the read replicas;
+    - parameter groups (primary, replicas) that force TLS and log slow statements;
+    - the primary: gp3 with storage autoscaling, encrypted, private, IAM authentication,
+      the master password managed by RDS in Secrets Manager, automated backups (point-in-
+      time recovery), log exports, Performance Insights and Enhanced Monitoring;
+      `deletion_protection` also sets `prevent_destroy`;
+    - `replica_count` read replicas, each pinned to a zone the primary and its standby
+      never use;
+    - with `point_in_time_restore`, a new instance restored from the automated backups;
+    - CloudWatch alarms (CPU, free storage, freeable memory, connections, replica lag)
+      to an SNS topic encrypted with a key CloudWatch may use.
+
+    Attributes: `handle` (a `DatabaseHandle` for the tiers built on it), `security_group_id`,
+    `writer_endpoint`, `reader_endpoints`, `port`, `database_name`, `master_user_secret_arn`,
+    `key_arn`, `alarm_topic_arn`, `restored_endpoint` (None without a restore).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: DatabaseConfig, network: Network,
+                 name_prefix: str, region: str) -> None:
+        super().__init__(scope, construct_id)
+        self.config = config
+        self.prefix = name_prefix
+        self.region = region
+        identity = aws.data_aws_caller_identity.DataAwsCallerIdentity(self, "Identity")
+        partition = aws.data_aws_partition.DataAwsPartition(self, "Partition")
+        self.account, self.partition = identity.account_id, partition.partition
+        # prevent_destroy cannot be an expression in Terraform, so it is decided here, from data.
+        self.keep = TerraformResourceLifecycle(prevent_destroy=True) if config.deletion_protection else None
+        self.identifier = physical_name(NameKind.RDS_IDENTIFIER, name_prefix, ENGINE)
+
+        self._key()
+        self.security_group = aws.security_group.SecurityGroup(
+            self,
+            "SecurityGroup",
+            name=physical_name(NameKind.SECURITY_GROUP, name_prefix, "database"),
+            description="PostgreSQL; each client's stack adds its own ingress rule",
+            vpc_id=network.vpc_id,
+            # No egress; ingress is left unmanaged here so clients' rules are not removed.
+            egress=[],
+            tags={"Name": f"{name_prefix}-database"},
+        )
+        self.security_group_id = self.security_group.id
+        zones = network.availability_zones
+        self.subnet_group = aws.db_subnet_group.DbSubnetGroup(
+            self,
+            "SubnetGroup",
+            name=self.identifier,
+            description="The zones of the primary and its Multi-AZ standby",
+            subnet_ids=network.isolated_subnet_ids[:2],
+            tags={"Name": self.identifier},
+        )
+        self.parameter_group = self._parameter_group("ParameterGroup", "")
+        self.monitoring_role = self._monitoring_role()
+
+        self.primary = aws.db_instance.DbInstance(
+            self,
+            "Primary",
+            identifier=self.identifier,
+            engine=ENGINE,
+            engine_version=config.engine_version,
+            db_name=config.database_name,
+            username=config.master_username,
+            port=config.port,
+            allocated_storage=config.allocated_storage_gib,
+            # RDS chooses (and fails over between) the zones of a Multi-AZ instance itself.
+            availability_zone=None if config.multi_az else zones[0],
+            **self._writer_settings(self.identifier),
+            **self._instance_settings("Primary", self.identifier, self.parameter_group, config.instance_class),
+        )
+
+        self.replicas = self._replicas(network, zones)
+        self.restored = self._restored() if config.point_in_time_restore else None
+        self._alarms()
+
+        self.writer_endpoint = self.primary.address
+        self.reader_endpoints = tuple(replica.address for replica in self.replicas)
+        self.port = config.port
+        self.database_name = config.database_name
+        self.master_user_secret_arn = self.primary.master_user_secret.get(0).secret_arn
+        self.key_arn = self.key.arn
+        self.restored_endpoint = self.restored.address if self.restored else None
+        self.handle = DatabaseHandle(
+            security_group_id=self.security_group_id,
+            port=self.port,
+            writer_endpoint=self.writer_endpoint,
+            reader_endpoints=self.reader_endpoints,
+            database_name=self.database_name,
+            master_user_secret_arn=self.master_user_secret_arn,
+            secret_kms_key_arn=self.key_arn,
+        )
+        self._outputs()
+
+    def _key(self) -> None:
+        account, part = self.account, self.partition
+        log_groups = f"arn:{part}:logs:{self.region}:{account}:log-group:/aws/rds/instance/{self.prefix}-*"
+        key_policy = policy.document(
+            self,
+            "KeyPolicy",
+            policy.account_root_admin(account, part),
+            policy.cloudwatch_logs_encrypt(self.region, log_groups),
+        )
+        # Destroying the key would make every backup and final snapshot unreadable.
+        self.key = aws.kms_key.KmsKey(
+            self, "Key", description=f"Encrypts the {self.prefix} PostgreSQL database, its backups, secret and logs",
+            enable_key_rotation=True, deletion_window_in_days=30, policy=key_policy.json, lifecycle=self.keep,
+        )
+        aws.kms_alias.KmsAlias(
+            self, "KeyAlias", name=physical_name(NameKind.KMS_ALIAS, self.prefix, "database"),
+            target_key_id=self.key.key_id,
+        )
+
+    def _parameter_group(self, construct_id: str, suffix: str) -> Any:
+        config = self.config
+        family = f"{ENGINE}{config.engine_major_version}"
+        parameter = aws.db_parameter_group.DbParameterGroupParameter
+        return aws.db_parameter_group.DbParameterGroup(
+            self,
+            construct_id,
+            name=physical_name(NameKind.RDS_IDENTIFIER, self.prefix, family, suffix),
+            family=family,
+            description=f"TLS only, slow statements logged ({family})",
+            parameter=[
+                parameter(name="rds.force_ssl", value="1"),
+                parameter(name="log_min_duration_statement", value=str(config.log_min_duration_statement_ms)),
+            ],
+            lifecycle=REPLACE_FIRST,
+        )
+
+    def _monitoring_role(self) -> Any:
+        trust = policy.document(
+            self,
+            "MonitoringTrust",
+            policy.statement(
+                sid="EnhancedMonitoringAssumes",
+                actions=["sts:AssumeRole"],
+                principals=[{"type": "Service", "identifiers": ["monitoring.rds.amazonaws.com"]}],
+                conditions=[{"test": "StringEquals", "variable": "aws:SourceAccount", "values": [self.account]}],
+            ),
+        )
+        role = aws.iam_role.IamRole(
+            self, "MonitoringRole", name=physical_name(NameKind.IAM_ROLE, self.prefix, "rds-monitoring"),
+            assume_role_policy=trust.json,
+        )
+        self.monitoring_policy = aws.iam_role_policy_attachment.IamRolePolicyAttachment(
+            self, "MonitoringRolePolicy", role=role.name,
+            policy_arn=f"arn:{self.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole",
+        )
+        return role
+
+    def _log_groups(self, instance_id: str, identifier: str) -> list[Any]:
+        """RDS would create these on first export, unencrypted and kept forever."""
+        return [
+            aws.cloudwatch_log_group.CloudwatchLogGroup(
+                self, f"{instance_id}{export.title()}LogGroup",
+                name=physical_name(NameKind.LOG_GROUP, f"/aws/rds/instance/{identifier}/{export}"),
+                retention_in_days=self.config.log_retention_days, kms_key_id=self.key.arn,
+            )
+            for export in LOG_EXPORTS
+        ]
+
+    def _instance_settings(self, instance_id: str, identifier: str, parameter_group: Any,
+                           instance_class: str) -> dict[str, Any]:
+        """What every instance of the tier shares: sizing, network, encryption, monitoring, protection."""
+        config = self.config
+        return {
+            "instance_class": instance_class,
+            "storage_type": "gp3",
+            "max_allocated_storage": config.max_allocated_storage_gib,
+            "storage_encrypted": True,
+            "kms_key_id": self.key.arn,
+            "vpc_security_group_ids": [self.security_group_id],
+            "parameter_group_name": parameter_group.name,
+            "publicly_accessible": False,
+            "iam_database_authentication_enabled": True,
+            "enabled_cloudwatch_logs_exports": list(LOG_EXPORTS),
+            "performance_insights_enabled": True,
+            "performance_insights_kms_key_id": self.key.arn,
+            "performance_insights_retention_period": config.performance_insights_retention_days,
+            "monitoring_interval": config.monitoring_interval_seconds,
+            "monitoring_role_arn": self.monitoring_role.arn,
+            "auto_minor_version_upgrade": True,
+            "copy_tags_to_snapshot": True,
+            "maintenance_window": config.maintenance_window,
+            # Outside dev a class change waits for the maintenance window (a Multi-AZ failover).
+            "apply_immediately": config.apply_immediately,
+            "deletion_protection": config.deletion_protection,
+            "tags": {"Name": identifier},
+            "depends_on": [*self._log_groups(instance_id, identifier), self.monitoring_policy],
+            "lifecycle": self.keep,
+        }
+
+    def _writer_settings(self, identifier: str) -> dict[str, Any]:
+        """What a writable instance (the primary, a restored one) adds: its secret, zones, backups."""
+        config = self.config
+        return {
+            "manage_master_user_password": True,
+            "master_user_secret_kms_key_id": self.key.arn,
+            "db_subnet_group_name": self.subnet_group.name,
+            "multi_az": config.multi_az,
+            "backup_retention_period": config.backup_retention_days,
+            "backup_window": config.backup_window,
+            "skip_final_snapshot": config.skip_final_snapshot,
+            "final_snapshot_identifier": None if config.skip_final_snapshot else f"{identifier}-final",
+            # A protected database keeps its automated backups (and so PITR) after deletion.
+            "delete_automated_backups": not config.deletion_protection,
+        }
+
+    def _replicas(self, network: Network, zones: list[str]) -> list[Any]:
+        zones_of_replicas = self.config.replica_zones(zones)
+        self.replica_identifiers: list[str] = []
+        if not zones_of_replicas:
+            return []
+        # Every isolated subnet, so each replica can be pinned to its own zone; a replica
+        # given a subnet group of its own must name its source by ARN.
+        subnet_group = aws.db_subnet_group.DbSubnetGroup(
+            self,
+            "ReplicaSubnetGroup",
+            name=physical_name(NameKind.RDS_IDENTIFIER, self.identifier, "replicas"),
+            description="Every isolated zone; each read replica is pinned to one",
+            subnet_ids=network.isolated_subnet_ids,
+            tags={"Name": physical_name(NameKind.RDS_IDENTIFIER, self.identifier, "replicas")},
+        )
+        parameter_group = self._parameter_group("ReplicaParameterGroup", "replica")
+        replicas = []
+        for index, zone in enumerate(zones_of_replicas):
+            identifier = physical_name(NameKind.RDS_IDENTIFIER, self.identifier, f"replica-{index}")
+            self.replica_identifiers.append(identifier)
+            settings = self._instance_settings(
+                f"Replica{index}", identifier, parameter_group, self.config.replica_instance_class or self.config.instance_class
+            )
+            # Replicas hold no data of their own: removing one (a smaller replica_count) is
+            # a config change, not something deletion protection should stand in the way of.
+            settings.update(deletion_protection=False, lifecycle=None)
+            replicas.append(aws.db_instance.DbInstance(
+                self,
+                f"Replica{index}",
+                identifier=identifier,
+                replicate_source_db=self.primary.arn,
+                db_subnet_group_name=subnet_group.name,
+                availability_zone=zone,
+                multi_az=False,
+                # RDS takes no final snapshot of a replica; the primary's backups cover its data.
+                skip_final_snapshot=True,
+                **settings,
+            ))
+        return replicas
+
+    def _restored(self) -> Any:
+        config = self.config
+        restore = config.point_in_time_restore
+        assert restore is not None
+        identifier = physical_name(NameKind.RDS_IDENTIFIER, self.identifier, "restored")
+        return aws.db_instance.DbInstance(
+            self,
+            "Restored",
+            identifier=identifier,
+            restore_to_point_in_time=aws.db_instance.DbInstanceRestoreToPointInTime(
+                source_db_instance_identifier=restore.source_identifier or self.primary.identifier,
+                restore_time=restore.restore_time,
+                use_latest_restorable_time=True if restore.restore_time is None else None,
+            ),
+            **self._writer_settings(identifier),
+            **self._instance_settings("Restored", identifier, self.parameter_group, config.instance_class),
+        )
+
+    def _alarms(self) -> None:
+        config = self.config
+        account, part = self.account, self.partition
+        key_policy = policy.document(
+            self,
+            "AlarmKeyPolicy",
+            policy.account_root_admin(account, part),
+            # Only this tier's alarms: their names start with the primary's identifier.
+            policy.cloudwatch_alarms_publish(account, part, self.region, f"{self.identifier}-*"),
+        )
+        key = aws.kms_key.KmsKey(
+            self, "AlarmKey", description=f"Encrypts the {self.prefix} database alarm topic",
+            enable_key_rotation=True, deletion_window_in_days=30, policy=key_policy.json,
+        )
+        aws.kms_alias.KmsAlias(
+            self, "AlarmKeyAlias", name=physical_name(NameKind.KMS_ALIAS, self.prefix, "database-alarms"),
+            target_key_id=key.key_id,
+        )
+        self.alarm_topic = aws.sns_topic.SnsTopic(
+            self, "AlarmTopic", name=physical_name(NameKind.SNS_TOPIC, self.prefix, config.alarm_topic_name),
+            kms_master_key_id=key.arn,
+        )
+        self.alarm_topic_arn = self.alarm_topic.arn
+        for index, address in enumerate(config.alarm_email_addresses):
+            aws.sns_topic_subscription.SnsTopicSubscription(
+                self, f"AlarmEmail{index}", topic_arn=self.alarm_topic_arn, protocol="email", endpoint=address,
+            )
+
+        gib, mib = 1024**3, 1024**2
+        primary = self.identifier
+        self._alarm("CpuAlarm", primary, "CPUUtilization", "GreaterThanThreshold", config.cpu_alarm_percent,
+                    f"CPU above {config.cpu_alarm_percent}% for 15 minutes: scale the instance class up")
+        self._alarm("FreeStorageAlarm", primary, "FreeStorageSpace", "LessThanThreshold",
+                    config.free_storage_alarm_gib * gib,
+                    f"Less than {config.free_storage_alarm_gib} GiB free (autoscaling stops at "
+                    f"{config.max_allocated_storage_gib} GiB)")
+        self._alarm("FreeableMemoryAlarm", primary, "FreeableMemory", "LessThanThreshold",
+                    config.freeable_memory_alarm_mib * mib,
+                    f"Less than {config.freeable_memory_alarm_mib} MiB freeable memory for 15 minutes")
+        self._alarm("ConnectionsAlarm", primary, "DatabaseConnections", "GreaterThanThreshold",
+                    config.connections_alarm_count,
+                    f"More than {config.connections_alarm_count} connections for 15 minutes")
+        for index, replica in enumerate(self.replica_identifiers):
+            self._alarm(f"Replica{index}LagAlarm", replica, "ReplicaLag", "GreaterThanThreshold", config.replica_lag_alarm_seconds,
+                        f"Replica {index} more than {config.replica_lag_alarm_seconds} s behind the primary")
+
+    def _alarm(self, construct_id: str, identifier: str, metric: str, comparison: str, threshold: int,
+               description: str) -> None:
+        aws.cloudwatch_metric_alarm.CloudwatchMetricAlarm(
+            self,
+            construct_id,
+            alarm_name=f"{identifier}-{metric}",
+            alarm_description=description,
+            namespace="AWS/RDS",
+            metric_name=metric,
+            dimensions={"DBInstanceIdentifier": identifier},
+            statistic="Average",
+            period=ALARM_PERIOD_SECONDS,
+            evaluation_periods=ALARM_EVALUATION_PERIODS,
+            comparison_operator=comparison,
+            threshold=threshold,
+            alarm_actions=[self.alarm_topic_arn],
+            ok_actions=[self.alarm_topic_arn],
+        )
+
+    def _outputs(self) -> None:
+        TerraformOutput(self, "WriterEndpoint", value=self.writer_endpoint, description="Hostname of the primary")
+        TerraformOutput(self, "ReaderEndpoints", value=list(self.reader_endpoints),
+                        description="Hostnames of the read replicas")
+        TerraformOutput(self, "Port", value=self.port, description="PostgreSQL port")
+        TerraformOutput(self, "DatabaseName", value=self.database_name, description="Database created on the primary")
+        TerraformOutput(self, "MasterUserSecretArn", value=self.master_user_secret_arn,
+                        description="RDS-managed Secrets Manager secret (keys username, password)")
+        TerraformOutput(self, "SecurityGroupId", value=self.security_group_id,
+                        description="Security group clients add their ingress rule to")
+        TerraformOutput(self, "KeyArn", value=self.key_arn, description="KMS key of the database and its secret")
+        TerraformOutput(self, "AlarmTopicArn", value=self.alarm_topic_arn, description="SNS topic of the alarms")
+        if self.restored_endpoint is not None:
+            TerraformOutput(self, "RestoredEndpoint", value=self.restored_endpoint,
+                            description="Hostname of the instance restored to a point in time")
+

@@ -1,0 +1,1 @@
+"""The frontend tier: `Frontend` (frontend.py) and its config (config.py)."""

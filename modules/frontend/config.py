@@ -1,0 +1,112 @@
+"""Typed configuration of the frontend tier (the `frontend { ... }` block)."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+from modules.core.regions import AZ_COUNT_BY_REGION
+from modules.core.schema import check, check_range
+from modules.network.config import LOG_RETENTION_DAYS
+
+# One or more DNS labels inside the environment's zone (`www`, `app.eu`).
+SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$")
+# CloudFront's limit on the Content-Security-Policy value of a response headers policy.
+CSP_MAX_LENGTH = 1783
+# hstspreload.org refuses a max-age under one year.
+HSTS_PRELOAD_MIN_SECONDS = 31_536_000
+# ACM: the certificate's domain name is its subject CN, at most 64 characters.
+ACM_DOMAIN_MAX_LENGTH = 64
+
+DEFAULT_CSP = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; upgrade-insecure-requests"
+)
+
+
+# AWS managed rule groups the web ACL runs by default, in priority order: known-bad
+# sources, the common rule set (OWASP top 10), and known bad inputs (Log4j and the like).
+DEFAULT_WAF_RULE_GROUPS = (
+    "AWSManagedRulesAmazonIpReputationList",
+    "AWSManagedRulesCommonRuleSet",
+    "AWSManagedRulesKnownBadInputsRuleSet",
+)
+WAF_RULE_GROUP = re.compile(r"^AWSManagedRules[A-Za-z0-9]+$")
+COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
+
+
+class GeoRestriction(enum.Enum):
+    """Which countries CloudFront serves (CloudFront's own terms)."""
+
+    NONE = "none"  # everywhere
+    WHITELIST = "whitelist"  # only `geo_restriction_countries`
+    BLACKLIST = "blacklist"  # everywhere but `geo_restriction_countries`
+
+
+class PriceClass(enum.Enum):
+    """Which CloudFront edge locations serve the site (costly by choice)."""
+
+    NORTH_AMERICA_EUROPE = "PriceClass_100"
+    PLUS_ASIA_AFRICA = "PriceClass_200"
+    ALL = "PriceClass_All"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FrontendConfig:
+    """The static site: bucket retention, CDN reach, security headers, WAF, protection."""
+
+    subdomain: str | None = None
+    price_class: PriceClass = PriceClass.NORTH_AMERICA_EUROPE
+    origin_shield_region: str | None = None
+    content_security_policy: str = DEFAULT_CSP
+    hsts_max_age_seconds: int = 63_072_000
+    spa_fallback_ttl_seconds: int = 10
+    noncurrent_version_expiration_days: int = 30
+    log_retention_days: int = 90
+    waf_enabled: bool = False
+    waf_rate_limit_per_5_minutes: int = 2000
+    waf_managed_rule_groups: tuple[str, ...] = DEFAULT_WAF_RULE_GROUPS
+    geo_restriction: GeoRestriction = GeoRestriction.NONE
+    geo_restriction_countries: tuple[str, ...] = ()
+    prevent_destroy: bool = True
+
+    def __post_init__(self) -> None:
+        if self.subdomain is not None:
+            check(bool(SUBDOMAIN.match(self.subdomain)), "subdomain", self.subdomain,
+                  "lowercase DNS labels like 'www' or 'app.eu' (no dots at the ends; unset for the zone apex)")
+        if self.origin_shield_region is not None:
+            check(self.origin_shield_region in AZ_COUNT_BY_REGION, "origin_shield_region", self.origin_shield_region,
+                  "an AWS region code, ideally the bucket's region")
+        csp = self.content_security_policy
+        check(bool(csp.strip()) and len(csp) <= CSP_MAX_LENGTH, "content_security_policy", csp,
+              f"a non-empty policy of at most {CSP_MAX_LENGTH} characters (CloudFront's limit)")
+        check(all(" " <= c <= "~" for c in csp), "content_security_policy", csp,
+              "printable ASCII on one line (it is sent as an HTTP header)")
+        check(HSTS_PRELOAD_MIN_SECONDS <= self.hsts_max_age_seconds <= 2 * HSTS_PRELOAD_MIN_SECONDS,
+              "hsts_max_age_seconds", self.hsts_max_age_seconds,
+              f"{HSTS_PRELOAD_MIN_SECONDS}..{2 * HSTS_PRELOAD_MIN_SECONDS} (one to two years; preload needs a year)")
+        check_range("spa_fallback_ttl_seconds", self.spa_fallback_ttl_seconds, 0, 3600)
+        check_range("noncurrent_version_expiration_days", self.noncurrent_version_expiration_days, 1, 3650)
+        check(self.log_retention_days in LOG_RETENTION_DAYS, "log_retention_days", self.log_retention_days,
+              f"one of CloudWatch's retention periods {LOG_RETENTION_DAYS} (WAF logs live there)")
+        check_range("waf_rate_limit_per_5_minutes", self.waf_rate_limit_per_5_minutes, 10, 2_000_000_000)
+        groups = self.waf_managed_rule_groups
+        check(1 <= len(groups) <= 10 and len(set(groups)) == len(groups), "waf_managed_rule_groups", groups,
+              "1..10 distinct AWS managed rule group names")
+        for index, group in enumerate(groups):
+            check(bool(WAF_RULE_GROUP.match(group)), f"waf_managed_rule_groups[{index}]", group,
+                  "an AWS managed rule group name like 'AWSManagedRulesCommonRuleSet'")
+        countries = self.geo_restriction_countries
+        for index, country in enumerate(countries):
+            check(bool(COUNTRY_CODE.match(country)), f"geo_restriction_countries[{index}]", country,
+                  "an ISO 3166-1 alpha-2 country code in capitals like 'DE'")
+        if self.geo_restriction is GeoRestriction.NONE:
+            check(not countries, "geo_restriction_countries", countries, 'empty when geo_restriction = "none"')
+        else:
+            check(bool(countries) and len(set(countries)) == len(countries), "geo_restriction_countries", countries,
+                  f'a list of distinct countries when geo_restriction = "{self.geo_restriction.value}"')
+
+    def host_name(self, zone_name: str) -> str:
+        """The site's name in `zone_name`: `<subdomain>.<zone>`, or the zone apex."""
+        return f"{self.subdomain}.{zone_name}" if self.subdomain else zone_name

@@ -1,0 +1,145 @@
+"""End to end on the emulator: dev-api applied after dev-network and dev-database.
+
+The stack reads both through `terraform_remote_state` (the S3 backend on moto), adds
+its rules to the database's security group, and creates the whole API: cluster,
+services, NLB, REST API with the VPC link, WAF, alarms, autoscaling, the Flyway task.
+moto runs no containers, so what is checked is what the AWS APIs report back.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+CLUSTER = "webapp-dev-api"
+API_NAME = "webapp-dev-api"
+
+
+@pytest.fixture(scope="module")
+def applied(deployer):
+    deployer.apply("bootstrap")
+    deployer.apply("dev-network")
+    deployer.apply("dev-database")
+    deployer.apply("shared-cicd")  # the collector sidecars read their workspace from its SSM parameters
+    deployer.apply("dev-api")
+    return deployer
+
+
+def _output(deployer, stack: str, prefix: str):
+    (value,) = (v for k, v in deployer.outputs(stack).items() if k.startswith(prefix + "_"))
+    return value
+
+
+def test_second_plan_of_dev_api_is_clean(applied):
+    assert applied.plan_changes("dev-api") is None
+
+
+def test_services_run_in_private_subnets_without_public_ip(applied, emulator):
+    ecs = emulator.boto3_client("ecs")
+    names = _output(applied, "dev-api", "Api_ServiceNames")
+    assert names == {"service1": "webapp-dev-service1", "service2": "webapp-dev-service2"}
+    assert _output(applied, "dev-api", "Api_ClusterName") == CLUSTER
+    private = set(_output(applied, "dev-network", "Network_PrivateSubnetIds"))
+    services = ecs.describe_services(cluster=CLUSTER, services=list(names.values()))["services"]
+    assert len(services) == 2
+    for service in services:
+        network = service["networkConfiguration"]["awsvpcConfiguration"]
+        assert set(network["subnets"]) == private
+        assert network["assignPublicIp"] == "DISABLED"
+        assert service["loadBalancers"][0]["targetGroupArn"].startswith("arn:aws:elasticloadbalancing:")
+
+
+def test_task_definitions_take_the_password_from_the_managed_secret(applied, emulator):
+    ecs = emulator.boto3_client("ecs")
+    secret = _output(applied, "dev-database", "Database_MasterUserSecretArn")
+    for family in ("webapp-dev-service1", "webapp-dev-service2", "webapp-dev-migrations"):
+        definition = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
+        (container,) = [c for c in definition["containerDefinitions"] if c["name"] != "otel-collector"]
+        secrets = {s["name"]: s["valueFrom"] for s in container["secrets"]}
+        assert f"{secret}:password::" in secrets.values()
+        assert not any(secret in v["value"] for v in container.get("environment", []))
+        assert container["readonlyRootFilesystem"] is True
+        assert definition["networkMode"] == "awsvpc"
+
+
+def test_service_tasks_run_the_collector_writing_to_the_dev_workspace(applied, emulator):
+    """The sidecar's remote-write URL is the one shared-cicd wrote to SSM for dev."""
+    url = emulator.boto3_client("ssm").get_parameter(Name="/webapp-dev/monitoring/remote-write-url")["Parameter"]
+    ecs = emulator.boto3_client("ecs")
+    for family in ("webapp-dev-service1", "webapp-dev-service2"):
+        definition = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
+        containers = {c["name"]: c for c in definition["containerDefinitions"]}
+        (variable,) = containers["otel-collector"]["environment"]
+        config = json.loads(variable["value"])
+        assert config["exporters"]["prometheusremotewrite"]["endpoint"] == url["Value"]
+        assert containers["otel-collector"]["essential"] is False
+
+
+def test_database_admits_each_task_group_and_nothing_else(applied, emulator):
+    ec2 = emulator.boto3_client("ec2")
+    database_group = _output(applied, "dev-database", "Database_SecurityGroupId")
+    rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [database_group]}])[
+        "SecurityGroupRules"]
+    ingress = [r for r in rules if not r["IsEgress"]]
+    assert len(ingress) == 3  # service1, service2, the Flyway task
+    assert all(r["FromPort"] == 5432 and "ReferencedGroupInfo" in r and "CidrIpv4" not in r for r in ingress)
+    migration_group = _output(applied, "dev-api", "Api_Migrations_MigrationSecurityGroupId")
+    assert migration_group in {r["ReferencedGroupInfo"]["GroupId"] for r in ingress}
+
+
+def test_internal_nlb_has_a_listener_per_service(applied, emulator):
+    elb = emulator.boto3_client("elbv2")
+    (nlb,) = elb.describe_load_balancers(Names=["webapp-dev-api"])["LoadBalancers"]
+    assert nlb["Scheme"] == "internal" and nlb["Type"] == "network"
+    listeners = elb.describe_listeners(LoadBalancerArn=nlb["LoadBalancerArn"])["Listeners"]
+    assert sorted(listener["Port"] for listener in listeners) == [8080, 8081]
+
+
+def test_rest_api_routes_every_path_through_the_vpc_link(applied, emulator):
+    gateway = emulator.boto3_client("apigateway")
+    (api,) = [a for a in gateway.get_rest_apis()["items"] if a["name"] == API_NAME]
+    (link,) = gateway.get_vpc_links()["items"]
+    (nlb,) = emulator.boto3_client("elbv2").describe_load_balancers(Names=["webapp-dev-api"])["LoadBalancers"]
+    assert link["targetArns"] == [nlb["LoadBalancerArn"]]
+    resources = {r["path"]: r for r in gateway.get_resources(restApiId=api["id"])["items"]}
+    assert {"/service1", "/service1/{proxy+}", "/service2", "/service2/{proxy+}"} <= set(resources)
+    for path, port in (("/service1", 8080), ("/service1/{proxy+}", 8080), ("/service2/{proxy+}", 8081)):
+        integration = gateway.get_integration(restApiId=api["id"], resourceId=resources[path]["id"], httpMethod="ANY")
+        # moto does not echo connectionId back (EMULATOR_IGNORE_CHANGES); the type and the URI it keeps.
+        assert integration["type"] == "HTTP_PROXY" and integration["connectionType"] == "VPC_LINK"
+        assert integration["uri"].startswith(f"http://{nlb['DNSName']}:{port}/")
+    stage = gateway.get_stage(restApiId=api["id"], stageName="v1")
+    assert stage["tracingEnabled"] is True
+    assert stage["methodSettings"]["*/*"]["throttlingBurstLimit"] == 50
+    assert stage["accessLogSettings"]["destinationArn"].endswith(":log-group:/api/webapp-dev/access-logs")
+    assert _output(applied, "dev-api", "Api_Gateway_InvokeUrl").endswith("/v1")
+
+
+def test_waf_is_associated_with_the_stage(applied, emulator):
+    waf = emulator.boto3_client("wafv2")
+    (summary,) = waf.list_web_acls(Scope="REGIONAL")["WebACLs"]
+    (api,) = [a for a in emulator.boto3_client("apigateway").get_rest_apis()["items"] if a["name"] == API_NAME]
+    # ListResourcesForWebACL answers HTTP 500 on moto; the lookup by resource works.
+    stage = f"arn:aws:apigateway:eu-west-1::/restapis/{api['id']}/stages/v1"
+    acl = waf.get_web_acl_for_resource(ResourceArn=stage)["WebACL"]
+    assert acl["ARN"] == summary["ARN"]
+    assert {rule["Name"] for rule in acl["Rules"]} == {
+        "AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "RateLimitPerIp"}
+
+
+def test_services_scale_on_cpu_and_memory(applied, emulator):
+    scaling = emulator.boto3_client("application-autoscaling")
+    targets = scaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
+    assert {(t["ResourceId"], t["MinCapacity"], t["MaxCapacity"]) for t in targets} == {
+        (f"service/{CLUSTER}/webapp-dev-service1", 1, 2), (f"service/{CLUSTER}/webapp-dev-service2", 1, 2)}
+    policies = scaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
+    assert len(policies) == 4
+
+
+def test_execution_role_reads_only_the_secrets_its_container_names(applied, emulator):
+    iam = emulator.boto3_client("iam")
+    document = iam.get_role_policy(RoleName="webapp-dev-service1-execution", PolicyName="start-task")["PolicyDocument"]
+    statements = {s["Sid"]: s for s in (document if isinstance(document, dict) else json.loads(document))["Statement"]}
+    secret = _output(applied, "dev-database", "Database_MasterUserSecretArn")
+    assert statements["ReadNamedSecrets"]["Resource"] == secret

@@ -1,0 +1,210 @@
+"""The delivery commands end to end on the emulator: release, promote, migrate, verify."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import io
+import json
+import shutil
+import threading
+import time
+import urllib.request
+
+import boto3
+import pytest
+
+from delivery import DeployError, UsageError
+from delivery.frontend import Aws
+from delivery.pipeline import Context, migrate, promote, release, verify
+from modules.core.environment import load_environments
+from modules.core.errors import ConfigError
+from modules.core.target import EMULATOR_ACCOUNT_ID
+from tests.conftest import ENVIRONMENTS_DIR
+
+REPOSITORIES = ("webapp/service1", "webapp/service2", "webapp/migrations")
+
+
+@pytest.fixture
+def environments_dir(tmp_path):
+    """The project's environments, with the registry in the emulator's account."""
+    target = tmp_path / "environments"
+    shutil.copytree(ENVIRONMENTS_DIR, target, ignore=shutil.ignore_patterns("*.release.hcl"))
+    shared = target / "shared.hcl"
+    shared.write_text(shared.read_text().replace('account_id = "111111111111"', f'account_id = "{EMULATOR_ACCOUNT_ID}"')
+                      .replace("arn:aws:iam::111111111111:", f"arn:aws:iam::{EMULATOR_ACCOUNT_ID}:"))
+    return target
+
+
+@pytest.fixture
+def context(emulator, environments_dir):
+    session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="eu-west-1")
+    return Context(environments_dir, Aws(session, emulator.endpoint), out=io.StringIO())
+
+
+@pytest.fixture
+def ecr(emulator):
+    client = emulator.boto3_client("ecr")
+    for name in REPOSITORIES:
+        try:
+            # Scans are started explicitly where a test needs one (moto returns static results).
+            client.create_repository(repositoryName=name)
+        except client.exceptions.RepositoryAlreadyExistsException:
+            pass
+    return client
+
+
+def push(ecr, repository: str, tag: str) -> str:
+    """An image manifest pushed as `tag`; its digest (moto derives it from the layers: one of its own)."""
+    layer = "sha256:" + hashlib.sha256(f"{repository}:{tag}".encode()).hexdigest()
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                           "config": {"digest": layer, "size": 1,
+                                      "mediaType": "application/vnd.docker.container.image.v1+json"},
+                           "layers": [{"digest": layer, "size": 1,
+                                       "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip"}]})
+    result = ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag)
+    return result["image"]["imageId"]["imageDigest"]
+
+
+def test_release_pins_the_digest_in_the_dev_release_file_and_the_api_runs_it(context, ecr, environments_dir):
+    digest = push(ecr, "webapp/service1", "c0ffee1")
+    assert release(context, service="service1", tag="c0ffee1") == digest
+    text = (environments_dir / "dev.release.hcl").read_text()
+    assert f'image_digest     = "{digest}"' in text and "do not edit by hand" in text
+    dev = load_environments(environments_dir, ("dev",)).get("dev")
+    service1 = next(s for s in dev.api.service if s.name == "service1")
+    assert (service1.image_tag, service1.image_digest) == ("c0ffee1", digest)
+    assert "+  image_digest" in context.out.getvalue()  # the diff was printed
+
+
+def test_release_refuses_a_tag_that_does_not_exist(context, ecr, environments_dir):
+    with pytest.raises(DeployError, match="does not exist in ECR"):
+        release(context, service="service2", tag="never-pushed")
+    assert not (environments_dir / "dev.release.hcl").exists()
+
+
+def test_release_refuses_an_image_with_critical_findings(context, ecr, emulator, environments_dir):
+    digest = push(ecr, "webapp/service2", "badbad1")
+    ecr.start_image_scan(repositoryName="webapp/service2", imageId={"imageDigest": digest})
+    findings = {"results": [{
+        "imageScanFindings": {"findingSeverityCounts": {"CRITICAL": 2, "HIGH": 1}},
+        "registryId": EMULATOR_ACCOUNT_ID, "repositoryName": "webapp/service2",
+        "imageId": {"imageDigest": digest},
+        "imageScanStatus": {"status": "COMPLETE", "description": "done"},
+    }], "region": "eu-west-1"}
+    request = urllib.request.Request(f"{emulator.endpoint}/moto-api/static/ecr/scan-finding-results",
+                                     data=json.dumps(findings).encode(), method="POST")
+    urllib.request.urlopen(request).close()
+    try:
+        with pytest.raises(DeployError, match="2 CRITICAL scan findings"):
+            release(context, service="service2", tag="badbad1")
+    finally:
+        request = urllib.request.Request(f"{emulator.endpoint}/moto-api/static/ecr/scan-finding-results",
+                                         data=json.dumps({"results": [], "region": "eu-west-1"}).encode(),
+                                         method="POST")
+        urllib.request.urlopen(request).close()
+    assert not (environments_dir / "dev.release.hcl").exists()
+
+
+def test_release_rejects_unknown_environment_and_service(context, ecr):
+    with pytest.raises(UsageError, match="not a service of dev"):
+        release(context, service="service9", tag="x")
+    with pytest.raises(UsageError, match="use promote for prod"):
+        release(context, service="service1", tag="x", environment="prod")
+
+
+def test_promote_copies_digests_one_step_and_never_skips(context, ecr, environments_dir):
+    first = push(ecr, "webapp/service1", "feed001")
+    second = push(ecr, "webapp/service2", "feed002")
+    release(context, service="service1", tag="feed001")
+    release(context, service="service2", tag="feed002")
+    with pytest.raises(UsageError, match="dev promotes to stage, not prod"):
+        promote(context, "dev", "prod")
+    assert not (environments_dir / "prod.release.hcl").exists()
+    promote(context, "dev", "stage")
+    stage = load_environments(environments_dir, ("stage",)).get("stage")
+    assert {s.name: s.image_digest for s in stage.api.service} == {"service1": first, "service2": second}
+    # The artifact is the same bytes: digests, not tags, move.
+    assert (environments_dir / "stage.release.hcl").read_text() == (environments_dir / "dev.release.hcl").read_text()
+
+
+def test_promote_refuses_a_digest_gone_from_ecr_and_changes_nothing(context, ecr, environments_dir):
+    push(ecr, "webapp/service1", "gone001")
+    release(context, service="service1", tag="gone001")
+    promote(context, "dev", "stage")
+    before = (environments_dir / "stage.release.hcl").read_text()
+    push(ecr, "webapp/service1", "gone002")
+    release(context, service="service1", tag="gone002")
+    ecr.batch_delete_image(repositoryName="webapp/service1", imageIds=[{"imageTag": "gone002"}])
+    with pytest.raises(DeployError, match="no longer in ECR"):
+        promote(context, "dev", "stage")
+    assert (environments_dir / "stage.release.hcl").read_text() == before
+    assert [p.name for p in environments_dir.iterdir() if p.name.startswith(".")] == []
+
+
+def test_release_file_edited_by_hand_into_an_invalid_state_names_line_and_key(context, ecr, environments_dir):
+    push(ecr, "webapp/service1", "hand001")
+    release(context, service="service1", tag="hand001")
+    path = environments_dir / "dev.release.hcl"
+    lines = path.read_text().splitlines()
+    number = next(i for i, line in enumerate(lines) if "image_digest" in line)
+    lines[number] = '  image_digest     = "sha256:not-a-digest"'
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError) as caught:
+        load_environments(environments_dir, ("dev",))
+    assert f"dev.release.hcl:{number + 1}: service[0].image_digest must be 'sha256:'" in str(caught.value)
+
+
+def test_migrate_runs_the_flyway_task_and_returns_its_exit_code(context, deployer, emulator):
+    for stack in ("bootstrap", "dev-network", "dev-database", "dev-api"):
+        deployer.apply(stack)
+    ecs = emulator.boto3_client("ecs")
+    result: dict[str, int] = {}
+    runner = threading.Thread(target=lambda: result.setdefault("code", migrate(
+        context, "dev", timeout_seconds=120, poll_seconds=0.5)))
+    runner.start()
+    # moto never stops a task by itself: stop it once it is running, as Fargate would when Flyway exits.
+    deadline = time.monotonic() + 60
+    task_arn = None
+    while task_arn is None and time.monotonic() < deadline:
+        for cluster in ecs.list_clusters()["clusterArns"]:
+            for arn in ecs.list_tasks(cluster=cluster, startedBy="delivery-migrate")["taskArns"]:
+                task_arn = arn
+                ecs.stop_task(cluster=cluster, task=arn, reason="flyway finished")
+        time.sleep(0.5)
+    runner.join(timeout=120)
+    assert task_arn is not None, context.out.getvalue()
+    assert result.get("code") == 0, context.out.getvalue()
+    output = context.out.getvalue()
+    assert "migrations succeeded" in output and "logs: " in output
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    calls: dict[str, int] = {}
+
+    def do_GET(self) -> None:  # noqa: N802
+        count = self.calls[self.path] = self.calls.get(self.path, 0) + 1
+        healthy = self.path == "/service1/health" and count >= 3
+        self.send_response(200 if healthy else 503)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def health_server():
+    _Health.calls = {}
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_verify_waits_for_200_and_fails_a_service_that_never_answers(context, health_server):
+    code = verify(context, "dev", base_url=health_server, grace_seconds=3, poll_seconds=0.2)
+    output = context.out.getvalue()
+    assert code == 1
+    assert "ok      service1" in output and "FAILED  service2" in output
+    assert _Health.calls["/service1/health"] >= 3

@@ -1,0 +1,627 @@
+"""The API tier (`<env>-api`): assertions on the synthesized JSON of every environment."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from modules.cicd.collector import CONTAINER as COLLECTOR
+from modules.core.environment import load_environments
+from tests.harness.synth import Stack, synthesize
+
+ENVIRONMENTS = ("dev", "stage", "prod")
+REMOTE_DATABASE = "data.terraform_remote_state.cross-stack-reference-input-{env}-database"
+REMOTE_NETWORK = "data.terraform_remote_state.cross-stack-reference-input-{env}-network"
+
+
+def api(synth, env: str) -> Stack:
+    return synth.stack(f"{env}-api")
+
+
+def ref(resource_type: str, config: dict[str, Any], attribute: str = "id") -> str:
+    return f"${{{resource_type}.{config['//']['metadata']['uniqueId']}.{attribute}}}"
+
+
+def containers(stack: Stack, path_suffix: str) -> list[dict[str, Any]]:
+    """The task's own containers; its collector sidecar is tested in tests/test_cicd_collector.py."""
+    found = json.loads(stack.resource("aws_ecs_task_definition", path_suffix)["container_definitions"])
+    return [c for c in found if c["name"] != COLLECTOR]
+
+
+def strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings(item)
+
+
+def policy(stack: Stack, path_suffix: str) -> dict[str, dict[str, Any]]:
+    """`{sid: statement}` of the policy document at `path_suffix`."""
+    (document,) = [d for d in stack.data("aws_iam_policy_document").values()
+                   if d["//"]["metadata"]["path"].endswith(path_suffix)]
+    return {s["sid"]: s for s in document["statement"]}
+
+
+# Tasks: private, hardened, credentials only as secrets ------------------------------------------------
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_services_run_in_the_private_subnets_without_public_ip(synth, env):
+    stack = api(synth, env)
+    services = stack.resources("aws_ecs_service")
+    assert len(services) == 2
+    network = REMOTE_NETWORK.format(env=env)
+    zones = 2 if env == "dev" else 3
+    for service in services.values():
+        configuration = service["network_configuration"]
+        assert configuration["assign_public_ip"] is False
+        assert len(configuration["subnets"]) == zones
+        assert all(s.startswith(f"${{{network}.outputs.") and "PrivateSubnet" in s for s in configuration["subnets"])
+        (group,) = configuration["security_groups"]
+        assert group.startswith("${aws_security_group.Api_")
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_containers_are_non_root_read_only_and_never_privileged(synth, env):
+    stack = api(synth, env)
+    definitions = stack.resources("aws_ecs_task_definition")
+    assert len(definitions) == 3  # two services and the Flyway task
+    for definition in definitions.values():
+        assert definition["requires_compatibilities"] == ["FARGATE"]
+        assert definition["network_mode"] == "awsvpc"
+        assert definition["runtime_platform"]["operating_system_family"] == "LINUX"
+        assert definition["execution_role_arn"] != definition["task_role_arn"]
+        for container in json.loads(definition["container_definitions"]):  # sidecars too
+            assert container["readonlyRootFilesystem"] is True
+            assert container["privileged"] is False
+            assert container["user"] not in ("", "0", "root") and not container["user"].startswith("0:")
+            assert container["logConfiguration"]["logDriver"] == "awslogs"
+
+
+def test_cpu_architecture_and_task_size_come_from_config(synth):
+    stack = api(synth, "prod")
+    service1 = stack.resource("aws_ecs_task_definition", "Api/Service1/TaskDefinition")
+    service2 = stack.resource("aws_ecs_task_definition", "Api/Service2/TaskDefinition")
+    assert (service1["cpu"], service1["memory"], service1["runtime_platform"]["cpu_architecture"]) == (
+        "1024", "2048", "X86_64")
+    assert (service2["cpu"], service2["memory"], service2["runtime_platform"]["cpu_architecture"]) == (
+        "512", "1024", "ARM64")
+
+
+def test_container_health_check_probes_the_health_path(synth):
+    (container,) = containers(api(synth, "dev"), "Api/Service1/TaskDefinition")
+    assert container["healthCheck"]["command"] == ["CMD-SHELL", "curl -fsS http://localhost:8080/health || exit 1"]
+    assert container["portMappings"] == [{"containerPort": 8080, "hostPort": 8080, "protocol": "tcp"}]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_database_password_reaches_containers_only_through_ecs_secrets(synth, env):
+    stack = api(synth, env)
+    secret_output = "master_user_secret0secret_arn"
+    for path, username, password in (
+        ("Api/Service1/TaskDefinition", "DB_USERNAME", "DB_PASSWORD"),
+        ("Api/Service2/TaskDefinition", "DB_USERNAME", "DB_PASSWORD"),
+        ("Api/Migrations/TaskDefinition", "FLYWAY_USER", "FLYWAY_PASSWORD"),
+    ):
+        (container,) = containers(stack, path)
+        secrets = {s["name"]: s["valueFrom"] for s in container["secrets"]}
+        assert secrets[password].endswith(":password::") and secret_output in secrets[password]
+        assert secrets[username].endswith(":username::") and secret_output in secrets[username]
+        for variable in container["environment"]:
+            assert "password" not in variable["name"].lower()
+            assert secret_output not in variable["value"]
+    # Nowhere else does the secret appear, except the execution roles' read permission.
+    for resource_type, _, config in stack.all_resources():
+        if resource_type != "aws_ecs_task_definition":
+            assert not any(secret_output in s for s in strings(config)), resource_type
+    assert not any(key == "password" for _, _, config in stack.all_resources() for key in config)
+
+
+def test_database_location_is_plain_environment(synth):
+    (container,) = containers(api(synth, "prod"), "Api/Service1/TaskDefinition")
+    variables = {v["name"]: v["value"] for v in container["environment"]}
+    database = REMOTE_DATABASE.format(env="prod")
+    assert variables["DB_HOST"].startswith(f"${{{database}.outputs.") and "Primary" in variables["DB_HOST"]
+    assert "Replica0" in variables["DB_READER_HOSTS"]
+    assert (variables["DB_PORT"], variables["DB_NAME"]) == ("5432", "app")
+    (dev,) = containers(api(synth, "dev"), "Api/Service1/TaskDefinition")
+    assert {v["name"]: v["value"] for v in dev["environment"]}["DB_READER_HOSTS"] == ""
+
+
+def test_named_secrets_are_created_encrypted_and_referenced_by_arn(synth):
+    stack = api(synth, "dev")
+    secret = stack.resource("aws_secretsmanager_secret", "Api/SecretPaymentsApiKey")
+    assert secret["name"] == "webapp-dev/api/payments-api-key"
+    assert secret["kms_key_id"].startswith("${aws_kms_key.Api_SecretKey_")
+    assert "secret_string" not in json.dumps(stack.json)
+    (container,) = containers(stack, "Api/Service2/TaskDefinition")
+    assert {"name": "PAYMENTS_API_KEY", "valueFrom": ref("aws_secretsmanager_secret", secret, "arn")} in container[
+        "secrets"]
+    (service1,) = containers(stack, "Api/Service1/TaskDefinition")
+    assert "PAYMENTS_API_KEY" not in {s["name"] for s in service1["secrets"]}
+
+
+def test_images_come_from_the_registry_account_by_tag(synth):
+    (container,) = containers(api(synth, "stage"), "Api/Service2/TaskDefinition")
+    assert container["image"] == "111111111111.dkr.ecr.eu-west-1.amazonaws.com/webapp/service2:1.0.0"
+    (flyway,) = containers(api(synth, "stage"), "Api/Migrations/TaskDefinition")
+    assert flyway["image"] == "111111111111.dkr.ecr.eu-west-1.amazonaws.com/webapp/migrations:10.20.1"
+
+
+# IAM ---------------------------------------------------------------------------------------------
+
+def test_execution_role_pulls_its_repository_and_reads_exactly_its_secrets(synth):
+    stack = api(synth, "dev")
+    database = REMOTE_DATABASE.format(env="dev")
+    service1 = policy(stack, "Api/Service1/ExecutionPermissions")
+    service2 = policy(stack, "Api/Service2/ExecutionPermissions")
+    assert service1["EcrLogin"]["resources"] == ["*"] and service1["EcrLogin"]["actions"] == [
+        "ecr:GetAuthorizationToken"]
+    assert service1["PullOwnImage"]["resources"] == [
+        "arn:${data.aws_partition.Api_Partition_DEA34047.partition}:ecr:eu-west-1:111111111111:repository/webapp/service1",
+        # its collector sidecar's image
+        "arn:${data.aws_partition.Api_Partition_DEA34047.partition}:ecr:eu-west-1:111111111111:repository/aws-otel-collector",
+    ]
+    assert service1["WriteOwnLogs"]["resources"] == ["${aws_cloudwatch_log_group.Api_Service1_LogGroup_958BD3AE.arn}:*"]
+    (db_secret,) = service1["ReadNamedSecrets"]["resources"]
+    assert db_secret.startswith(f"${{{database}.outputs.") and "master_user_secret" in db_secret
+    assert service1["ReadNamedSecrets"]["actions"] == ["secretsmanager:GetSecretValue"]
+    assert len(service2["ReadNamedSecrets"]["resources"]) == 2
+    assert service2["ReadNamedSecrets"]["resources"][1].startswith("${aws_secretsmanager_secret.Api_SecretPaymentsApiKey_")
+    decrypt = service2["DecryptNamedSecrets"]
+    assert decrypt["actions"] == ["kms:Decrypt"] and len(decrypt["resources"]) == 2
+    assert decrypt["condition"][0]["values"] == ["secretsmanager.eu-west-1.amazonaws.com"]
+    for statement in (*service1.values(), *service2.values()):
+        assert statement["effect"] == "Allow"
+        assert statement["resources"] != ["*"] or statement["sid"] == "EcrLogin"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_task_roles_have_no_permissions_by_default(synth, env):
+    """Nothing but the collector sidecar's remote write to the environment's workspace."""
+    stack = api(synth, env)
+    task_roles = [r for r in stack.resources("aws_iam_role").values() if r["//"]["metadata"]["path"].endswith("/TaskRole")]
+    assert len(task_roles) == 3
+    collector = [p for p in stack.resources("aws_iam_role_policy").values() if p["name"] == "write-metrics"]
+    assert len(collector) == 2  # one per service, none for the Flyway task
+    for grant in collector:
+        (statement,) = stack.data("aws_iam_policy_document")[grant["policy"].split(".")[2]]["statement"]
+        assert statement["actions"] == ["aps:RemoteWrite"]
+        assert statement["resources"] == ["${data.aws_ssm_parameter.Api_CollectorWorkspaceArn_07379A10.value}"]
+    granted = {p["role"] for p in stack.resources("aws_iam_role_policy").values() if p["name"] != "write-metrics"}
+    granted |= {p["role"] for p in stack.resources("aws_iam_role_policy_attachment").values()}
+    documents = stack.data("aws_iam_policy_document")
+    for role in task_roles:
+        assert not {ref("aws_iam_role", role), ref("aws_iam_role", role, "name")} & granted
+        assert "managed_policy_arns" not in role and "inline_policy" not in role
+        trust = documents[role["assume_role_policy"].split(".")[2]]["statement"]
+        assert [s["principals"] for s in trust] == [[{"identifiers": ["ecs-tasks.amazonaws.com"], "type": "Service"}]]
+
+
+# Network rules -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_no_security_group_rule_admits_the_internet(synth, env):
+    stack = api(synth, env)
+    for rule in stack.resources("aws_vpc_security_group_ingress_rule").values():
+        assert "cidr_ipv4" not in rule and "cidr_ipv6" not in rule
+        assert rule["referenced_security_group_id"]
+    for rule in stack.resources("aws_vpc_security_group_egress_rule").values():
+        assert rule.get("cidr_ipv4") != "0.0.0.0/0"
+    for group in stack.resources("aws_security_group").values():
+        assert "ingress" not in group and "egress" not in group
+
+
+def test_service_admits_only_the_nlb_on_its_port(synth):
+    stack = api(synth, "prod")
+    service = stack.resource("aws_security_group", "Api/Service1/SecurityGroup")
+    nlb = stack.resource("aws_security_group", "Api/LoadBalancer/SecurityGroup")
+    ingress = [r for r in stack.resources("aws_vpc_security_group_ingress_rule").values()
+               if r["security_group_id"] == ref("aws_security_group", service)]
+    assert [(r["from_port"], r["to_port"], r["referenced_security_group_id"]) for r in ingress] == [
+        (8080, 8080, ref("aws_security_group", nlb))]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_task_reaches_the_database_through_a_rule_on_its_group(synth, env):
+    stack = api(synth, env)
+    database_group = f"${{{REMOTE_DATABASE.format(env=env)}.outputs.cross-stack-output-aws_security_groupDatabase_SecurityGroup"
+    for task in ("Service1", "Service2", "Migrations"):
+        group = ref("aws_security_group", stack.resource("aws_security_group", f"Api/{task}/SecurityGroup"))
+        ingress = stack.resource("aws_vpc_security_group_ingress_rule", f"Api/{task}/DatabaseIngress")
+        assert ingress["security_group_id"].startswith(database_group)
+        assert (ingress["from_port"], ingress["to_port"], ingress["ip_protocol"]) == (5432, 5432, "tcp")
+        assert ingress["referenced_security_group_id"] == group
+        egress = {r["//"]["metadata"]["path"].rsplit("/", 1)[1]: r
+                  for r in stack.resources("aws_vpc_security_group_egress_rule").values()
+                  if r["security_group_id"] == group}
+        assert set(egress) == {"EgressToDatabase", "EgressToEndpoints", "EgressToS3"}
+        assert egress["EgressToDatabase"]["referenced_security_group_id"].startswith(database_group)
+        assert egress["EgressToEndpoints"]["referenced_security_group_id"].startswith(
+            f"${{{REMOTE_NETWORK.format(env=env)}.outputs.")
+        assert egress["EgressToEndpoints"]["from_port"] == 443
+        (s3,) = stack.data("aws_prefix_list").values()
+        assert s3["name"] == "com.amazonaws.eu-west-1.s3"
+        assert egress["EgressToS3"]["prefix_list_id"] == ref("data.aws_prefix_list", s3)
+
+
+def test_nlb_group_has_no_ingress_and_reaches_only_the_service_ports(synth):
+    stack = api(synth, "dev")
+    nlb = ref("aws_security_group", stack.resource("aws_security_group", "Api/LoadBalancer/SecurityGroup"))
+    assert not [r for r in stack.resources("aws_vpc_security_group_ingress_rule").values()
+                if r["security_group_id"] == nlb]
+    egress = sorted((r["from_port"], r["referenced_security_group_id"])
+                    for r in stack.resources("aws_vpc_security_group_egress_rule").values()
+                    if r["security_group_id"] == nlb)
+    assert [port for port, _ in egress] == [8080, 8081]
+    assert all(group.startswith("${aws_security_group.Api_Service") for _, group in egress)
+
+
+# Load balancer ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("env, protected", [("dev", False), ("stage", True), ("prod", True)])
+def test_internal_nlb_with_access_logs_and_deletion_protection_per_environment(synth, env, protected):
+    stack = api(synth, env)
+    (nlb,) = stack.resources("aws_lb").values()
+    assert nlb["internal"] is True and nlb["load_balancer_type"] == "network"
+    assert nlb["enable_cross_zone_load_balancing"] is True
+    assert nlb["enable_deletion_protection"] is protected
+    assert nlb["enforce_security_group_inbound_rules_on_private_link_traffic"] == "off"
+    assert all("PrivateSubnet" in s for s in nlb["subnets"])
+    bucket = stack.resource("aws_s3_bucket", "Api/LoadBalancer/AccessLogBucket")
+    assert nlb["access_logs"] == {"bucket": ref("aws_s3_bucket", bucket), "enabled": True, "prefix": "nlb"}
+    assert bucket.get("lifecycle", {}).get("prevent_destroy", False) is protected
+
+
+def test_one_listener_and_ip_target_group_per_service(synth):
+    stack = api(synth, "stage")
+    groups = {g["port"]: g for g in stack.resources("aws_lb_target_group").values()}
+    assert set(groups) == {8080, 8081}
+    for group in groups.values():
+        assert (group["target_type"], group["protocol"]) == ("ip", "TCP")
+        assert group["health_check"]["path"] == "/health" and group["health_check"]["protocol"] == "HTTP"
+    listeners = {listener["port"]: listener for listener in stack.resources("aws_lb_listener").values()}
+    assert set(listeners) == {8080, 8081}
+    for port, listener in listeners.items():
+        assert listener["default_action"][0]["target_group_arn"] == ref("aws_lb_target_group", groups[port], "arn")
+
+
+# ECS services ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_bad_deploys_roll_back_on_the_circuit_breaker_and_the_alarms(synth, env):
+    stack = api(synth, env)
+    alarms = stack.resources("aws_cloudwatch_metric_alarm")
+    for name in ("Service1", "Service2"):
+        service = stack.resource("aws_ecs_service", f"Api/{name}/Service")
+        assert service["deployment_circuit_breaker"] == {"enable": True, "rollback": True}
+        assert service["alarms"]["enable"] is True and service["alarms"]["rollback"] is True
+        expected = {ref("aws_cloudwatch_metric_alarm", a, "alarm_name") for a in alarms.values()
+                    if a["//"]["metadata"]["path"].startswith(f"{env}-api/Api/{name}/")}
+        assert set(service["alarms"]["alarm_names"]) == expected and len(expected) == 2
+        assert service["enable_execute_command"] is False
+        assert service["health_check_grace_period_seconds"] == 60
+        assert service["lifecycle"]["ignore_changes"] == ["desired_count"]
+
+
+def test_server_error_alarm_counts_5xx_on_every_route_of_the_service(synth):
+    stack = api(synth, "prod")
+    alarm = stack.resource("aws_cloudwatch_metric_alarm", "Api/Service1/ServerErrorsAlarm")
+    metrics = [q["metric"] for q in alarm["metric_query"] if "metric" in q]
+    assert {(m["dimensions"]["Resource"], m["dimensions"]["Method"]) for m in metrics} == {
+        ("/service1", "ANY"), ("/service1", "GET"), ("/service1/{proxy+}", "ANY"), ("/service1/{proxy+}", "GET")}
+    assert all(m["dimensions"]["ApiName"] == "webapp-prod-api" and m["dimensions"]["Stage"] == "v1" for m in metrics)
+    (total,) = [q for q in alarm["metric_query"] if q.get("return_data")]
+    assert total["expression"].count("FILL(") == 4
+    assert alarm["alarm_name"] == "webapp-prod-api-service1-5xx"
+    unhealthy = stack.resource("aws_cloudwatch_metric_alarm", "Api/Service1/UnhealthyHostsAlarm")
+    assert unhealthy["namespace"] == "AWS/NetworkELB" and unhealthy["metric_name"] == "UnHealthyHostCount"
+    topic = ref("aws_sns_topic", stack.resource("aws_sns_topic", "Api/AlarmTopic"), "arn")
+    assert alarm["alarm_actions"] == [topic] and unhealthy["alarm_actions"] == [topic]
+
+
+@pytest.mark.parametrize("env, strategy", [
+    ("dev", [("FARGATE", 1, 0), ("FARGATE_SPOT", 3, 0)]),
+    ("prod", [("FARGATE", 1, 1)]),
+])
+def test_capacity_providers_follow_the_environment(synth, env, strategy):
+    stack = api(synth, env)
+    (cluster,) = stack.resources("aws_ecs_cluster").values()
+    assert cluster["setting"] == [{"name": "containerInsights", "value": "enabled"}]
+    (providers,) = stack.resources("aws_ecs_cluster_capacity_providers").values()
+    assert providers["capacity_providers"] == ["FARGATE", "FARGATE_SPOT"]
+    found = [(s["capacity_provider"], s["weight"], s["base"]) for s in providers["default_capacity_provider_strategy"]]
+    assert found == strategy
+    for service in stack.resources("aws_ecs_service").values():
+        assert [(s["capacity_provider"], s["weight"], s["base"]) for s in service["capacity_provider_strategy"]] == strategy
+
+
+@pytest.mark.parametrize("env, low, high", [("dev", 1, 2), ("stage", 2, 4), ("prod", 3, 12)])
+def test_autoscaling_tracks_cpu_and_memory_between_min_and_max(synth, env, low, high):
+    stack = api(synth, env)
+    target = stack.resource("aws_appautoscaling_target", "Api/Service1/ScalingTarget")
+    assert (target["min_capacity"], target["max_capacity"]) == (low, high)
+    assert target["scalable_dimension"] == "ecs:service:DesiredCount"
+    policies = [p for p in stack.resources("aws_appautoscaling_policy").values()
+                if p["//"]["metadata"]["path"].startswith(f"{env}-api/Api/Service1/")]
+    metrics = {}
+    for scaling in policies:
+        configuration = scaling["target_tracking_scaling_policy_configuration"]
+        metrics[configuration["predefined_metric_specification"]["predefined_metric_type"]] = configuration
+        assert configuration["scale_in_cooldown"] > configuration["scale_out_cooldown"]
+    assert metrics["ECSServiceAverageCPUUtilization"]["target_value"] == 60
+    assert metrics["ECSServiceAverageMemoryUtilization"]["target_value"] == 70
+
+
+# API Gateway -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_route_goes_through_the_vpc_link_to_its_service(synth, env):
+    stack = api(synth, env)
+    (link,) = stack.resources("aws_api_gateway_vpc_link").values()
+    (nlb,) = stack.resources("aws_lb").values()
+    assert link["target_arns"] == [ref("aws_lb", nlb, "arn")]
+    methods = stack.resources("aws_api_gateway_method")
+    integrations = stack.resources("aws_api_gateway_integration")
+    assert len(methods) == len(integrations) >= 4
+    for integration in integrations.values():
+        assert integration["type"] == "HTTP_PROXY"
+        assert integration["connection_type"] == "VPC_LINK"
+        assert integration["connection_id"] == ref("aws_api_gateway_vpc_link", link)
+        assert integration["uri"].startswith(f"http://{ref('aws_lb', nlb, 'dns_name')}:")
+    paths = {r["path_part"] for r in stack.resources("aws_api_gateway_resource").values()}
+    assert paths == {"service1", "service2", "{proxy+}"}
+    proxies = [i for i in integrations.values() if i["uri"].endswith("/{proxy}")]
+    assert proxies and all(
+        i["request_parameters"] == {"integration.request.path.proxy": "method.request.path.proxy"} for i in proxies)
+
+
+def test_methods_take_authorization_from_config_and_validate_declared_parameters(synth):
+    stack = api(synth, "dev")
+    validator = ref("aws_api_gateway_request_validator", stack.resource(
+        "aws_api_gateway_request_validator", "Api/Gateway/ParameterValidator"))
+    service1 = stack.resource("aws_api_gateway_method", "Api/Gateway/Service1/AnyMethod")
+    service2 = stack.resource("aws_api_gateway_method", "Api/Gateway/Service2/AnyMethod")
+    proxy = stack.resource("aws_api_gateway_method", "Api/Gateway/Service1/ProxyAnyMethod")
+    assert (service1["authorization"], service2["authorization"]) == ("NONE", "AWS_IAM")
+    assert service1["http_method"] == "ANY"
+    assert "request_validator_id" not in service1 and "request_parameters" not in service1
+    assert service2["request_parameters"] == {"method.request.header.X-Request-Id": True}
+    assert service2["request_validator_id"] == validator
+    assert proxy["request_parameters"] == {"method.request.path.proxy": True}
+    assert proxy["request_validator_id"] == validator
+
+
+@pytest.mark.parametrize("env, burst, rate", [("dev", 50, 20), ("stage", 200, 100), ("prod", 1000, 500)])
+def test_stage_throttling_metrics_and_logs(synth, env, burst, rate):
+    stack = api(synth, env)
+    settings = stack.resource("aws_api_gateway_method_settings", "Api/Gateway/MethodSettings")
+    assert settings["method_path"] == "*/*"
+    values = settings["settings"]
+    assert (values["throttling_burst_limit"], values["throttling_rate_limit"]) == (burst, rate)
+    assert values["metrics_enabled"] is True and values["data_trace_enabled"] is False
+    assert values["caching_enabled"] is False
+    stage = stack.resource("aws_api_gateway_stage", "Api/Gateway/Stage")
+    assert stage["stage_name"] == "v1" and stage["xray_tracing_enabled"] is True
+    log_group = stack.resource("aws_cloudwatch_log_group", "Api/Gateway/AccessLogGroup")
+    assert stage["access_log_settings"]["destination_arn"] == ref("aws_cloudwatch_log_group", log_group, "arn")
+    assert json.loads(stage["access_log_settings"]["format"])["requestId"] == "$context.requestId"
+    assert log_group["kms_key_id"].startswith("${aws_kms_key.Api_LogKey_")
+    assert stage["depends_on"] == ["aws_api_gateway_account.Api_Gateway_Account_997CF694"]
+
+
+def test_prod_caches_get_responses_keyed_by_caller_and_declared_parameters(synth):
+    stack = api(synth, "prod")
+    stage = stack.resource("aws_api_gateway_stage", "Api/Gateway/Stage")
+    assert stage["cache_cluster_enabled"] is True and stage["cache_cluster_size"] == "0.5"
+    cached = {s["method_path"]: s["settings"] for s in stack.resources("aws_api_gateway_method_settings").values()
+              if s["method_path"] != "*/*"}
+    assert set(cached) == {"service1/GET", "service1/{proxy+}/GET"}  # service2 sets caching = false
+    for values in cached.values():
+        assert values["caching_enabled"] is True and values["cache_data_encrypted"] is True
+        assert values["cache_ttl_in_seconds"] == 300
+        assert values["require_authorization_for_cache_control"] is True
+    get = stack.resource("aws_api_gateway_integration", "Api/Gateway/Service1/ProxyGetIntegration")
+    assert get["cache_key_parameters"] == [
+        "method.request.header.Authorization", "method.request.path.proxy", "method.request.querystring.page"]
+    assert not [m for m in stack.resources("aws_api_gateway_method").values()
+                if m["http_method"] == "GET" and "Service2" in m["//"]["metadata"]["path"]]
+
+
+@pytest.mark.parametrize("env", ("dev", "stage"))
+def test_environments_without_a_cache_have_no_cache_cluster_or_get_methods(synth, env):
+    stack = api(synth, env)
+    stage = stack.resource("aws_api_gateway_stage", "Api/Gateway/Stage")
+    assert stage["cache_cluster_enabled"] is False and "cache_cluster_size" not in stage
+    assert {m["http_method"] for m in stack.resources("aws_api_gateway_method").values()} == {"ANY"}
+
+
+def test_deployment_is_replaced_when_routes_change(synth):
+    stack = api(synth, "dev")
+    deployment = stack.resource("aws_api_gateway_deployment", "Api/Gateway/Deployment")
+    assert deployment["lifecycle"] == {"create_before_destroy": True}
+    assert len(deployment["triggers"]["routes"]) == 64
+    assert deployment["triggers"]["integrations"].startswith("${sha1(jsonencode([")
+    for integration in stack.resources("aws_api_gateway_integration").values():
+        assert ref("aws_api_gateway_integration", integration).removesuffix("}").removeprefix("${") in deployment[
+            "triggers"]["integrations"]
+    assert len(deployment["depends_on"]) == 8
+    # Different routes (prod caches GETs of service1) give a different hash.
+    prod = api(synth, "prod").resource("aws_api_gateway_deployment", "Api/Gateway/Deployment")
+    assert prod["triggers"]["routes"] != deployment["triggers"]["routes"]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_waf_guards_the_stage_with_managed_rules_and_a_rate_limit(synth, env, environments):
+    stack = api(synth, env)
+    (acl,) = stack.resources("aws_wafv2_web_acl").values()
+    assert acl["scope"] == "REGIONAL" and acl["default_action"] == {"allow": {}}
+    rules = {r["name"]: r for r in acl["rule"]}
+    assert set(rules) == {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "RateLimitPerIp"}
+    limit = environments.get(env).api.waf_rate_limit_per_5_minutes
+    assert rules["RateLimitPerIp"]["statement"]["rate_based_statement"] == {"limit": limit, "aggregate_key_type": "IP"}
+    assert rules["RateLimitPerIp"]["action"] == {"block": {}}
+    (association,) = stack.resources("aws_wafv2_web_acl_association").values()
+    stage = stack.resource("aws_api_gateway_stage", "Api/Gateway/Stage")
+    assert association["resource_arn"] == ref("aws_api_gateway_stage", stage, "arn")
+    assert association["web_acl_arn"] == ref("aws_wafv2_web_acl", acl, "arn")
+    (logging,) = stack.resources("aws_wafv2_web_acl_logging_configuration").values()
+    assert logging["redacted_fields"] == [{"single_header": {"name": "authorization"}}]
+
+
+def test_custom_domain_where_the_environment_has_dns(synth):
+    assert not api(synth, "dev").resources("aws_api_gateway_domain_name")
+    assert not api(synth, "dev").data("aws_route53_zone")
+    for env, zone in (("stage", "stage.webapp.example.com"), ("prod", "webapp.example.com")):
+        stack = api(synth, env)
+        (certificate,) = stack.resources("aws_acm_certificate").values()
+        assert certificate["domain_name"] == f"api.{zone}" and certificate["validation_method"] == "DNS"
+        assert "provider" not in certificate  # regional: the environment's own region
+        (domain,) = stack.resources("aws_api_gateway_domain_name").values()
+        assert domain["domain_name"] == f"api.{zone}" and domain["security_policy"] == "TLS_1_2"
+        assert domain["endpoint_configuration"] == {"types": ["REGIONAL"]}
+        assert "aws_acm_certificate_validation" in domain["regional_certificate_arn"]
+        (looked_up,) = stack.data("aws_route53_zone").values()
+        assert looked_up["name"] == zone and looked_up["private_zone"] is False
+        (mapping,) = stack.resources("aws_api_gateway_base_path_mapping").values()
+        assert mapping["domain_name"] == ref("aws_api_gateway_domain_name", domain, "domain_name")
+        alias = stack.resource("aws_route53_record", "Api/Gateway/AliasRecord")
+        assert alias["type"] == "A" and alias["alias"]["name"] == ref(
+            "aws_api_gateway_domain_name", domain, "regional_domain_name")
+
+
+def test_api_gateway_logs_to_cloudwatch_through_the_account_role(synth):
+    stack = api(synth, "dev")
+    (account,) = stack.resources("aws_api_gateway_account").values()
+    role = stack.resource("aws_iam_role", "Api/Gateway/CloudWatchRole")
+    assert account["cloudwatch_role_arn"] == ref("aws_iam_role", role, "arn")
+    (attachment,) = stack.resources("aws_iam_role_policy_attachment").values()
+    assert attachment["policy_arn"].endswith(":iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs")
+
+
+# Migrations, outputs, protection ---------------------------------------------------------------------
+
+def test_flyway_task_migrates_the_writer_over_tls(synth):
+    stack = api(synth, "prod")
+    definition = stack.resource("aws_ecs_task_definition", "Api/Migrations/TaskDefinition")
+    assert definition["family"] == "webapp-prod-migrations"
+    (container,) = json.loads(definition["container_definitions"])
+    assert container["command"] == ["migrate"]
+    variables = {v["name"]: v["value"] for v in container["environment"]}
+    assert variables["FLYWAY_URL"].startswith("jdbc:postgresql://${" + REMOTE_DATABASE.format(env="prod"))
+    assert variables["FLYWAY_URL"].endswith(":5432/app?sslmode=require")
+    assert variables["FLYWAY_LOCATIONS"] == "filesystem:/flyway/sql"
+    assert "portMappings" not in container or container["portMappings"] == []
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_outputs_what_the_pipeline_needs(synth, env):
+    outputs = api(synth, env).json["output"]
+    names = {name.rsplit("_", 1)[0] for name in outputs}
+    assert {
+        "Api_Gateway_InvokeUrl", "Api_Gateway_CustomDomainUrl", "Api_ClusterName", "Api_ServiceNames",
+        "Api_Migrations_MigrationTaskDefinitionArn", "Api_Migrations_MigrationTaskDefinitionFamily",
+        "Api_Migrations_MigrationSecurityGroupId", "Api_Migrations_MigrationSubnetIds",
+    } <= names
+    (service_names,) = [v for k, v in outputs.items() if k.startswith("Api_ServiceNames_")]
+    assert service_names["value"] == {"service1": f"webapp-{env}-service1", "service2": f"webapp-{env}-service2"}
+
+
+@pytest.mark.parametrize("env, protected", [("dev", False), ("stage", True), ("prod", True)])
+def test_keys_and_secrets_carry_prevent_destroy_with_deletion_protection(synth, env, protected):
+    stack = api(synth, env)
+    for resource_type, path in (("aws_kms_key", "Api/LogKey"), ("aws_kms_key", "Api/SecretKey"),
+                                ("aws_secretsmanager_secret", "Api/SecretPaymentsApiKey")):
+        resource = stack.resource(resource_type, path)
+        assert resource.get("lifecycle", {}).get("prevent_destroy", False) is protected, (resource_type, path)
+
+
+def test_log_groups_are_encrypted_with_the_tier_key(synth, environments):
+    for env in ENVIRONMENTS:
+        stack = api(synth, env)
+        retention = environments.get(env).api.log_retention_days
+        groups = stack.resources("aws_cloudwatch_log_group")
+        assert len(groups) == 6
+        for group in groups.values():
+            assert group["kms_key_id"].startswith("${aws_kms_key.Api_LogKey_")
+            assert group["retention_in_days"] == retention
+
+
+# A variant environment: a third service, ECS Exec on, an image pinned by digest -------------------------
+
+DIGEST = "sha256:" + "ab" * 32
+VARIANT = f"""
+  service "orders" {{
+    path_prefix      = "orders"
+    container_port   = 8082
+    image_repository = "webapp/orders"
+    image_tag        = "2.1.0"
+    image_digest     = "{DIGEST}"
+    required_query_parameters = ["tenant"]
+  }}
+  enable_execute_command = true
+"""
+
+
+@pytest.fixture(scope="module")
+def variant(tmp_path_factory, environments_dir_copy):
+    path = environments_dir_copy / "dev.hcl"
+    text = path.read_text()
+    marker = "  # Flyway"
+    path.write_text(text.replace(marker, VARIANT + marker, 1))
+    synthesized = synthesize(load_environments(environments_dir_copy, ("dev",)),
+                             tmp_path_factory.mktemp("api-variant") / "cdktf.out")
+    return synthesized.stack("dev-api")
+
+
+@pytest.fixture(scope="module")
+def environments_dir_copy(tmp_path_factory):
+    import shutil
+
+    from tests.conftest import ENVIRONMENTS_DIR
+
+    target = tmp_path_factory.mktemp("api-environments") / "environments"
+    shutil.copytree(ENVIRONMENTS_DIR, target)
+    return target
+
+
+def test_adding_a_service_is_a_config_change_that_keeps_every_existing_address(synth, variant):
+    base = api(synth, "dev")
+    for resource_type, names in base.json["resource"].items():
+        assert set(names) <= set(variant.json["resource"][resource_type]), resource_type
+    route = variant.resource("aws_api_gateway_resource", "Api/Gateway/Orders/Resource")
+    assert route["path_part"] == "orders"
+    assert variant.resource("aws_ecs_service", "Api/Orders/Service")["name"] == "webapp-dev-orders"
+    method = variant.resource("aws_api_gateway_method", "Api/Gateway/Orders/AnyMethod")
+    assert method["request_parameters"] == {"method.request.querystring.tenant": True}
+    assert method["authorization"] == "AWS_IAM"
+    before = base.resource("aws_api_gateway_deployment", "Api/Gateway/Deployment")["triggers"]["routes"]
+    after = variant.resource("aws_api_gateway_deployment", "Api/Gateway/Deployment")["triggers"]["routes"]
+    assert before != after
+
+
+def test_an_image_digest_pins_the_image(variant):
+    (container,) = containers(variant, "Api/Orders/TaskDefinition")
+    assert container["image"] == f"111111111111.dkr.ecr.eu-west-1.amazonaws.com/webapp/orders@{DIGEST}"
+    (service1,) = containers(variant, "Api/Service1/TaskDefinition")
+    assert service1["image"].endswith("/webapp/service1:1.0.0")
+
+
+def test_execute_command_opens_only_its_channel(variant):
+    for name in ("Service1", "Service2", "Orders"):
+        assert variant.resource("aws_ecs_service", f"Api/{name}/Service")["enable_execute_command"] is True
+        permissions = policy(variant, f"Api/{name}/ExecuteCommandPermissions")
+        assert permissions["SessionManagerChannel"]["actions"] == [
+            "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+            "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"]
+        role = variant.resource("aws_iam_role_policy", f"Api/{name}/ExecuteCommandPolicy")["role"]
+        assert role.startswith(f"${{aws_iam_role.Api_{name}_TaskRole_")
+        egress = variant.resource("aws_vpc_security_group_egress_rule", f"Api/{name}/EgressForExecuteCommand")
+        assert (egress["cidr_ipv4"], egress["from_port"]) == ("0.0.0.0/0", 443)
+    assert not variant.resources("aws_iam_role_policy").keys() & {"Api_Migrations_ExecuteCommandPolicy"}

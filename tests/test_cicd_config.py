@@ -1,0 +1,199 @@
+"""The CI/CD tier's config: `cicd { ... }` in shared.hcl and in each <env>.hcl, and every bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modules.cicd.config import GrafanaAuthentication, PrometheusWorkspaces
+from modules.core.environment import load_environments
+from tests.test_config import append, edit, load_error
+
+
+def replace_block(directory: Path, name: str, block: str) -> None:
+    """Swap the file's `cicd { ... }` block for `block`."""
+    path = directory / name
+    text = path.read_text()
+    start = text.index("\ncicd {")
+    end = text.index("\n}\n", start) + 3
+    path.write_text(text[:start] + "\n" + block + "\n" + text[end:])
+
+
+SHARED_CICD = """cicd {
+  ci_principal_arns = ["arn:aws:iam::111111111111:role/webapp-jenkins"]
+  ci_external_id    = "webapp-jenkins-ci"
+%s
+}"""
+
+
+def shared_with(directory: Path, lines: str) -> None:
+    replace_block(directory, "shared.hcl", SHARED_CICD % lines)
+
+
+def test_loads_the_cicd_blocks_into_typed_config(environments):
+    cicd = environments.shared.cicd
+    assert cicd.ci_principal_arns == ("arn:aws:iam::111111111111:role/webapp-jenkins",)
+    assert cicd.prometheus_workspaces is PrometheusWorkspaces.PER_ENVIRONMENT
+    assert cicd.grafana is not None and cicd.grafana.authentication_providers == (GrafanaAuthentication.AWS_SSO,)
+    assert cicd.server_error_alert_percent == 5.0
+    prod = environments.get("prod").cicd
+    assert prod.deploy_trusts_ci_role is False and prod.deploy_external_id == "webapp-prod-deploy"
+    assert environments.get("dev").cicd.terraform_role_arn == "arn:aws:iam::222222222222:role/webapp-terraform-dev"
+    assert environments.complete
+
+
+def test_a_partial_load_is_marked_incomplete(environments_copy):
+    assert load_environments(environments_copy, ("dev",)).complete is False
+    assert load_environments(environments_copy, ("dev", "prod", "stage")).complete is True
+
+
+def test_rejects_a_shared_file_without_a_cicd_block(environments_copy):
+    path = environments_copy / "shared.hcl"
+    text = path.read_text()
+    path.write_text(text[:text.index("\ncicd {")])
+    error = load_error(environments_copy)
+    assert error.file.endswith("shared.hcl") and error.key == "cicd" and "is required" in str(error)
+
+
+def test_rejects_unknown_cicd_key_with_the_near_miss(environments_copy):
+    edit(environments_copy, "shared.hcl", "release_images_kept", "release_images_kep")
+    error = load_error(environments_copy)
+    assert error.key == "cicd.release_images_kep" and "did you mean 'release_images_kept'?" in str(error)
+
+
+def test_rejects_both_principals_and_oidc_for_the_ci_role(environments_copy):
+    shared_with(environments_copy, '  ci_oidc_provider_arn = "arn:aws:iam::111111111111:oidc-provider/jenkins.example.com"')
+    error = load_error(environments_copy)
+    assert error.key == "cicd.ci_principal_arns" and "not both" in str(error)
+
+
+def test_rejects_a_ci_role_nobody_may_assume(environments_copy):
+    replace_block(environments_copy, "shared.hcl", "cicd {\n}")
+    error = load_error(environments_copy)
+    assert error.key == "cicd.ci_principal_arns" and "must be set" in str(error)
+
+
+def test_rejects_ci_principals_without_an_external_id(environments_copy):
+    edit(environments_copy, "shared.hcl", '  ci_external_id    = "webapp-jenkins-ci"\n', "")
+    error = load_error(environments_copy)
+    assert error.key == "cicd.ci_external_id" and "set when ci_principal_arns is" in str(error)
+
+
+def test_rejects_an_account_root_as_ci_principal(environments_copy):
+    edit(environments_copy, "shared.hcl", ':role/webapp-jenkins"]', ':root"]')
+    error = load_error(environments_copy)
+    assert error.key == "cicd.ci_principal_arns" and "never an account root" in str(error)
+
+
+def test_rejects_a_short_external_id_without_echoing_it(environments_copy):
+    edit(environments_copy, "shared.hcl", '"webapp-jenkins-ci"', '"short"')
+    error = load_error(environments_copy)
+    assert error.key == "cicd.ci_external_id" and "short" not in str(error).split("got")[1]
+
+
+def test_rejects_oidc_without_subjects_and_with_a_bare_wildcard(environments_copy):
+    oidc = """cicd {
+  ci_oidc_provider_arn = "arn:aws:iam::111111111111:oidc-provider/jenkins.example.com"
+%s
+}"""
+    replace_block(environments_copy, "shared.hcl", oidc % "")
+    assert load_error(environments_copy).key == "cicd.ci_oidc_subjects"
+    replace_block(environments_copy, "shared.hcl", oidc % '  ci_oidc_subjects = ["*"]')
+    error = load_error(environments_copy)
+    assert error.key == "cicd.ci_oidc_subjects" and "not a bare wildcard" in str(error)
+
+
+@pytest.mark.parametrize("line, key, allowed", [
+    ('  extra_repositories = ["Webapp/Collector"]', "cicd.extra_repositories[0]", "ECR repository name"),
+    ("  untagged_image_expiry_days = 0", "cicd.untagged_image_expiry_days", "1..365"),
+    ("  release_images_kept = 0", "cicd.release_images_kept", "1..10000"),
+    ('  report_email_addresses = ["platform-team"]', "cicd.report_email_addresses", "e-mail addresses"),
+    ("  monitoring_log_retention_days = 10", "cicd.monitoring_log_retention_days", "retention periods"),
+    ("  server_error_alert_percent = 0", "cicd.server_error_alert_percent", "above 0 and at most 100"),
+    ("  server_error_alert_percent = 150", "cicd.server_error_alert_percent", "above 0 and at most 100"),
+    ("  health_alert_after_seconds = 5", "cicd.health_alert_after_seconds", "30..3600"),
+    ('  metrics_requests_total = "http-requests"', "cicd.metrics_requests_total", "Prometheus metric name"),
+    ('  prometheus_workspaces = "everywhere"', "cicd.prometheus_workspaces", "'per_environment', 'shared'"),
+    ("  ci_max_session_seconds = 60", "cicd.ci_max_session_seconds", "3600..43200"),
+    ('  report_topic_name = "pipeline reports"', "cicd.report_topic_name", "SNS topic name"),
+])
+def test_rejects_bad_shared_cicd_values(environments_copy, line, key, allowed):
+    shared_with(environments_copy, line)
+    error = load_error(environments_copy)
+    assert error.file.endswith("shared.hcl")
+    assert error.key == key and allowed in str(error), str(error)
+
+
+def test_rejects_saml_grafana_without_its_metadata(environments_copy):
+    shared_with(environments_copy, '  grafana {\n    authentication_providers = ["SAML"]\n  }')
+    error = load_error(environments_copy)
+    assert error.key == "cicd.grafana.saml_metadata_url" and "https:// metadata URL" in str(error)
+
+
+def test_rejects_saml_settings_without_saml(environments_copy):
+    shared_with(environments_copy, '  grafana {\n    saml_admin_role_values = ["admins"]\n  }')
+    error = load_error(environments_copy)
+    assert error.key == "cicd.grafana.saml_admin_role_values" and "unset unless" in str(error)
+
+
+def test_rejects_a_registry_role_in_another_account(environments_copy):
+    shared_with(environments_copy, '  terraform_role_arn = "arn:aws:iam::222222222222:role/terraform"')
+    error = load_error(environments_copy)
+    assert error.key == "cicd.terraform_role_arn" and "registry account 111111111111" in str(error)
+
+
+def test_rejects_an_environment_the_pipeline_cannot_reach(environments_copy):
+    edit(environments_copy, "dev.hcl", '  terraform_role_arn = "arn:aws:iam::222222222222:role/webapp-terraform-dev"\n', "")
+    error = load_error(environments_copy)
+    assert error.file.endswith("dev.hcl") and error.key == "cicd.terraform_role_arn"
+    assert "when assume_role_arn is unset" in str(error)
+
+
+def test_rejects_a_terraform_role_in_another_account(environments_copy):
+    edit(environments_copy, "stage.hcl", "333333333333:role/webapp-terraform-stage", "222222222222:role/webapp-terraform-stage")
+    error = load_error(environments_copy)
+    assert error.file.endswith("stage.hcl") and "account 333333333333" in str(error)
+
+
+def test_rejects_a_prod_deploy_role_the_ci_role_may_assume(environments_copy):
+    edit(environments_copy, "prod.hcl", "deploy_trusts_ci_role = false", "deploy_trusts_ci_role = true")
+    error = load_error(environments_copy)
+    assert error.file.endswith("prod.hcl") and error.key == "cicd.deploy_trusts_ci_role"
+    assert "false when production = true" in str(error)
+
+
+def test_rejects_a_prod_deploy_role_without_mfa_or_external_id(environments_copy):
+    edit(environments_copy, "prod.hcl", '  deploy_external_id    = "webapp-prod-deploy"\n', "")
+    error = load_error(environments_copy)
+    assert error.key == "cicd.deploy_require_mfa" and "cicd.deploy_external_id set" in str(error)
+
+
+def test_rejects_an_unprotected_prod_workspace(environments_copy):
+    edit(environments_copy, "prod.hcl", "  prevent_destroy       = true\n}", "  prevent_destroy       = false\n}")
+    error = load_error(environments_copy)
+    assert error.key == "cicd.prevent_destroy" and "true when production = true" in str(error)
+
+
+def test_rejects_mfa_on_a_role_the_ci_role_assumes(environments_copy):
+    edit(environments_copy, "dev.hcl", "webapp-terraform-dev\"\n", "webapp-terraform-dev\"\n  deploy_require_mfa = true\n")
+    error = load_error(environments_copy)
+    assert error.key == "cicd.deploy_require_mfa" and "carry no MFA" in str(error)
+
+
+def test_rejects_a_deploy_role_nobody_may_assume(environments_copy):
+    edit(environments_copy, "dev.hcl", "webapp-terraform-dev\"\n", "webapp-terraform-dev\"\n  deploy_trusts_ci_role = false\n")
+    error = load_error(environments_copy)
+    assert error.key == "cicd.deploy_principal_arns" and "else nobody may deploy" in str(error)
+
+
+def test_rejects_a_bad_deploy_session_length(environments_copy):
+    edit(environments_copy, "dev.hcl", "webapp-terraform-dev\"\n", "webapp-terraform-dev\"\n  deploy_max_session_seconds = 50000\n")
+    error = load_error(environments_copy)
+    assert error.key == "cicd.deploy_max_session_seconds" and "3600..43200" in str(error)
+
+
+def test_rejects_two_cicd_blocks_in_one_file(environments_copy):
+    append(environments_copy, "dev.hcl", "cicd {\n  prevent_destroy = true\n}")
+    error = load_error(environments_copy)
+    assert error.file.endswith("dev.hcl") and error.key == "cicd" and "must be a block" in str(error)

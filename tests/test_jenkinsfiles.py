@@ -1,0 +1,121 @@
+"""The Jenkins pipelines call only commands that exist, in the order the design requires."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import PROJECT
+
+INFRA = PROJECT / "Jenkinsfile"
+APP = PROJECT / "ci" / "app.Jenkinsfile"
+
+
+def make_targets() -> set[str]:
+    text = (PROJECT / "Makefile").read_text()
+    return {m.group(1) for m in re.finditer(r"^([A-Za-z0-9_.-]+)\s*:(?!=)", text, re.MULTILINE)}
+
+
+def delivery_commands() -> set[str]:
+    from delivery.__main__ import parser
+
+    actions = [a for a in parser()._actions if a.dest == "command"]
+    return set(actions[0].choices)
+
+
+def strip_comments(text: str) -> str:
+    return re.sub(r"//[^\n]*", "", text)
+
+
+def blocks(text: str, opener: str) -> list[str]:
+    """The bodies of every `opener {` block (brace-matched)."""
+    found = []
+    for match in re.finditer(re.escape(opener) + r"\s*\{", text):
+        depth, start = 1, match.end()
+        for index in range(start, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[index], 0)
+            if depth == 0:
+                found.append(text[start:index])
+                break
+    return found
+
+
+def function_body(text: str, name: str) -> str:
+    (body,) = blocks(text, f"def {name}(" + text.split(f"def {name}(", 1)[1].split(")", 1)[0] + ")")
+    return body
+
+
+def stages(text: str) -> list[str]:
+    return re.findall(r"stage\('([^']+)'\)", text)
+
+
+def make_calls(text: str) -> list[str]:
+    return [m.group(1) for m in re.finditer(r"make\s+(?:--silent\s+)?(?:-C\s+infra\s+)?([a-z][\w.-]*)", text)]
+
+
+def delivery_calls(text: str) -> list[str]:
+    return re.findall(r"python -m delivery ([a-z][\w-]*)", text)
+
+
+def infra_text_of_app() -> str:
+    """The parts of the app pipeline that run in the infra checkout (`dir('infra')` or `make -C infra`)."""
+    text = strip_comments(APP.read_text())
+    inside = "\n".join(blocks(text, "dir('infra')"))
+    with_c = "\n".join(re.findall(r"make[^\n]*-C infra[^\n]*", text))
+    return inside + "\n" + with_c
+
+
+@pytest.mark.parametrize("text_of", [lambda: strip_comments(INFRA.read_text()), infra_text_of_app],
+                         ids=["Jenkinsfile", "app.Jenkinsfile"])
+def test_every_make_target_and_delivery_command_exists(text_of):
+    text = text_of()
+    targets, commands = make_targets(), delivery_commands()
+    calls = make_calls(text)
+    assert calls, "no make calls found: the parser is broken"
+    assert [c for c in calls if c not in targets] == []
+    assert [c for c in delivery_calls(text) if c not in commands] == []
+
+
+def test_app_pipeline_stages_follow_the_design():
+    text = strip_comments(APP.read_text())
+    order = stages(text)
+    required = ["SonarQube analysis", "Quality gate", "Unit tests", "Docker build", "Trivy scan", "Push to ECR",
+                "Release to dev", "Deploy dev", "Approve stage", "Promote to stage", "Deploy stage",
+                "Approve prod", "Promote to prod", "Deploy prod"]
+    assert [s for s in order if s in required] == required
+
+
+def test_app_pipeline_gates_and_scans_as_the_design_says():
+    text = strip_comments(APP.read_text())
+    assert "githubPush()" in text
+    assert "waitForQualityGate abortPipeline: true" in text
+    assert re.search(r"trivy image --exit-code 1 --severity CRITICAL", text)
+    assert "emailext" in blocks(text, "stage('Trivy scan')")[0], "the REPORT email is sent on a failed scan"
+    assert 'docker push "$IMAGE:$TAG"' in text, "images are pushed tagged with the commit SHA"
+    (prod_approval,) = blocks(text, "stage('Approve prod')")
+    assert "submitter: 'prod-approvers'" in prod_approval
+
+
+def test_each_deploy_migrates_then_applies_then_verifies_under_a_lock():
+    body = function_body(strip_comments(APP.read_text()), "deploy")
+    steps = [body.index(s) for s in ("lock(", "delivery migrate", "make apply-env", "delivery verify")]
+    assert steps == sorted(steps)
+
+
+def test_infra_pipeline_plans_on_pull_requests_and_gates_stage_and_prod():
+    text = strip_comments(INFRA.read_text())
+    order = stages(text)
+    assert order.index("Apply dev") < order.index("Approve stage") < order.index("Apply stage") \
+        < order.index("Approve prod") < order.index("Apply prod")
+    assert "changeRequest()" in blocks(text, "stage('Plan')")[0]
+    assert "submitter: 'prod-approvers'" in blocks(text, "stage('Approve prod')")[0]
+    apply_body = function_body(text, "applyEnvironment")
+    assert "lock(resource:" in apply_body and "withAWS(role: deployRole(environment)" in apply_body
+
+
+def test_rejects_a_pipeline_calling_a_missing_command():
+    """The check above can fail: a made-up target and command are caught."""
+    text = "sh 'make no-such-target'\nsh 'python -m delivery teleport dev'"
+    assert "no-such-target" not in make_targets() and make_calls(text) == ["no-such-target"]
+    assert delivery_calls(text) == ["teleport"] and "teleport" not in delivery_commands()
