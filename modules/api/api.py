@@ -116,16 +116,8 @@ class Api(Construct):
             self,
             "LogKeyPolicy",
             policy.account_root_admin(account, partition),
-            policy.statement(
-                sid="CloudWatchLogsEncrypts",
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                resources=["*"],
-                principals=[{"type": "Service", "identifiers": [f"logs.{region}.amazonaws.com"]}],
-                conditions=[{
-                    "test": "ArnLike",
-                    "variable": "kms:EncryptionContext:aws:logs:arn",
-                    "values": [f"{log_groups}:/api/{self.prefix}/*", f"{log_groups}:aws-waf-logs-{self.prefix}-api"],
-                }],
+            policy.cloudwatch_logs_encrypt(
+                region, f"{log_groups}:/api/{self.prefix}/*", f"{log_groups}:aws-waf-logs-{self.prefix}-api"
             ),
             # The NLB's access logs are written to S3 by the log delivery service.
             policy.statement(

@@ -66,18 +66,18 @@ def account_root_admin(account_id: str, partition: str) -> Any:
     )
 
 
-def cloudwatch_logs_encrypt(region: str, log_group_arn: str) -> Any:
+def cloudwatch_logs_encrypt(region: str, *log_group_arns: str) -> Any:
     """The key-policy statement that lets CloudWatch Logs in `region` encrypt the log groups
-    `log_group_arn` names (a `*` in it matches several) with the key."""
+    `log_group_arns` name (a `*` in one matches several) with the key."""
     return statement(
         sid="CloudWatchLogsEncrypts",
         actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
         resources=["*"],
         principals=[{"type": "Service", "identifiers": [f"logs.{region}.amazonaws.com"]}],
         conditions=[{
-            "test": "ArnLike" if "*" in log_group_arn else "ArnEquals",
+            "test": "ArnLike" if any("*" in arn for arn in log_group_arns) else "ArnEquals",
             "variable": "kms:EncryptionContext:aws:logs:arn",
-            "values": [log_group_arn],
+            "values": list(log_group_arns),
         }],
     )
 

@@ -465,17 +465,7 @@ class Frontend(Construct):
             self,
             "WafLogKeyPolicy",
             policy.account_root_admin(self.account_id, self.partition),
-            policy.statement(
-                sid="CloudWatchLogsEncrypts",
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                resources=["*"],
-                principals=[{"type": "Service", "identifiers": [f"logs.{GLOBAL_REGION}.amazonaws.com"]}],
-                conditions=[{
-                    "test": "ArnEquals",
-                    "variable": "kms:EncryptionContext:aws:logs:arn",
-                    "values": [log_group_arn],
-                }],
-            ),
+            policy.cloudwatch_logs_encrypt(GLOBAL_REGION, log_group_arn),
         )
         key = aws.kms_key.KmsKey(
             self, "WafLogKey", provider=provider, description=f"Encrypts {self.prefix} frontend WAF logs",
