@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -90,7 +93,26 @@ def render(graph: Graph, title: str, output: Path, formats: Sequence[str] = ("pn
                 request = edge.label.startswith(_REQUEST_LABELS[:-1]) or not edge.label
                 style = {"color": "#1f4e79"} if request else {"color": "#7f7f7f", "style": "dashed"}
                 drawn[edge.source] >> Edge(label=edge.label, **style) >> drawn[edge.target]
-    return [output.with_suffix(f".{fmt}") for fmt in formats]
+    written = [output.with_suffix(f".{fmt}") for fmt in formats]
+    for path in written:
+        if path.suffix == ".svg":
+            _inline_icons(path)
+    return written
+
+
+def _inline_icons(svg: Path) -> None:
+    """Graphviz links each icon by its absolute path in the virtualenv; embed them instead,
+    so the SVG shows its icons on any machine (and in a browser on a code host)."""
+    text = svg.read_text(encoding="utf-8")
+    cache: dict[str, str] = {}
+
+    def embed(match: re.Match[str]) -> str:
+        path = match.group(1)
+        if path not in cache:
+            cache[path] = "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        return f'xlink:href="{cache[path]}"'
+
+    svg.write_text(re.sub(r'xlink:href="(/[^"]+\.png)"', embed, text), encoding="utf-8")
 
 
 def _visible(graph: Graph) -> list[Node]:
@@ -103,7 +125,10 @@ def _draw_clusters(nodes: list[Node], prefix: tuple[str, ...], drawn: dict[str, 
     depth = len(prefix)
     for node in nodes:
         if node.cluster == prefix:
-            drawn[node.id] = _ICONS.get(node.kind, DiagramNode)(node.label)
+            # A stable Graphviz id (not diagrams' random one): regenerating an unchanged
+            # environment rewrites byte-identical files, so the committed pictures diff cleanly.
+            stable_id = hashlib.sha256(node.id.encode()).hexdigest()[:32]
+            drawn[node.id] = _ICONS.get(node.kind, DiagramNode)(node.label, nodeid=stable_id)
     children = sorted({n.cluster[depth] for n in nodes if len(n.cluster) > depth and n.cluster[:depth] == prefix})
     for child in children:
         inner = [n for n in nodes if n.cluster[: depth + 1] == (*prefix, child)]

@@ -136,6 +136,17 @@ def test_writes_a_png_and_svg_per_environment_and_tier(synth: Synthesized, tmp_p
         assert "<svg" in (tmp_path / f"{name}.svg").read_text(), name
 
 
+def test_pictures_are_self_contained_and_reproducible(synth: Synthesized, tmp_path: Path) -> None:
+    """Committed pictures: icons embedded (no venv paths), and the same input draws the same bytes."""
+    require(shutil.which("dot") is not None, "Graphviz `dot` is not on PATH (apt-get install graphviz)")
+    for run in ("first", "second"):
+        assert main(["--out", str(tmp_path / run), "--synth-dir", str(synth.outdir), "--env", "dev"]) == 0
+    svg = (tmp_path / "first" / "dev-frontend.svg").read_text()
+    assert 'xlink:href="data:image/png;base64,' in svg and 'xlink:href="/' not in svg
+    for path in sorted((tmp_path / "first").iterdir()):
+        assert path.read_bytes() == (tmp_path / "second" / path.name).read_bytes(), path.name
+
+
 def test_rejects_running_without_graphviz(synth: Synthesized, tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
