@@ -162,6 +162,44 @@ def report_invalidations_completed_as_cloudfront_does() -> None:
     models.Invalidation.__init__ = init
 
 
+def run_fargate_tasks_whose_containers_leave_memory_to_the_task() -> None:
+    """On Fargate a container may leave memory to the task (task-level `memory`); moto adds
+    up each container's memory, fails on the missing value and answers RunTask with HTTP 500.
+    Containers without their own memory count as 0 in moto's (EC2 capacity) bookkeeping."""
+    from moto.ecs import models
+
+    original = models.EC2ContainerServiceBackend._calculate_task_resource_requirements
+
+    def calculate(task_definition):  # type: ignore[no-untyped-def]
+        saved = task_definition.container_definitions
+        task_definition.container_definitions = [
+            c if any(k in c for k in ("memory", "Memory", "memoryReservation", "MemoryReservation"))
+            else {**c, "memory": 0}
+            for c in saved
+        ]
+        try:
+            return original(task_definition)
+        finally:
+            task_definition.container_definitions = saved
+
+    models.EC2ContainerServiceBackend._calculate_task_resource_requirements = staticmethod(calculate)
+
+
+def give_network_interfaces_a_private_dns_name() -> None:
+    """moto's RunTask reads `private_dns_name` from the task's network interface, which its
+    NetworkInterface model lacks (AttributeError, HTTP 500). EC2 names it after the address."""
+    from moto.ec2.models.elastic_network_interfaces import NetworkInterface
+
+    if hasattr(NetworkInterface, "private_dns_name"):
+        return
+
+    def private_dns_name(self) -> str:  # type: ignore[no-untyped-def]
+        region = self.ec2_backend.region_name
+        return f"ip-{str(self.private_ip_address).replace('.', '-')}.{region}.compute.internal"
+
+    NetworkInterface.private_dns_name = property(private_dns_name)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
@@ -176,6 +214,8 @@ def main() -> None:
     describe_rules_that_reference_groups_and_prefix_lists_with_their_description()
     list_buckets_with_the_canonical_owner()
     report_invalidations_completed_as_cloudfront_does()
+    run_fargate_tasks_whose_containers_leave_memory_to_the_task()
+    give_network_interfaces_a_private_dns_name()
     from moto.server import main as moto_main
 
     moto_main(["--host", "127.0.0.1", "--port", str(args.port)])
