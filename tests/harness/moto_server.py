@@ -193,11 +193,17 @@ def give_network_interfaces_a_private_dns_name() -> None:
     if hasattr(NetworkInterface, "private_dns_name"):
         return
 
-    def private_dns_name(self) -> str:  # type: ignore[no-untyped-def]
+    # Where moto does set the name (some paths assign it), that value is kept.
+    def get_name(self) -> str:  # type: ignore[no-untyped-def]
+        if "_private_dns_name" in self.__dict__:
+            return self.__dict__["_private_dns_name"]
         region = self.ec2_backend.region_name
         return f"ip-{str(self.private_ip_address).replace('.', '-')}.{region}.compute.internal"
 
-    NetworkInterface.private_dns_name = property(private_dns_name)
+    def set_name(self, value: str) -> None:  # type: ignore[no-untyped-def]
+        self.__dict__["_private_dns_name"] = value
+
+    NetworkInterface.private_dns_name = property(get_name, set_name)
 
 
 def main() -> None:
