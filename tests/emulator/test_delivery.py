@@ -156,7 +156,7 @@ def test_release_file_edited_by_hand_into_an_invalid_state_names_line_and_key(co
 
 
 def test_migrate_runs_the_flyway_task_and_returns_its_exit_code(context, deployer, emulator):
-    for stack in ("bootstrap", "dev-network", "dev-database", "dev-api"):
+    for stack in ("bootstrap", "shared-cicd", "dev-network", "dev-database", "dev-api"):
         deployer.apply(stack)
     ecs = emulator.boto3_client("ecs")
     result: dict[str, int] = {}
