@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 from tests.conftest import PROJECT
 
@@ -49,3 +50,145 @@ def test_unknown_resource_module_is_a_clear_attribute_error():
         assert "no module 'not_a_resource'" in str(error)
     else:
         raise AssertionError("expected AttributeError")
+
+
+# --- The Node kernel's lazy provider index (modules/core/lazy_provider_index.js) ---
+
+def _node(script: str) -> str:
+    import subprocess
+
+    result = subprocess.run(["node", "-e", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_lazy_index_requires_a_submodule_on_first_access_only():
+    """The rewrite of `exports.x = require("./x");` lines, run in Node on a sample index."""
+    import json
+
+    from modules.core.jsii_node import HOOK
+
+    sample = "\n".join([
+        '"use strict";',
+        "exports.vpc = exports.subnet = void 0;",
+        'exports.subnet = require("./subnet");',
+        'exports.vpc = require("./vpc");',
+        'const other = require("./kept-as-is");',
+    ])
+    script = f"""
+      const {{ lazySubmodules }} = require({json.dumps(str(HOOK))});
+      const source = lazySubmodules({json.dumps(sample)});
+      const loaded = [];
+      const exports = {{}};
+      const fakeRequire = (name) => {{ loaded.push(name); return {{ name }}; }};
+      new Function('exports', 'require', source)(exports, fakeRequire);
+      const before = [...loaded];
+      const vpc = exports.vpc, again = exports.vpc;
+      console.log(JSON.stringify({{
+        before, after: loaded, vpc: vpc.name, same: vpc === again,
+        keys: Object.keys(exports).sort(),
+      }}));
+    """
+    result = json.loads(_node(script))
+    assert result["before"] == ["./kept-as-is"], "nothing of the provider may load before it is used"
+    assert result["after"] == ["./kept-as-is", "./vpc"]
+    assert result["vpc"] == "./vpc" and result["same"] is True
+    assert result["keys"] == ["subnet", "vpc"], "the namespaces stay enumerable"
+
+
+def test_lazy_index_applies_to_the_provider_package_only(tmp_path):
+    import json
+
+    from modules.core.jsii_node import HOOK
+
+    for name in ("@cdktf/provider-aws", "@cdktf/provider-other"):
+        package = tmp_path / name.replace("/", "_") / "lib"
+        package.mkdir(parents=True)
+        (package.parent / "package.json").write_text(json.dumps({"name": name}))
+        (package / "index.js").write_text("x")
+    script = f"""
+      const {{ isProviderIndex }} = require({json.dumps(str(HOOK))});
+      console.log(JSON.stringify([
+        isProviderIndex({json.dumps(str(tmp_path / "@cdktf_provider-aws" / "lib" / "index.js"))}),
+        isProviderIndex({json.dumps(str(tmp_path / "@cdktf_provider-other" / "lib" / "index.js"))}),
+        isProviderIndex({json.dumps(str(tmp_path / "@cdktf_provider-aws" / "lib" / "vpc.js"))}),
+      ]));
+    """
+    assert json.loads(_node(script)) == [True, False, False]
+
+
+def test_the_session_kernel_runs_with_the_lazy_index(synth):
+    """Else the byte-identical test in test_main.py would compare two eager runs."""
+    import os
+
+    from modules.core.jsii_node import HOOK
+
+    kernels = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            status = (proc / "status").read_text()
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+            environ = (proc / "environ").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        parent = next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:"))
+        if "jsii-runtime" in cmdline and parent == str(os.getpid()):
+            kernels.append(environ)
+    assert kernels, "no jsii kernel is running under this test session"
+    assert all(str(HOOK) in environ for environ in kernels)
+
+
+def test_node_options_add_and_remove_the_hook_once():
+    from modules.core.jsii_node import HOOK, node_options, without_hook
+
+    once = node_options("--max-http-header-size=1000")
+    assert once.startswith("--max-http-header-size=1000 --require ") and str(HOOK) in once
+    assert node_options(once) == once
+    assert without_hook(once) == "--max-http-header-size=1000"
+    assert without_hook(node_options("")) == ""
+
+
+# --- Cached type hints and the background prefetch (modules/aws.py) ---
+
+def test_type_errors_are_unchanged_by_the_cached_hints(tmp_path):
+    """The same bad call twice (the second one reads the cached hints) gives the same error."""
+    from cdktf import App, TerraformStack
+
+    from modules import aws
+
+    stack = TerraformStack(App(outdir=str(tmp_path)), "check")
+    messages = []
+    for attempt in range(2):
+        try:
+            aws.subnet.Subnet(stack, f"Subnet{attempt}", vpc_id="vpc-1", cidr_block=["10.0.0.0/24"])  # type: ignore[arg-type]
+        except TypeError as error:
+            messages.append(str(error))
+    assert len(messages) == 2 and messages[0] == messages[1]
+    assert "cidr_block" in messages[0]
+
+
+def test_provider_submodules_see_typing_with_cached_hints(synth):
+    import typing
+
+    from modules import aws
+
+    module = aws.vpc._private  # the namespace its functions run in (publication.publish)
+    assert module.typing is not typing and module.typing.get_type_hints is not typing.get_type_hints
+    stub = next(value for name, value in vars(module).items() if name.startswith("_typecheckingstub__"))
+    assert dict(module.typing.get_type_hints(stub)) == typing.get_type_hints(stub)
+    assert module.typing.get_type_hints(stub) is module.typing.get_type_hints(stub)
+
+
+def test_prefetch_covers_every_submodule_the_synth_used(synth):
+    import sys
+
+    from modules import aws
+
+    loaded = {
+        name.split(".")[1] for name in sys.modules
+        if name.startswith(PACKAGE + ".") and name.count(".") == 1 and not name.endswith("._jsii")
+    }
+    assert loaded, "the session synth loaded no provider submodule"
+    assert loaded <= set(aws.used_submodules()), "aws.<name>.<Class> uses the scan does not see"

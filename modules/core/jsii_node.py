@@ -1,0 +1,61 @@
+"""Node options for jsii's kernel: preload the lazy provider index.
+
+jsii starts its Node kernel the first time a jsii package (constructs, cdktf) is
+imported and passes it this process's environment. `prepare()` runs from
+`modules/__init__.py`, so importing anything of this library before cdktf adds
+`--require modules/core/lazy_provider_index.js` to `NODE_OPTIONS` in time. See
+that file for what the hook changes (only @cdktf/provider-aws's index) and why
+(~4 s of compiling every resource type's JavaScript).
+
+If cdktf was imported first, the kernel is already running without the hook:
+the synth is the same, only slower. `CDKTF_PLAIN_PROVIDER_IMPORT=1` (the
+benchmark's baseline) leaves the kernel alone too.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+HOOK = Path(__file__).resolve().parent / "lazy_provider_index.js"
+
+
+def _kernel_started() -> bool:
+    # Every jsii package registers its assembly in `<package>._jsii`; constructs
+    # is the first one cdktf loads.
+    return any(name.endswith("._jsii") for name in sys.modules)
+
+
+def _require_hook() -> str:
+    # Node reads NODE_OPTIONS with double quotes (and backslash escapes) around
+    # values that contain spaces; single quotes are not special to it.
+    quoted = str(HOOK).replace("\\", "\\\\").replace('"', '\\"')
+    return f'--require "{quoted}"'
+
+
+def node_options(current: str) -> str:
+    """`current` NODE_OPTIONS with the hook preloaded once."""
+    if str(HOOK) in current:
+        return current
+    return f"{current} {_require_hook()}".strip()
+
+
+def without_hook(current: str) -> str:
+    hook = _require_hook()
+    return current.replace(f" {hook}", "").replace(f"{hook} ", "").replace(hook, "").strip()
+
+
+def prepare() -> None:
+    if _kernel_started():
+        return
+    current = os.environ.get("NODE_OPTIONS", "")
+    if os.environ.get("CDKTF_PLAIN_PROVIDER_IMPORT") == "1":
+        # The baseline: a hook inherited from a parent process is taken out too.
+        updated = without_hook(current)
+    else:
+        updated = node_options(current)
+    if updated:
+        os.environ["NODE_OPTIONS"] = updated
+    else:
+        os.environ.pop("NODE_OPTIONS", None)
