@@ -19,3 +19,25 @@ def stack_names(environments: Environments) -> list[str]:
     """Every stack the app synthesizes: bootstrap, shared-cicd, then each environment's tiers in order."""
     shared = [CICD] if environments.complete else []
     return [BOOTSTRAP, *shared] + [stack_name(e.name, tier) for e in environments.environments for tier in TIERS]
+
+
+def stack_dependencies(environments: Environments) -> dict[str, tuple[str, ...]]:
+    """For each stack, the stacks that must be applied before it.
+
+    Every stack keeps its state in bootstrap's bucket; a tier reads the outputs of
+    the tiers it is built on (cross-stack references: the `dependencies` cdktf writes
+    into manifest.json); the API's collector sidecars read shared-cicd's SSM
+    parameters. Stacks not linked here (dev-frontend and stage-network, say) can be
+    applied side by side.
+    """
+    shared = (CICD,) if environments.complete else ()
+    graph: dict[str, tuple[str, ...]] = {BOOTSTRAP: ()}
+    if shared:
+        graph[CICD] = (BOOTSTRAP,)
+    for environment in environments.environments:
+        network, database = stack_name(environment.name, "network"), stack_name(environment.name, "database")
+        graph[network] = (BOOTSTRAP,)
+        graph[database] = (BOOTSTRAP, network)
+        graph[stack_name(environment.name, "api")] = (BOOTSTRAP, *shared, network, database)
+        graph[stack_name(environment.name, "frontend")] = (BOOTSTRAP,)
+    return graph

@@ -85,3 +85,25 @@ def test_lockfile_only_locking_drops_the_table(tmp_path, environments_copy):
     synthesized = _synth_variant(tmp_path, environments_copy, 'backend {\n  locking = "lockfile"\n}')
     backend = synthesized.stack("dev-network").json["terraform"]["backend"]["s3"]
     assert backend["use_lockfile"] is True and "dynamodb_table" not in backend
+
+
+def test_dependency_graph_covers_every_stack_and_every_cross_stack_reference(synth, environments, expected_stacks):
+    """What tools apply in parallel (tests/harness/deployer.py) must respect what cdktf links."""
+    import json
+
+    from modules.layout import BOOTSTRAP, stack_dependencies
+
+    graph = stack_dependencies(environments)
+    assert sorted(graph) == sorted(expected_stacks)
+    manifest = json.loads((synth.outdir / "manifest.json").read_text())["stacks"]
+    for name, entry in manifest.items():
+        assert set(entry["dependencies"]) <= set(graph[name]), name
+        if name != BOOTSTRAP:
+            assert BOOTSTRAP in graph[name], f"{name} keeps its state in bootstrap's bucket"
+    assert "shared-cicd" in graph["dev-api"], "the API reads shared-cicd's SSM parameters"
+    # Acyclic, and in an order that applies every stack after what it needs.
+    done: set[str] = set()
+    while len(done) < len(graph):
+        ready = {name for name, needs in graph.items() if name not in done and set(needs) <= done}
+        assert ready, f"cycle among {sorted(set(graph) - done)}"
+        done |= ready

@@ -5,12 +5,28 @@ from __future__ import annotations
 import pytest
 
 from modules.core.target import Target
+from modules.layout import stack_dependencies
 from tests.harness.deployer import Deployer
 from tests.harness.emulator import start_emulator
 from tests.harness.synth import synthesize
 
 # Stacks build on each other: the foundation (bootstrap, network, lock contention) runs first.
 MODULE_ORDER = ("test_foundation", "test_database", "test_api", "test_frontend", "test_cicd")
+
+# The session deployer's stacks each test module applies: the deployer starts them
+# (and what they depend on) in the background when the emulator is up. A stack
+# missing here is still applied when its test asks, only later; test_foundation
+# applies prod-network by hand (its lock test), so it must not be prefetched.
+MODULE_STACKS = {
+    "test_foundation": ("bootstrap", "dev-network"),
+    "test_database": ("dev-database", "stage-database"),
+    "test_api": ("dev-api",),
+    "test_frontend": ("dev-frontend",),
+    "test_cicd": ("shared-cicd",),
+    "test_frontend_deploy": ("dev-frontend",),
+    "test_delivery": ("dev-api",),
+}
+SELECTED_MODULES = pytest.StashKey[set[str]]()
 
 
 def _order(item: pytest.Item) -> int:
@@ -26,6 +42,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     positions = [i for i, item in enumerate(items) if item in emulator_items]
     for position, item in zip(positions, sorted(emulator_items, key=_order), strict=True):
         items[position] = item
+    if emulator_items:
+        emulator_items[0].config.stash[SELECTED_MODULES] = {item.path.stem for item in emulator_items}
 
 
 @pytest.fixture(scope="session")
@@ -46,5 +64,10 @@ def emulator_synth(emulator, environments, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def deployer(emulator_synth, terraform, emulator) -> Deployer:
-    return Deployer(terraform, emulator, emulator_synth.outdir / "stacks")
+def deployer(emulator_synth, terraform, emulator, environments, request):
+    deployer = Deployer(terraform, emulator, emulator_synth.outdir / "stacks",
+                        dependencies=stack_dependencies(environments))
+    selected = request.config.stash.get(SELECTED_MODULES, set())
+    deployer.prefetch(stack for module, stacks in MODULE_STACKS.items() if module in selected for stack in stacks)
+    yield deployer
+    deployer.close()

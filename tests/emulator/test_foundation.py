@@ -1,4 +1,8 @@
-"""End to end on the emulator: bootstrap the backend, then apply dev-network through it."""
+"""End to end on the emulator: bootstrap the backend, then apply networks through it.
+
+The lock test applies prod-network by hand (no other test needs it, so the session
+deployer never starts it in the background); dev-network is applied like every stack.
+"""
 
 from __future__ import annotations
 
@@ -57,11 +61,11 @@ def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> 
     return output
 
 
-def test_dev_network_applies_through_the_s3_backend_and_the_lock_refuses_a_second_apply(
+def test_prod_network_applies_through_the_s3_backend_and_the_lock_refuses_a_second_apply(
     bootstrapped, emulator
 ):
     deployer = bootstrapped
-    stack = "dev-network"
+    stack = "prod-network"
     deployer.init(stack)
     # The first apply stops at its approval prompt, holding the state lock.
     first = subprocess.Popen(
@@ -72,7 +76,7 @@ def test_dev_network_applies_through_the_s3_backend_and_the_lock_refuses_a_secon
     try:
         _read_until(first, "Enter a value:", timeout=300)
         locks = emulator.boto3_client("dynamodb").scan(TableName=LOCK_TABLE)["Items"]
-        assert any(item["LockID"]["S"] == f"{STATE_BUCKET}/dev/network.tfstate" and "Info" in item
+        assert any(item["LockID"]["S"] == f"{STATE_BUCKET}/prod/network.tfstate" and "Info" in item
                    for item in locks), locks
 
         second = deployer.run(stack, "apply", "-auto-approve", "-input=false", "-lock-timeout=2s", check=False)
@@ -89,7 +93,7 @@ def test_dev_network_applies_through_the_s3_backend_and_the_lock_refuses_a_secon
             first.kill()
     deployer.applied.add(stack)
 
-    state = emulator.boto3_client("s3").head_object(Bucket=STATE_BUCKET, Key="dev/network.tfstate")
+    state = emulator.boto3_client("s3").head_object(Bucket=STATE_BUCKET, Key="prod/network.tfstate")
     assert state["ContentLength"] > 1000
     assert state["ServerSideEncryption"] in ("aws:kms", "AES256")
 
@@ -110,3 +114,16 @@ def test_dev_network_exists_in_the_emulator(bootstrapped, emulator):
     assert len(ec2.describe_nat_gateways(Filter=[{"Name": "vpc-id", "Values": [vpc_id]}])["NatGateways"]) == 1
     endpoints = ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["VpcEndpoints"]
     assert len(endpoints) == 1 + len(INTERFACE_ENDPOINTS)
+
+
+def test_prod_network_spans_three_zones_with_a_nat_gateway_each_and_plans_clean(bootstrapped, emulator):
+    if "prod-network" not in bootstrapped.applied:
+        pytest.skip("the lock test above applies prod-network; run it with this one")
+    outputs = bootstrapped.outputs("prod-network")
+    vpc_id = next(v for k, v in outputs.items() if k.startswith("Network_VpcId"))
+    ec2 = emulator.boto3_client("ec2")
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
+    assert {s["AvailabilityZone"] for s in subnets} == {"eu-west-1a", "eu-west-1b", "eu-west-1c"}
+    gateways = ec2.describe_nat_gateways(Filter=[{"Name": "vpc-id", "Values": [vpc_id]}])["NatGateways"]
+    assert len({g["SubnetId"] for g in gateways}) == 3
+    assert bootstrapped.plan_changes("prod-network") is None

@@ -1,14 +1,29 @@
-"""Apply synthesized stacks to the emulator, each at most once per session."""
+"""Apply synthesized stacks to the emulator, each at most once per session.
+
+Applies run on a small thread pool, each after the stacks it depends on
+(`modules/layout.py` `stack_dependencies`). `prefetch()` starts the applies a
+session will need as soon as the emulator is up, so that independent stacks
+(the databases' ~3 min of RDS waits, the frontend, shared-cicd) apply side by
+side while the first tests run; `apply()` waits for a stack's apply, starting it
+if nobody has.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import threading
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from modules.core.terraform import TerraformCli
 from tests.harness.emulator import Emulator, emulator_env
+
+# Most of an apply on the emulator is the provider polling or waiting (RDS: 60 s
+# before its first status check), so more applies than cores run well; and a
+# queued apply holds a thread while it waits for its dependencies.
+PARALLEL_APPLIES = 8
 
 
 class TerraformFailed(AssertionError):
@@ -20,8 +35,12 @@ class Deployer:
     terraform: TerraformCli
     emulator: Emulator
     stacks_dir: Path
+    dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     applied: set[str] = field(default_factory=set)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+    _applies: dict[str, Future[None]] = field(default_factory=dict)
+    _pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(PARALLEL_APPLIES, thread_name_prefix="apply"))
 
     def directory(self, stack: str) -> Path:
         return self.stacks_dir / stack
@@ -41,14 +60,41 @@ class Deployer:
             self.run(stack, "init", "-input=false")
 
     def apply(self, stack: str) -> None:
-        """`terraform init` and `apply` once; later calls return at once."""
+        """`terraform init` and `apply` once, after its dependencies; later calls wait for that apply."""
+        self._submit(stack).result()
+
+    def prefetch(self, stacks: Iterable[str]) -> None:
+        """Start applying `stacks` (and what they depend on) in the background."""
+        for stack in stacks:
+            self._submit(stack)
+
+    def _submit(self, stack: str) -> Future[None]:
+        # Dependencies are submitted before their dependents and the pool runs
+        # tasks in submission order, so a task only ever waits on tasks that are
+        # running or done: no pool size can deadlock.
         with self._lock:
-            if stack in self.applied:
-                return
+            future = self._applies.get(stack)
+            if future is None:
+                needs = [self._submit(need) for need in self.dependencies.get(stack, ())]
+                if stack in self.applied:  # applied by hand (test_foundation's lock test)
+                    future = Future()
+                    future.set_result(None)
+                else:
+                    future = self._pool.submit(self._apply_after, stack, needs)
+                self._applies[stack] = future
+            return future
+
+    def _apply_after(self, stack: str, needs: list[Future[None]]) -> None:
+        for need in needs:
+            need.result()
         self.init(stack)
         self.run(stack, "apply", "-auto-approve", "-input=false")
         with self._lock:
             self.applied.add(stack)
+
+    def close(self) -> None:
+        """Cancel applies not started yet and wait for the running ones (before the emulator stops)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def plan_changes(self, stack: str) -> str | None:
         """None when a plan shows no changes, else the plan's text."""
