@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,11 +18,30 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 from modules.core.environment import Environments, load_environments  # noqa: E402
 from modules.core.terraform import TerraformCli  # noqa: E402
 from modules.layout import stack_names  # noqa: E402
+from tests.harness.background import JOBS  # noqa: E402
+from tests.harness.checkov import CHECKOV, run_checkov  # noqa: E402
+from tests.harness.jobs import CDKTF_CLI, cdktf_cli_synth, run_plain_import, validate_stacks  # noqa: E402
 from tests.harness.synth import Synthesized, synthesize  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parent.parent
 ENVIRONMENTS_DIR = PROJECT / "environments"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# Where background jobs started before any fixture exists write (removed at the end).
+BACKGROUND_OUTDIRS = Path(tempfile.mkdtemp(prefix="cdktf-test-jobs-"))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the slow subprocess checks that need nothing but the project (harness/background.py)."""
+    JOBS.selected_files = {Path(str(item.path)).name for item in session.items}
+    if JOBS.wanted("test_main.py"):
+        JOBS.start("plain-import-run", run_plain_import, BACKGROUND_OUTDIRS / "main-plain" / "cdktf.out")
+        if CDKTF_CLI.exists():
+            JOBS.start("cdktf-cli-synth", cdktf_cli_synth, BACKGROUND_OUTDIRS / "cdktf-cli" / "cdktf.out")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    JOBS.close()
+    shutil.rmtree(BACKGROUND_OUTDIRS, ignore_errors=True)
 
 
 def require(condition: bool, reason: str) -> None:
@@ -44,8 +64,20 @@ def expected_stacks(environments: Environments) -> list[str]:
 
 @pytest.fixture(scope="session")
 def synth(environments: Environments, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """All environments, synthesized once for the real-AWS target."""
-    return synthesize(environments, tmp_path_factory.mktemp("synth") / "cdktf.out")
+    """All environments, synthesized once for the real-AWS target.
+
+    Starts validate and checkov on it in the background (their fixtures wait for them).
+    """
+    synthesized = synthesize(environments, tmp_path_factory.mktemp("synth") / "cdktf.out")
+    stacks_dir = synthesized.outdir / "stacks"
+    if JOBS.wanted("test_terraform_validate.py"):
+        cli = TerraformCli.create(tmp_path_factory.mktemp("terraform-cli-validate"))
+        if cli is not None:
+            JOBS.start("validate", validate_stacks, stacks_dir, stack_names(environments),
+                       cli, tmp_path_factory.mktemp("validate"))
+    if JOBS.wanted("test_checkov.py") and CHECKOV.exists():
+        JOBS.start("checkov", run_checkov, stacks_dir)
+    return synthesized
 
 
 @pytest.fixture(scope="session")

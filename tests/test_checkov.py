@@ -5,13 +5,15 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import require
+from tests.harness.background import JOBS
 from tests.harness.checkov import CHECKOV, load_suppressions, run_checkov
 
 
 @pytest.fixture(scope="session")
 def checkov_result(synth):
     require(CHECKOV.exists(), f"checkov is not installed at {CHECKOV} (run `make checkov-venv`)")
-    return run_checkov(synth.outdir / "stacks")
+    # Usually started in the background right after the session synth (conftest).
+    return JOBS.result("checkov", run_checkov, synth.outdir / "stacks")
 
 
 def test_checkov_ran_on_every_stack(checkov_result, synth):

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import filecmp
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT
-
-
-def run_main(outdir: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(PROJECT / "main.py")],
-        cwd=PROJECT, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "CDKTF_OUTDIR": str(outdir), **env},
-    )
+from tests.conftest import BACKGROUND_OUTDIRS
+from tests.harness.background import JOBS
+from tests.harness.jobs import CDKTF_CLI, cdktf_cli_synth, run_main, run_plain_import
 
 
 def tree_differences(left: Path, right: Path) -> list[str]:
@@ -36,10 +27,13 @@ def tree_differences(left: Path, right: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def plain_import_run(tmp_path_factory):
-    """main.py with the provider imported the ordinary way (its whole __init__)."""
-    outdir = tmp_path_factory.mktemp("main-plain") / "cdktf.out"
-    return outdir, run_main(outdir, CDKTF_PLAIN_PROVIDER_IMPORT="1")
+def plain_import_run():
+    """main.py with the provider imported the ordinary way (its whole __init__).
+
+    Started in the background when the session's tests are collected (conftest).
+    """
+    outdir = BACKGROUND_OUTDIRS / "main-plain" / "cdktf.out"
+    return outdir, JOBS.result("plain-import-run", run_plain_import, outdir)
 
 
 def test_main_reports_where_it_wrote_and_which_stacks(plain_import_run, expected_stacks):
@@ -69,18 +63,13 @@ def test_bad_environment_file_prints_one_error_and_writes_nothing(tmp_path, envi
     assert not outdir.exists()
 
 
-def test_cdktf_cli_synth_writes_the_same_stacks(tmp_path, synth):
+def test_cdktf_cli_synth_writes_the_same_stacks(synth):
     """`cdktf synth` (cdktf-cli 0.21 from package.json) runs main.py via cdktf.json."""
     from tests.conftest import require
 
-    cli = PROJECT / "node_modules" / ".bin" / "cdktf"
-    require(cli.exists(), "cdktf-cli is not installed (run `npm ci`)")
-    outdir = tmp_path / "cdktf.out"
-    env = {k: v for k, v in os.environ.items() if k != "CDKTF_OUTDIR"}
-    result = subprocess.run(
-        [str(cli), "synth", "--output", str(outdir)], cwd=PROJECT, capture_output=True, text=True,
-        timeout=600, env={**env, "CI": "true"},
-    )
+    require(CDKTF_CLI.exists(), "cdktf-cli is not installed (run `npm ci`)")
+    outdir = BACKGROUND_OUTDIRS / "cdktf-cli" / "cdktf.out"
+    result = JOBS.result("cdktf-cli-synth", cdktf_cli_synth, outdir)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert tree_differences(outdir / "stacks", synth.outdir / "stacks") == []
 

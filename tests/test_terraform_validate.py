@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-import shutil
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 
+from tests.harness.background import JOBS
+from tests.harness.jobs import validate_stacks
 from tests.test_snapshots import STACKS
-
-WORKERS = 2  # the machines have 2 cores; each validate loads the provider schema
 
 
 @pytest.fixture(scope="session")
 def validated(synth, terraform, tmp_path_factory):
-    """`{stack: (ok, diagnostics)}`, validated in a copy so the shared synth stays clean."""
-    root = tmp_path_factory.mktemp("validate")
+    """`{stack: (ok, diagnostics)}`, validated in copies so the shared synth stays clean.
 
-    def validate(stack: str) -> tuple[bool, str]:
-        workdir = root / stack
-        shutil.copytree(synth.outdir / "stacks" / stack, workdir)
-        init = terraform.run(workdir, "init", "-backend=false", "-input=false", "-no-color")
-        if init.returncode != 0:
-            return False, f"terraform init failed:\n{init.stdout[-3000:]}\n{init.stderr[-3000:]}"
-        result = terraform.run(workdir, "validate", "-no-color", "-json")
-        return result.returncode == 0, result.stdout + result.stderr
-
-    with ThreadPoolExecutor(WORKERS) as pool:
-        return dict(zip(STACKS, pool.map(validate, STACKS), strict=True))
+    Usually started in the background right after the session synth (conftest).
+    """
+    return JOBS.result("validate", validate_stacks, synth.outdir / "stacks", STACKS, terraform,
+                       tmp_path_factory.mktemp("validate"))
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -63,10 +63,23 @@ def emulator_synth(emulator, environments, tmp_path_factory):
     return synthesize(environments, project / "cdktf.out", Target(emulator_endpoint=emulator.endpoint))
 
 
+DEPLOYERS: list[Deployer] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Where the emulator applies spent their time (waiting for dependencies, then init + apply)."""
+    timings = {stack: t for deployer in DEPLOYERS for stack, t in deployer.timings.items()}
+    if timings:
+        terminalreporter.section("emulator applies")
+        for stack, (waited, applied) in sorted(timings.items(), key=lambda item: -item[1][1]):
+            terminalreporter.write_line(f"{stack:<16} waited {waited:6.1f} s   init + apply {applied:6.1f} s")
+
+
 @pytest.fixture(scope="session")
 def deployer(emulator_synth, terraform, emulator, environments, request):
     deployer = Deployer(terraform, emulator, emulator_synth.outdir / "stacks",
                         dependencies=stack_dependencies(environments))
+    DEPLOYERS.append(deployer)
     selected = request.config.stash.get(SELECTED_MODULES, set())
     deployer.prefetch(stack for module, stacks in MODULE_STACKS.items() if module in selected for stack in stacks)
     yield deployer

@@ -71,12 +71,20 @@ def test_master_password_lives_only_in_the_rds_managed_secret(applied, instance,
     assert secret["password"] and secret["password"] not in state
 
 
-def test_security_group_has_no_rules(applied, instance, emulator):
+def test_database_stack_puts_no_rule_on_its_security_group(applied, instance, emulator):
+    """Clients add their own ingress rules in their stacks (dev-api may already have, running in parallel)."""
     (group_ref,) = instance["VpcSecurityGroups"]
     assert group_ref["VpcSecurityGroupId"] == _output(applied, "dev-database", "SecurityGroupId")
     (group,) = emulator.boto3_client("ec2").describe_security_groups(
         GroupIds=[group_ref["VpcSecurityGroupId"]])["SecurityGroups"]
-    assert group["IpPermissions"] == [] and group["IpPermissionsEgress"] == []
+    assert group["IpPermissionsEgress"] == []
+    state = json.loads(applied.run("dev-database", "show", "-json").stdout)["values"]["root_module"]["resources"]
+    types = {resource["type"] for resource in state}
+    assert not types & {"aws_security_group_rule", "aws_vpc_security_group_ingress_rule",
+                        "aws_vpc_security_group_egress_rule"}, types
+    # Its inline ingress is computed (it reads back the clients' rules), so only egress is checked there.
+    (declared,) = [r["values"] for r in state if r["type"] == "aws_security_group"]
+    assert declared["egress"] == []
 
 
 def test_parameter_group_forces_tls(applied, instance, emulator):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import subprocess
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ class Deployer:
     stacks_dir: Path
     dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     applied: set[str] = field(default_factory=set)
+    # stack -> (seconds waiting for dependencies, seconds of init + apply), for the session summary
+    timings: dict[str, tuple[float, float]] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _applies: dict[str, Future[None]] = field(default_factory=dict)
     _pool: ThreadPoolExecutor = field(
@@ -85,12 +88,15 @@ class Deployer:
             return future
 
     def _apply_after(self, stack: str, needs: list[Future[None]]) -> None:
+        queued = time.monotonic()
         for need in needs:
             need.result()
+        started = time.monotonic()
         self.init(stack)
         self.run(stack, "apply", "-auto-approve", "-input=false")
         with self._lock:
             self.applied.add(stack)
+            self.timings[stack] = (started - queued, time.monotonic() - started)
 
     def close(self) -> None:
         """Cancel applies not started yet and wait for the running ones (before the emulator stops)."""
