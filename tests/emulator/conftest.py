@@ -10,8 +10,13 @@ from tests.harness.deployer import Deployer
 from tests.harness.emulator import start_emulator
 from tests.harness.synth import synthesize
 
-# Stacks build on each other: the foundation (bootstrap, network, lock contention) runs first.
-MODULE_ORDER = ("test_foundation", "test_database", "test_api", "test_frontend", "test_cicd")
+# The foundation (bootstrap, networks, lock contention) runs first. Every stack
+# below starts applying in the background at once (MODULE_STACKS), so the order
+# only decides what the tests wait for: the database tests go last, as
+# stage-database (Multi-AZ primary, then its replica: ~6 min of RDS waits) is the
+# last apply to finish, and the other modules' tests run meanwhile.
+MODULE_ORDER = ("test_foundation", "test_api", "test_frontend", "test_cicd", "test_frontend_deploy",
+                "test_delivery", "test_database")
 
 # The session deployer's stacks each test module applies: the deployer starts them
 # (and what they depend on) in the background when the emulator is up. A stack

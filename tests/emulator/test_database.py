@@ -1,16 +1,15 @@
 """End to end on the emulator: the database stacks applied after their network, through the S3 backend.
 
 dev (single-AZ, no replicas) shows the primary, its subnet group, parameter group, the
-rule-less security group, the managed master secret, log groups, alarms and topic; stage
+security group its own stack puts no rule on, the managed master secret, log groups, alarms and topic; stage
 (Multi-AZ, one replica) shows the replica in the zone the primary and its standby never use.
 The provider waits ~60 s before its first RDS status check, so these applies take minutes:
-dev's and stage's run side by side.
+dev's and stage's run side by side (tests/harness/deployer.py).
 """
 
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -20,16 +19,10 @@ STAGE = "webapp-stage-postgres"
 
 @pytest.fixture(scope="module")
 def applied(deployer):
-    deployer.apply("bootstrap")
-    deployer.apply("dev-network")
-
-    def stage() -> None:
-        deployer.apply("stage-network")
-        deployer.apply("stage-database")
-
-    with ThreadPoolExecutor(2) as pool:
-        for future in [pool.submit(deployer.apply, "dev-database"), pool.submit(stage)]:
-            future.result()
+    # Side by side (the session usually started both already), each after its network.
+    deployer.prefetch(["dev-database", "stage-database"])
+    deployer.apply("dev-database")
+    deployer.apply("stage-database")
     return deployer
 
 
