@@ -4,8 +4,11 @@
     python -m delivery deploy-frontend --env dev --dir dist/
 
 Each command is a module here (`frontend.py`: publish a built site to an
-environment's `<env>-frontend` stack) registered in `__main__.py`. Commands read
-what Terraform created from the stacks' state outputs, never from hard-coded names.
+environment's `<env>-frontend` stack; `pipeline.py`: release, promote, migrate,
+verify; `terraform.py`: plan and apply an environment's stacks) registered in
+`__main__.py`. `aws.py` holds what they share: loading environments, boto3
+clients and reading the stacks' state outputs, so commands find what Terraform
+created from those outputs, never from hard-coded names.
 """
 
 

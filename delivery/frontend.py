@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import json
 import re
 import sys
 import time
@@ -37,6 +36,7 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 from delivery import DeployError, UsageError
+from delivery.aws import Aws, aws_error, load_environments, read_state_outputs
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 NO_CACHE = "no-cache"
@@ -298,63 +298,6 @@ class Site:
     region: str
 
 
-@dataclass
-class Aws:
-    """boto3 clients for one run; `endpoint_url` points them at an emulator."""
-
-    session: Any
-    endpoint_url: str | None = None
-
-    def client(self, service: str, region: str, session: Any = None) -> Any:
-        from botocore.config import Config
-
-        settings: dict[str, Any] = {"region_name": region,
-                                    "config": Config(retries={"mode": "standard", "max_attempts": 5})}
-        if self.endpoint_url:
-            settings["endpoint_url"] = self.endpoint_url
-        return (session or self.session).client(service, **settings)
-
-    def assumed(self, role_arn: str | None, region: str) -> Any:
-        """A session for `role_arn` (or this one when None)."""
-        if not role_arn:
-            return self.session
-        import boto3
-
-        credentials = self.client("sts", region).assume_role(
-            RoleArn=role_arn, RoleSessionName="delivery-deploy-frontend"
-        )["Credentials"]
-        return boto3.Session(
-            aws_access_key_id=credentials["AccessKeyId"], aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
-        )
-
-
-def _aws_error(error: Exception) -> str:
-    response = getattr(error, "response", None)
-    if isinstance(response, dict) and "Error" in response:
-        return f"{response['Error'].get('Code')}: {response['Error'].get('Message')}"
-    return str(error)
-
-
-def read_state_outputs(aws: Aws, bucket: str, key: str, region: str, role_arn: str | None) -> dict[str, Any]:
-    """The `outputs` of a Terraform state object in S3: `{name: value}`."""
-    from botocore.exceptions import ClientError
-
-    s3 = aws.client("s3", region, aws.assumed(role_arn, region))
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NoSuchBucket"):
-            raise DeployError(f"no Terraform state at s3://{bucket}/{key}: apply the stack first, "
-                              "or pass --bucket and --distribution-id") from None
-        raise DeployError(f"cannot read s3://{bucket}/{key}: {_aws_error(error)}") from None
-    try:
-        outputs = json.loads(body)["outputs"]
-    except (ValueError, KeyError, TypeError):
-        raise DeployError(f"s3://{bucket}/{key} is not a Terraform state file (no outputs)") from None
-    return {name: value.get("value") for name, value in outputs.items()}
-
-
 def list_remote(s3: Any, bucket: str, keys_in_build: set[str], *, with_tags: bool, workers: int) -> dict[str, RemoteObject]:
     """Every object in the bucket; metadata for those in the build, stale tags when asked."""
     keys: list[str] = []
@@ -394,7 +337,7 @@ def _run_all(action: Callable[[Any], None], items: Iterable[Any], workers: int, 
     pool.shutdown(wait=True, cancel_futures=bool(failed))
     if failed:
         first = failed[0]
-        raise UploadFailed(f"{name(futures[first])}: {_aws_error(first.exception())}")  # type: ignore[arg-type]
+        raise UploadFailed(f"{name(futures[first])}: {aws_error(first.exception())}")  # type: ignore[arg-type]
 
 
 @dataclass
@@ -443,7 +386,7 @@ def publish(s3: Any, cloudfront: Any, site: Site, plan: Plan, *, wait_for_invali
             )["Invalidation"]
         except Exception as error:
             raise DeployError(
-                f"the new build is live, but the CloudFront invalidation failed ({_aws_error(error)}): "
+                f"the new build is live, but the CloudFront invalidation failed ({aws_error(error)}): "
                 f"cached entry points may stay old for up to their TTL; nothing was deleted. Run again."
             ) from None
         result.invalidation_id = invalidation["Id"]
@@ -495,17 +438,7 @@ class Options:
 
 def load_environment(options: Options) -> Any:
     """The environment's config (`Environments`, with `shared`), or UsageError naming the known ones."""
-    from modules.core.environment import load_environments
-    from modules.core.errors import ConfigError
-
-    directory = options.environments_dir
-    known = sorted(p.stem for p in directory.glob("*.hcl") if p.name != "shared.hcl" and "." not in p.stem)
-    if options.env not in known:
-        raise UsageError(f"unknown environment {options.env!r}: {directory}/ has {', '.join(known) or 'none'}")
-    try:
-        return load_environments(directory, (options.env,))
-    except ConfigError as error:
-        raise UsageError(str(error)) from None
+    return load_environments(options.environments_dir, options.env)
 
 
 def resolve_site(options: Options, environments: Any, aws: Aws) -> Site:
@@ -578,7 +511,7 @@ def deploy(options: Options, *, session: Any = None, out: TextIO = sys.stdout) -
         raise UsageError("no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
                          "AWS_SECRET_ACCESS_KEY") from None
     except ClientError as error:
-        raise DeployError(_aws_error(error)) from None
+        raise DeployError(aws_error(error)) from None
     except BotoCoreError as error:
         raise DeployError(str(error)) from None
     print(f"done in {time.monotonic() - started:.1f} s: {result.uploaded} uploaded, "

@@ -15,7 +15,6 @@ Terraform (applying the release file) is the reconciler: see README "Delivery".
 from __future__ import annotations
 
 import difflib
-import re
 import sys
 import time
 import urllib.error
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from delivery import DeployError, UsageError
-from delivery.frontend import Aws, _aws_error, read_state_outputs
+from delivery.aws import Aws, aws_error, load_environments, read_state_outputs, stack_output
 
 MIGRATIONS = "migrations"
 
@@ -40,27 +39,7 @@ class Context:
     out: TextIO = sys.stdout
 
     def load(self, *names: str) -> Any:
-        from modules.core.environment import load_environments
-        from modules.core.errors import ConfigError
-
-        known = sorted(p.stem for p in self.environments_dir.glob("*.hcl")
-                       if p.name != "shared.hcl" and "." not in p.stem)
-        for name in names:
-            if name not in known:
-                raise UsageError(f"unknown environment {name!r}: {self.environments_dir}/ has {', '.join(known)}")
-        try:
-            return load_environments(self.environments_dir, names or None)
-        except ConfigError as error:
-            raise UsageError(str(error)) from None
-
-
-def stack_output(outputs: dict[str, Any], path: str) -> Any:
-    """The output a construct path names (`Api_Gateway_InvokeUrl` matches `Api_Gateway_InvokeUrl_7FA54FF9`)."""
-    pattern = re.compile(rf"^{re.escape(path)}(_[0-9A-F]{{8}})?$")
-    matches = [value for name, value in outputs.items() if pattern.match(name)]
-    if len(matches) != 1:
-        raise DeployError(f"the stack state has no single output {path!r} (has {', '.join(sorted(outputs))})")
-    return matches[0]
+        return load_environments(self.environments_dir, *names)
 
 
 def _api_outputs(context: Context, environments: Any, environment: str) -> dict[str, Any]:
@@ -98,7 +77,7 @@ def _find_image(ecr: Any, registry_id: str, repository: str, image_id: dict[str,
             return None
         if code == "RepositoryNotFoundException":
             raise DeployError(f"ECR repository {repository!r} does not exist in {registry_id}") from None
-        raise DeployError(f"cannot read ECR {repository}: {_aws_error(error)}") from None
+        raise DeployError(f"cannot read ECR {repository}: {aws_error(error)}") from None
     return details[0] if details else None
 
 
@@ -112,7 +91,7 @@ def critical_findings(ecr: Any, registry_id: str, repository: str, digest: str) 
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in ("ScanNotFoundException", "ImageNotFoundException"):
             return None
-        raise DeployError(f"cannot read the scan of {repository}@{digest}: {_aws_error(error)}") from None
+        raise DeployError(f"cannot read the scan of {repository}@{digest}: {aws_error(error)}") from None
     if result.get("imageScanStatus", {}).get("status") != "COMPLETE":
         return None
     return int(result.get("imageScanFindings", {}).get("findingSeverityCounts", {}).get("CRITICAL", 0))
@@ -225,7 +204,7 @@ def migrate(context: Context, environment: str, *, timeout_seconds: float = 1800
                 "subnets": list(subnets), "securityGroups": [group], "assignPublicIp": "DISABLED"}},
         )
     except ClientError as error:
-        raise DeployError(f"cannot start the migration task: {_aws_error(error)}") from None
+        raise DeployError(f"cannot start the migration task: {aws_error(error)}") from None
     if started.get("failures") or not started.get("tasks"):
         raise DeployError(f"the migration task did not start: {started.get('failures')}")
     task_arn = started["tasks"][0]["taskArn"]

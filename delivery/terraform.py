@@ -10,12 +10,11 @@ Run `make synth` first: these commands work in `cdktf.out/stacks/<stack>/`.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from delivery import DeployError, UsageError
-from delivery.frontend import read_state_outputs
+from delivery.aws import read_state_outputs, stack_output
 
 
 def environment_stacks(environments: Any, environment: str) -> list[str]:
@@ -78,8 +77,5 @@ def role(environments: Any, aws: Any, kind: str, environment: str | None) -> str
             raise UsageError("role deploy needs the environment")
         environments.get(environment)
         path = f"Pipeline_{environment.title()}_DeployRoleArn"
-    pattern = re.compile(rf"^{path}_[0-9A-F]{{8}}$")
-    found = [value for name, value in outputs.items() if pattern.match(name)]
-    if len(found) != 1:
-        raise DeployError(f"s3://{state.bucket}/shared/cicd.tfstate has no output {path}: apply shared-cicd")
-    return str(found[0])
+    missing = f"s3://{state.bucket}/shared/cicd.tfstate has no output {path}: apply shared-cicd"
+    return str(stack_output(outputs, path, missing=missing))

@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from delivery import DeployError, UsageError
-from delivery.frontend import Aws
+from delivery.aws import Aws
 from delivery.pipeline import Context, migrate, promote, release, verify
 from modules.core.environment import load_environments
 from modules.core.errors import ConfigError
