@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import pytest
 
-from modules.core.target import Target
+from modules.core.environment import load_environments
+from modules.core.terraform import TerraformCli
 from modules.layout import stack_dependencies
+from tests.conftest import BACKGROUND_OUTDIRS, ENVIRONMENTS_DIR
+from tests.harness.background import JOBS
 from tests.harness.deployer import Deployer
-from tests.harness.emulator import start_emulator
-from tests.harness.synth import synthesize
+from tests.harness.emulator import Emulator, start_emulator
+from tests.harness.jobs import run_main
+from tests.harness.synth import Synthesized, read_synthesized
 
 # The foundation (bootstrap, networks, lock contention) runs first. Every stack
 # below starts applying in the background at once (MODULE_STACKS), so the order
@@ -31,7 +38,52 @@ MODULE_STACKS = {
     "test_frontend_deploy": ("dev-frontend",),
     "test_delivery": ("dev-api",),
 }
-SELECTED_MODULES = pytest.StashKey[set[str]]()
+@dataclass
+class EmulatorSession:
+    """The moto server, every stack synthesized for it, and the deployer applying them."""
+
+    emulator: Emulator
+    synthesized: Synthesized
+    deployer: Deployer | None  # None without terraform (the `terraform` fixture skips or fails)
+    closed: bool = False
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            if self.deployer is not None:
+                self.deployer.close()
+            self.emulator.stop()
+
+
+def start_session(root: Path, modules: set[str]) -> EmulatorSession:
+    """Start moto, synthesize for it with `python main.py` (the local target), and start the applies.
+
+    Runs as a background job from collection on (tests/harness/background.py), so the
+    emulator's applies, mostly the provider waiting, go on while the fast tests run.
+    """
+    emulator = start_emulator(root / "moto.log")
+    try:
+        # The bootstrap stack's local state lands in `<project>/terraform.bootstrap.tfstate`.
+        outdir = root / "emulator-project" / "cdktf.out"
+        result = run_main(outdir, CDKTF_TARGET="local", EMULATOR_ENDPOINT=emulator.endpoint)
+        if result.returncode != 0:
+            raise RuntimeError(f"synth for the emulator failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        synthesized = read_synthesized(outdir)
+        terraform = TerraformCli.create(root / "terraform-cli")
+        deployer = None
+        if terraform is not None:
+            deployer = Deployer(terraform, emulator, outdir / "stacks",
+                                dependencies=stack_dependencies(load_environments(ENVIRONMENTS_DIR)))
+            deployer.prefetch(stack for module, stacks in MODULE_STACKS.items() if module in modules
+                              for stack in stacks)
+        return EmulatorSession(emulator, synthesized, deployer)
+    except BaseException:
+        emulator.stop()
+        raise
+
+
+SESSION_JOB = "emulator-session"
+SESSION_ROOT = BACKGROUND_OUTDIRS / "emulator"
 
 
 def _order(item: pytest.Item) -> int:
@@ -43,32 +95,41 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     emulator_items = [item for item in items if "tests/emulator/" in str(item.path)]
     for item in emulator_items:
         item.add_marker(pytest.mark.emulator)
-    # Stable sort of the emulator tests among themselves, leaving the rest in place.
-    positions = [i for i, item in enumerate(items) if item in emulator_items]
-    for position, item in zip(positions, sorted(emulator_items, key=_order), strict=True):
-        items[position] = item
-    if emulator_items:
-        emulator_items[0].config.stash[SELECTED_MODULES] = {item.path.stem for item in emulator_items}
+    # The emulator tests go last, in MODULE_ORDER: their applies start when the tests are
+    # collected (pytest_collection_finish below) and go on while the other tests run.
+    others = [item for item in items if item not in emulator_items]
+    items[:] = others + sorted(emulator_items, key=_order)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    modules = {item.path.stem for item in session.items if "tests/emulator/" in str(item.path)}
+    if modules:
+        SESSION_ROOT.mkdir(parents=True, exist_ok=True)
+        JOBS.start(SESSION_JOB, start_session, SESSION_ROOT, modules)
+
+
+@pytest.hookimpl(tryfirst=True)  # before tests/conftest.py closes the jobs and removes their folders
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop the applies and the server even when no emulator test ran (-x, a failure before them)."""
+    started = JOBS.started(SESSION_JOB)
+    if started is not None and started.exception() is None:
+        started.result().close()
 
 
 @pytest.fixture(scope="session")
-def emulator(tmp_path_factory):
-    server = start_emulator(tmp_path_factory.mktemp("emulator") / "moto.log")
-    yield server
-    server.stop()
+def emulator_session() -> EmulatorSession:
+    return JOBS.result(SESSION_JOB, start_session, SESSION_ROOT, set(MODULE_STACKS))
 
 
 @pytest.fixture(scope="session")
-def emulator_synth(emulator, environments, tmp_path_factory):
-    """Every stack synthesized for the emulator target, in a folder of its own.
-
-    The bootstrap stack's local state lands in `<project>/terraform.bootstrap.tfstate`.
-    """
-    project = tmp_path_factory.mktemp("emulator-project")
-    return synthesize(environments, project / "cdktf.out", Target(emulator_endpoint=emulator.endpoint))
+def emulator(emulator_session) -> Emulator:
+    return emulator_session.emulator
 
 
-DEPLOYERS: list[Deployer] = []
+@pytest.fixture(scope="session")
+def emulator_synth(emulator_session) -> Synthesized:
+    """Every stack synthesized for the emulator target (`python main.py`, CDKTF_TARGET=local)."""
+    return emulator_session.synthesized
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -80,12 +141,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_line(f"{stack:<16} waited {waited:6.1f} s   init + apply {applied:6.1f} s")
 
 
+DEPLOYERS: list[Deployer] = []
+
+
 @pytest.fixture(scope="session")
-def deployer(emulator_synth, terraform, emulator, environments, request):
-    deployer = Deployer(terraform, emulator, emulator_synth.outdir / "stacks",
-                        dependencies=stack_dependencies(environments))
-    DEPLOYERS.append(deployer)
-    selected = request.config.stash.get(SELECTED_MODULES, set())
-    deployer.prefetch(stack for module, stacks in MODULE_STACKS.items() if module in selected for stack in stacks)
-    yield deployer
-    deployer.close()
+def deployer(emulator_session, terraform) -> Deployer:
+    # `terraform` skips (or in CI fails) when terraform is missing, before this is reached.
+    assert emulator_session.deployer is not None
+    DEPLOYERS.append(emulator_session.deployer)
+    return emulator_session.deployer

@@ -20,7 +20,7 @@ T = TypeVar("T")
 
 
 class Background:
-    def __init__(self, workers: int = 4) -> None:
+    def __init__(self, workers: int = 6) -> None:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="background")
         self._jobs: dict[str, Future[Any]] = {}
         self._lock = Lock()
@@ -35,6 +35,11 @@ class Background:
             if name not in self._jobs:
                 self._jobs[name] = self._pool.submit(job, *args)
             return self._jobs[name]
+
+    def started(self, name: str) -> Future[Any] | None:
+        """The job's future if it was started (done or not)."""
+        with self._lock:
+            return self._jobs.get(name)
 
     def result(self, name: str, job: Callable[..., T], *args: Any) -> T:
         """The job's result: waits for it, and starts it first if it was not started."""

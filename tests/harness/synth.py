@@ -57,6 +57,11 @@ def synthesize(environments: Environments, outdir: Path, target: Target | None =
 
     app = build_app(environments, target=target or Target(), outdir=outdir)
     app.synth()
+    return read_synthesized(outdir)
+
+
+def read_synthesized(outdir: Path) -> Synthesized:
+    """The stacks a synth wrote into `outdir` (in this process or another)."""
     result = Synthesized(outdir)
     for directory in sorted((outdir / "stacks").iterdir()):
         result.stacks[directory.name] = json.loads((directory / "cdk.tf.json").read_text())
