@@ -20,7 +20,7 @@ from modules.core.terraform import TerraformCli  # noqa: E402
 from modules.layout import stack_names  # noqa: E402
 from tests.harness.background import JOBS  # noqa: E402
 from tests.harness.checkov import CHECKOV, run_checkov  # noqa: E402
-from tests.harness.jobs import CDKTF_CLI, cdktf_cli_synth, run_plain_import, validate_stacks  # noqa: E402
+from tests.harness.jobs import CDKTF_CLI, cdktf_cli_synth, run_main, run_plain_import, validate_stacks  # noqa: E402
 from tests.harness.synth import Synthesized, synthesize  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -35,6 +35,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     JOBS.selected_files = {Path(str(item.path)).name for item in session.items}
     if JOBS.wanted("test_main.py"):
         JOBS.start("plain-import-run", run_plain_import, BACKGROUND_OUTDIRS / "main-plain" / "cdktf.out")
+        JOBS.start("optimized-run", run_main, BACKGROUND_OUTDIRS / "main-optimized" / "cdktf.out")
         if CDKTF_CLI.exists():
             JOBS.start("cdktf-cli-synth", cdktf_cli_synth, BACKGROUND_OUTDIRS / "cdktf-cli" / "cdktf.out")
 

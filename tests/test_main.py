@@ -51,6 +51,21 @@ def test_main_output_is_byte_identical_to_the_lazy_import_synth(plain_import_run
     assert tree_differences(outdir, synth.outdir) == []
 
 
+@pytest.fixture(scope="module")
+def optimized_run():
+    """main.py as users run it: lazy provider import, lazy Node index, fast exit."""
+    outdir = BACKGROUND_OUTDIRS / "main-optimized" / "cdktf.out"
+    return outdir, JOBS.result("optimized-run", run_main, outdir)
+
+
+def test_optimized_and_plain_main_write_byte_identical_trees(plain_import_run, optimized_run):
+    """Both paths in fresh processes, every file (manifest and stacks): what the benchmark compares."""
+    (plain, plain_result), (optimized, optimized_result) = plain_import_run, optimized_run
+    assert plain_result.returncode == 0, plain_result.stderr
+    assert optimized_result.returncode == 0, optimized_result.stderr
+    assert tree_differences(plain, optimized) == []
+
+
 def test_bad_environment_file_prints_one_error_and_writes_nothing(tmp_path, environments_copy):
     broken = environments_copy / "dev.hcl"
     broken.write_text(broken.read_text().replace('"single"', '"sometimes"'))
