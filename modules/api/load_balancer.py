@@ -9,7 +9,7 @@ from constructs import Construct
 
 from modules import aws
 from modules.api.config import ServiceConfig
-from modules.core import policy
+from modules.core import buckets, policy
 from modules.core.naming import NameKind, physical_name
 from modules.network.network import Network
 
@@ -122,46 +122,12 @@ class LoadBalancer(Construct):
             lifecycle=self.keep,
         )
         bucket_id = bucket.id
-        aws.s3_bucket_versioning.S3BucketVersioningA(
-            self, "AccessLogVersioning", bucket=bucket_id, versioning_configuration={"status": "Enabled"}
-        )
-        sse = aws.s3_bucket_server_side_encryption_configuration
-        sse.S3BucketServerSideEncryptionConfigurationA(
-            self,
-            "AccessLogEncryption",
-            bucket=bucket_id,
-            rule=[sse.S3BucketServerSideEncryptionConfigurationRuleA(
-                apply_server_side_encryption_by_default=sse.S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
-                    sse_algorithm="aws:kms", kms_master_key_id=key_arn
-                ),
-                bucket_key_enabled=True,
-            )],
-        )
-        aws.s3_bucket_public_access_block.S3BucketPublicAccessBlock(
-            self, "AccessLogPublicAccessBlock", bucket=bucket_id, block_public_acls=True, block_public_policy=True,
-            ignore_public_acls=True, restrict_public_buckets=True,
-        )
-        aws.s3_bucket_ownership_controls.S3BucketOwnershipControls(
-            self, "AccessLogOwnership", bucket=bucket_id, rule={"object_ownership": "BucketOwnerEnforced"}
-        )
-        lifecycle = aws.s3_bucket_lifecycle_configuration
-        lifecycle.S3BucketLifecycleConfiguration(
-            self,
-            "AccessLogLifecycle",
-            bucket=bucket_id,
-            rule=[lifecycle.S3BucketLifecycleConfigurationRule(
-                id="expire-access-logs",
-                status="Enabled",
-                filter=[lifecycle.S3BucketLifecycleConfigurationRuleFilter(prefix="")],
-                expiration=[lifecycle.S3BucketLifecycleConfigurationRuleExpiration(days=retention_days)],
-                noncurrent_version_expiration=[lifecycle.S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
-                    noncurrent_days=1
-                )],
-                abort_incomplete_multipart_upload=[
-                    lifecycle.S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(days_after_initiation=7)
-                ],
-            )],
-        )
+        buckets.versioning(self, "AccessLogVersioning", bucket_id)
+        buckets.encryption(self, "AccessLogEncryption", bucket_id, kms_key_arn=key_arn)
+        buckets.public_access_block(self, "AccessLogPublicAccessBlock", bucket_id)
+        buckets.ownership(self, "AccessLogOwnership", bucket_id)
+        buckets.lifecycle(self, "AccessLogLifecycle", bucket_id, rule_id="expire-access-logs",
+                          expiration_days=retention_days, noncurrent_days=1, abort_multipart_days=7)
         # Log delivery writes for this account's load balancers only (AWS "Access logs for
         # your Network Load Balancer": bucket policy for delivery.logs.amazonaws.com).
         source = [

@@ -6,7 +6,7 @@ from cdktf import LocalBackend, TerraformOutput, TerraformResourceLifecycle, Ter
 from constructs import Construct
 
 from modules import aws
-from modules.core import policy
+from modules.core import buckets, policy
 from modules.core.environment import SharedConfig, StateConfig
 from modules.core.naming import NameKind, physical_name
 from modules.core.stack import MANAGED_BY, aws_provider
@@ -51,53 +51,14 @@ class StateBackend(Construct):
 
         self.bucket = aws.s3_bucket.S3Bucket(self, "Bucket", bucket=config.bucket, lifecycle=KEEP)
         bucket_id = self.bucket.id
-        aws.s3_bucket_versioning.S3BucketVersioningA(
-            self, "Versioning", bucket=bucket_id, versioning_configuration={"status": "Enabled"}
-        )
-        sse = aws.s3_bucket_server_side_encryption_configuration
-        sse.S3BucketServerSideEncryptionConfigurationA(
-            self,
-            "Encryption",
-            bucket=bucket_id,
-            rule=[sse.S3BucketServerSideEncryptionConfigurationRuleA(
-                apply_server_side_encryption_by_default=sse.S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
-                    sse_algorithm="aws:kms", kms_master_key_id=self.key.arn
-                ),
-                bucket_key_enabled=True,
-            )],
-        )
-        aws.s3_bucket_public_access_block.S3BucketPublicAccessBlock(
-            self,
-            "PublicAccessBlock",
-            bucket=bucket_id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-        )
-        aws.s3_bucket_ownership_controls.S3BucketOwnershipControls(
-            self, "Ownership", bucket=bucket_id, rule={"object_ownership": "BucketOwnerEnforced"}
-        )
+        buckets.versioning(self, "Versioning", bucket_id)
+        buckets.encryption(self, "Encryption", bucket_id, kms_key_arn=self.key.arn)
+        buckets.public_access_block(self, "PublicAccessBlock", bucket_id)
+        buckets.ownership(self, "Ownership", bucket_id)
         bucket_policy = policy.document(self, "BucketPolicyDocument", policy.deny_insecure_transport(self.bucket.arn))
         aws.s3_bucket_policy.S3BucketPolicy(self, "BucketPolicy", bucket=bucket_id, policy=bucket_policy.json)
-        lifecycle = aws.s3_bucket_lifecycle_configuration
-        lifecycle.S3BucketLifecycleConfiguration(
-            self,
-            "Lifecycle",
-            bucket=bucket_id,
-            rule=[lifecycle.S3BucketLifecycleConfigurationRule(
-                id="expire-noncurrent-state",
-                status="Enabled",
-                # `prefix = ""` is the whole bucket, like an empty filter {}.
-                filter=[lifecycle.S3BucketLifecycleConfigurationRuleFilter(prefix="")],
-                noncurrent_version_expiration=[lifecycle.S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
-                    noncurrent_days=config.noncurrent_version_retention_days
-                )],
-                abort_incomplete_multipart_upload=[
-                    lifecycle.S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(days_after_initiation=7)
-                ],
-            )],
-        )
+        buckets.lifecycle(self, "Lifecycle", bucket_id, rule_id="expire-noncurrent-state",
+                          noncurrent_days=config.noncurrent_version_retention_days, abort_multipart_days=7)
 
         self.lock_table = aws.dynamodb_table.DynamodbTable(
             self,

@@ -8,7 +8,7 @@ from cdktf import TerraformIterator, TerraformOutput, TerraformResourceLifecycle
 from constructs import Construct
 
 from modules import aws
-from modules.core import policy
+from modules.core import buckets, policy
 from modules.core.environment import DnsConfig
 from modules.core.naming import NameKind, physical_name
 from modules.core.stack import TierStack
@@ -107,15 +107,10 @@ class Frontend(Construct):
             force_destroy=False, lifecycle=self.keep,
         )
         bucket_id = bucket.id
-        aws.s3_bucket_public_access_block.S3BucketPublicAccessBlock(
-            self, "LogPublicAccessBlock", bucket=bucket_id, block_public_acls=True, block_public_policy=True,
-            ignore_public_acls=True, restrict_public_buckets=True,
-        )
+        buckets.public_access_block(self, "LogPublicAccessBlock", bucket_id)
         # CloudFront standard logs are written by the awslogsdelivery account through an
         # ACL grant, so this one bucket keeps ACLs on (the site bucket has them off).
-        ownership = aws.s3_bucket_ownership_controls.S3BucketOwnershipControls(
-            self, "LogOwnership", bucket=bucket_id, rule={"object_ownership": "BucketOwnerPreferred"}
-        )
+        ownership = buckets.ownership(self, "LogOwnership", bucket_id, acls=True)
         owner = aws.data_aws_canonical_user_id.DataAwsCanonicalUserId(self, "CanonicalUser")
         log_delivery = aws.data_aws_cloudfront_log_delivery_canonical_user_id.DataAwsCloudfrontLogDeliveryCanonicalUserId(
             self, "CloudFrontLogDelivery"
@@ -139,54 +134,20 @@ class Frontend(Construct):
                 ],
             ),
         )
-        aws.s3_bucket_versioning.S3BucketVersioningA(
-            self, "LogVersioning", bucket=bucket_id, versioning_configuration={"status": "Enabled"}
-        )
+        buckets.versioning(self, "LogVersioning", bucket_id)
         # SSE-S3: S3 server access logs can only be delivered to SSE-S3 buckets, and
         # CloudFront's log delivery does not send SSE-KMS parameters.
-        sse = aws.s3_bucket_server_side_encryption_configuration
-        sse.S3BucketServerSideEncryptionConfigurationA(
-            self, "LogEncryption", bucket=bucket_id,
-            rule=[sse.S3BucketServerSideEncryptionConfigurationRuleA(
-                apply_server_side_encryption_by_default=sse.S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
-                    sse_algorithm="AES256"
-                ),
-            )],
-        )
-        lifecycle = aws.s3_bucket_lifecycle_configuration
-        lifecycle.S3BucketLifecycleConfiguration(
-            self, "LogLifecycle", bucket=bucket_id,
-            rule=[lifecycle.S3BucketLifecycleConfigurationRule(
-                id="expire-logs",
-                status="Enabled",
-                # `prefix = ""` is the whole bucket, like an empty filter {}.
-                filter=[lifecycle.S3BucketLifecycleConfigurationRuleFilter(prefix="")],
-                expiration=[lifecycle.S3BucketLifecycleConfigurationRuleExpiration(
-                    days=self.config.log_retention_days
-                )],
-                noncurrent_version_expiration=[lifecycle.S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
-                    noncurrent_days=1
-                )],
-                abort_incomplete_multipart_upload=[
-                    lifecycle.S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(days_after_initiation=1)
-                ],
-            )],
-        )
+        buckets.encryption(self, "LogEncryption", bucket_id, kms_key_arn=None)
+        buckets.lifecycle(self, "LogLifecycle", bucket_id, rule_id="expire-logs",
+                          expiration_days=self.config.log_retention_days, noncurrent_days=1, abort_multipart_days=1)
         return bucket
 
     def _site_bucket_settings(self) -> None:
         """Everything on the site bucket that refers to the distribution or the log bucket."""
         bucket, bucket_id = self.bucket, self.bucket.id
-        block = aws.s3_bucket_public_access_block.S3BucketPublicAccessBlock(
-            self, "SitePublicAccessBlock", bucket=bucket_id, block_public_acls=True, block_public_policy=True,
-            ignore_public_acls=True, restrict_public_buckets=True,
-        )
-        aws.s3_bucket_ownership_controls.S3BucketOwnershipControls(
-            self, "SiteOwnership", bucket=bucket_id, rule={"object_ownership": "BucketOwnerEnforced"}
-        )
-        aws.s3_bucket_versioning.S3BucketVersioningA(
-            self, "SiteVersioning", bucket=bucket_id, versioning_configuration={"status": "Enabled"}
-        )
+        block = buckets.public_access_block(self, "SitePublicAccessBlock", bucket_id)
+        buckets.ownership(self, "SiteOwnership", bucket_id)
+        buckets.versioning(self, "SiteVersioning", bucket_id)
         key_policy = policy.document(
             self,
             "SiteKeyPolicy",
@@ -208,34 +169,10 @@ class Frontend(Construct):
             self, "SiteKeyAlias", name=physical_name(NameKind.KMS_ALIAS, self.prefix, "frontend-site"),
             target_key_id=key.key_id,
         )
-        sse = aws.s3_bucket_server_side_encryption_configuration
-        sse.S3BucketServerSideEncryptionConfigurationA(
-            self, "SiteEncryption", bucket=bucket_id,
-            rule=[sse.S3BucketServerSideEncryptionConfigurationRuleA(
-                apply_server_side_encryption_by_default=sse.S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
-                    sse_algorithm="aws:kms", kms_master_key_id=key.arn
-                ),
-                bucket_key_enabled=True,
-            )],
-        )
-        lifecycle = aws.s3_bucket_lifecycle_configuration
-        lifecycle.S3BucketLifecycleConfiguration(
-            self, "SiteLifecycle", bucket=bucket_id,
-            rule=[lifecycle.S3BucketLifecycleConfigurationRule(
-                id="expire-replaced-site-files",
-                status="Enabled",
-                filter=[lifecycle.S3BucketLifecycleConfigurationRuleFilter(prefix="")],
-                noncurrent_version_expiration=[lifecycle.S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration(
-                    noncurrent_days=self.config.noncurrent_version_expiration_days
-                )],
-                expiration=[lifecycle.S3BucketLifecycleConfigurationRuleExpiration(
-                    expired_object_delete_marker=True
-                )],
-                abort_incomplete_multipart_upload=[
-                    lifecycle.S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(days_after_initiation=1)
-                ],
-            )],
-        )
+        buckets.encryption(self, "SiteEncryption", bucket_id, kms_key_arn=key.arn)
+        buckets.lifecycle(self, "SiteLifecycle", bucket_id, rule_id="expire-replaced-site-files",
+                          noncurrent_days=self.config.noncurrent_version_expiration_days,
+                          expire_delete_markers=True, abort_multipart_days=1)
         site_policy = policy.document(
             self,
             "SiteBucketPolicyDocument",
