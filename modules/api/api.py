@@ -17,7 +17,7 @@ from modules.api.migrations import Migrations
 from modules.api.service import Service
 from modules.api.task import TaskEnvironment, log_group
 from modules.cicd.collector import CollectorSettings, read_target
-from modules.core import policy
+from modules.core import kms, policy
 from modules.core.environment import DnsConfig, RegistryConfig
 from modules.core.naming import NameKind, physical_name
 from modules.database.handle import DatabaseHandle
@@ -128,25 +128,16 @@ class Api(Construct):
                 conditions=[{"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account]}],
             ),
         )
-        key = aws.kms_key.KmsKey(
-            self, "LogKey", description=f"Encrypts {self.prefix} API logs", enable_key_rotation=True,
-            deletion_window_in_days=30, policy=document.json, lifecycle=self.keep,
-        )
-        aws.kms_alias.KmsAlias(self, "LogKeyAlias", name=physical_name(NameKind.KMS_ALIAS, self.prefix, "api-logs"),
-                               target_key_id=key.key_id)
+        key = kms.key(self, "LogKey", description=f"Encrypts {self.prefix} API logs", policy_json=document.json,
+                      alias_prefix=self.prefix, alias="api-logs", lifecycle=self.keep)
         return key
 
     def _secrets(self, account: str, partition: str) -> tuple[dict[str, str], str | None]:
         if not self.config.secrets:
             return {}, None
         document = policy.document(self, "SecretKeyPolicy", policy.account_root_admin(account, partition))
-        key = aws.kms_key.KmsKey(
-            self, "SecretKey", description=f"Encrypts {self.prefix} API secrets", enable_key_rotation=True,
-            deletion_window_in_days=30, policy=document.json, lifecycle=self.keep,
-        )
-        aws.kms_alias.KmsAlias(self, "SecretKeyAlias",
-                               name=physical_name(NameKind.KMS_ALIAS, self.prefix, "api-secrets"),
-                               target_key_id=key.key_id)
+        key = kms.key(self, "SecretKey", description=f"Encrypts {self.prefix} API secrets", policy_json=document.json,
+                      alias_prefix=self.prefix, alias="api-secrets", lifecycle=self.keep)
         arns = {}
         for name in self.config.secrets:
             secret = aws.secretsmanager_secret.SecretsmanagerSecret(
@@ -179,13 +170,8 @@ class Api(Construct):
                 ],
             ),
         )
-        key = aws.kms_key.KmsKey(
-            self, "AlarmKey", description=f"Encrypts {self.prefix} API alarm notifications",
-            enable_key_rotation=True, deletion_window_in_days=30, policy=document.json,
-        )
-        aws.kms_alias.KmsAlias(self, "AlarmKeyAlias",
-                               name=physical_name(NameKind.KMS_ALIAS, self.prefix, "api-alarms"),
-                               target_key_id=key.key_id)
+        key = kms.key(self, "AlarmKey", description=f"Encrypts {self.prefix} API alarm notifications",
+                      policy_json=document.json, alias_prefix=self.prefix, alias="api-alarms")
         topic = aws.sns_topic.SnsTopic(
             self, "AlarmTopic", name=physical_name(NameKind.SNS_TOPIC, self.prefix, "api-alarms"),
             kms_master_key_id=key.arn,

@@ -6,9 +6,8 @@ from cdktf import LocalBackend, TerraformOutput, TerraformResourceLifecycle, Ter
 from constructs import Construct
 
 from modules import aws
-from modules.core import buckets, policy
+from modules.core import buckets, kms, policy
 from modules.core.environment import SharedConfig, StateConfig
-from modules.core.naming import NameKind, physical_name
 from modules.core.stack import MANAGED_BY, aws_provider
 from modules.core.target import Target
 
@@ -36,18 +35,8 @@ class StateBackend(Construct):
         key_policy = policy.document(
             self, "KeyPolicy", policy.account_root_admin(identity.account_id, partition.partition)
         )
-        self.key = aws.kms_key.KmsKey(
-            self,
-            "Key",
-            description=f"Encrypts {project} Terraform state and its lock table",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=key_policy.json,
-            lifecycle=KEEP,
-        )
-        aws.kms_alias.KmsAlias(
-            self, "KeyAlias", name=physical_name(NameKind.KMS_ALIAS, project, "tfstate"), target_key_id=self.key.key_id
-        )
+        self.key = kms.key(self, "Key", description=f"Encrypts {project} Terraform state and its lock table",
+                           policy_json=key_policy.json, alias_prefix=project, alias="tfstate", lifecycle=KEEP)
 
         self.bucket = aws.s3_bucket.S3Bucket(self, "Bucket", bucket=config.bucket, lifecycle=KEEP)
         bucket_id = self.bucket.id

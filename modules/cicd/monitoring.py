@@ -14,7 +14,7 @@ from modules.cicd import names
 from modules.cicd.config import CicdConfig
 from modules.cicd.pipeline import ReportTopic
 from modules.cicd.reach import EnvironmentReach
-from modules.core import policy
+from modules.core import kms, policy
 from modules.core.naming import NameKind, physical_name
 from modules.core.target import Target
 
@@ -160,13 +160,9 @@ class Monitoring(Construct):
             policy.cloudwatch_logs_encrypt(region, log_group_arn),
         )
         keep = TerraformResourceLifecycle(prevent_destroy=prevent_destroy)
-        key = aws.kms_key.KmsKey(
-            scope, "Key", description=f"Encrypts the {prefix} Prometheus workspace and its logs",
-            enable_key_rotation=True, deletion_window_in_days=30, policy=key_policy.json, provider=provider,
-            lifecycle=keep,
-        )
-        aws.kms_alias.KmsAlias(scope, "KeyAlias", name=physical_name(NameKind.KMS_ALIAS, prefix, "prometheus"),
-                               target_key_id=key.key_id, provider=provider)
+        key = kms.key(scope, "Key", description=f"Encrypts the {prefix} Prometheus workspace and its logs",
+                      policy_json=key_policy.json, alias_prefix=prefix, alias="prometheus", lifecycle=keep,
+                      provider=provider)
         log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
             scope, "LogGroup", name=log_group_name, retention_in_days=self.config.monitoring_log_retention_days,
             kms_key_id=key.arn, provider=provider,

@@ -13,7 +13,7 @@ from modules import aws
 from modules.cicd import names
 from modules.cicd.config import CicdConfig
 from modules.cicd.reach import EnvironmentReach
-from modules.core import policy
+from modules.core import kms, policy
 from modules.core.environment import StateConfig
 from modules.core.naming import NameKind, physical_name
 
@@ -66,13 +66,9 @@ class ReportTopic(Construct):
                 conditions=prometheus,
             ),
         )
-        key = aws.kms_key.KmsKey(
-            self, "Key", description=f"Encrypts the {project} pipeline report topic", enable_key_rotation=True,
-            deletion_window_in_days=30, policy=key_policy.json,
-        )
+        key = kms.key(self, "Key", description=f"Encrypts the {project} pipeline report topic",
+                      policy_json=key_policy.json, alias_prefix=project, alias="pipeline-reports")
         self.key_arn = key.arn
-        aws.kms_alias.KmsAlias(self, "KeyAlias", name=physical_name(NameKind.KMS_ALIAS, project, "pipeline-reports"),
-                               target_key_id=key.key_id)
         self.topic = aws.sns_topic.SnsTopic(
             self, "Topic", name=physical_name(NameKind.SNS_TOPIC, project, config.report_topic_name),
             kms_master_key_id=key.arn,

@@ -13,8 +13,7 @@ from constructs import Construct
 
 from modules import aws
 from modules.cicd.config import CicdConfig
-from modules.core import policy
-from modules.core.naming import NameKind, physical_name
+from modules.core import kms, policy
 
 # Images, and the key they are encrypted with, must never go with a stray `terraform destroy`.
 KEEP = TerraformResourceLifecycle(prevent_destroy=True)
@@ -64,13 +63,9 @@ class Registry(Construct):
                 raise ValueError(f"repositories {other!r} and {name!r} map to one construct id; rename one")
         identity = aws.data_aws_caller_identity.DataAwsCallerIdentity(self, "Identity")
         key_policy = policy.document(self, "KeyPolicy", policy.account_root_admin(identity.account_id, partition))
-        self.key = aws.kms_key.KmsKey(
-            self, "Key", description=f"Encrypts {project} container images", enable_key_rotation=True,
-            deletion_window_in_days=30, policy=key_policy.json, lifecycle=KEEP,
-        )
+        self.key = kms.key(self, "Key", description=f"Encrypts {project} container images",
+                           policy_json=key_policy.json, alias_prefix=project, alias="ecr", lifecycle=KEEP)
         self.key_arn = self.key.arn
-        aws.kms_alias.KmsAlias(self, "KeyAlias", name=physical_name(NameKind.KMS_ALIAS, project, "ecr"),
-                               target_key_id=self.key.key_id)
 
         lifecycle_policy = json.dumps({"rules": [
             {

@@ -8,7 +8,7 @@ from cdktf import TerraformOutput, TerraformResourceLifecycle
 from constructs import Construct
 
 from modules import aws
-from modules.core import policy
+from modules.core import kms, policy
 from modules.core.naming import NameKind, physical_name
 from modules.database.config import DatabaseConfig
 from modules.database.handle import DatabaseHandle
@@ -132,13 +132,9 @@ class Database(Construct):
             policy.cloudwatch_logs_encrypt(self.region, log_groups),
         )
         # Destroying the key would make every backup and final snapshot unreadable.
-        self.key = aws.kms_key.KmsKey(
+        self.key = kms.key(
             self, "Key", description=f"Encrypts the {self.prefix} PostgreSQL database, its backups, secret and logs",
-            enable_key_rotation=True, deletion_window_in_days=30, policy=key_policy.json, lifecycle=self.keep,
-        )
-        aws.kms_alias.KmsAlias(
-            self, "KeyAlias", name=physical_name(NameKind.KMS_ALIAS, self.prefix, "database"),
-            target_key_id=self.key.key_id,
+            policy_json=key_policy.json, alias_prefix=self.prefix, alias="database", lifecycle=self.keep,
         )
 
     def _parameter_group(self, construct_id: str, suffix: str) -> Any:
@@ -305,14 +301,8 @@ class Database(Construct):
             # Only this tier's alarms: their names start with the primary's identifier.
             policy.cloudwatch_alarms_publish(account, part, self.region, f"{self.identifier}-*"),
         )
-        key = aws.kms_key.KmsKey(
-            self, "AlarmKey", description=f"Encrypts the {self.prefix} database alarm topic",
-            enable_key_rotation=True, deletion_window_in_days=30, policy=key_policy.json,
-        )
-        aws.kms_alias.KmsAlias(
-            self, "AlarmKeyAlias", name=physical_name(NameKind.KMS_ALIAS, self.prefix, "database-alarms"),
-            target_key_id=key.key_id,
-        )
+        key = kms.key(self, "AlarmKey", description=f"Encrypts the {self.prefix} database alarm topic",
+                      policy_json=key_policy.json, alias_prefix=self.prefix, alias="database-alarms")
         self.alarm_topic = aws.sns_topic.SnsTopic(
             self, "AlarmTopic", name=physical_name(NameKind.SNS_TOPIC, self.prefix, config.alarm_topic_name),
             kms_master_key_id=key.arn,

@@ -8,7 +8,7 @@ from cdktf import TerraformIterator, TerraformOutput, TerraformResourceLifecycle
 from constructs import Construct
 
 from modules import aws
-from modules.core import buckets, policy
+from modules.core import buckets, kms, policy
 from modules.core.environment import DnsConfig
 from modules.core.naming import NameKind, physical_name
 from modules.core.stack import TierStack
@@ -161,14 +161,8 @@ class Frontend(Construct):
                              "values": [self.distribution.arn]}],
             ),
         )
-        key = aws.kms_key.KmsKey(
-            self, "SiteKey", description=f"Encrypts the {self.prefix} frontend site bucket",
-            enable_key_rotation=True, deletion_window_in_days=30, policy=key_policy.json, lifecycle=self.keep,
-        )
-        aws.kms_alias.KmsAlias(
-            self, "SiteKeyAlias", name=physical_name(NameKind.KMS_ALIAS, self.prefix, "frontend-site"),
-            target_key_id=key.key_id,
-        )
+        key = kms.key(self, "SiteKey", description=f"Encrypts the {self.prefix} frontend site bucket",
+                      policy_json=key_policy.json, alias_prefix=self.prefix, alias="frontend-site", lifecycle=self.keep)
         buckets.encryption(self, "SiteEncryption", bucket_id, kms_key_arn=key.arn)
         buckets.lifecycle(self, "SiteLifecycle", bucket_id, rule_id="expire-replaced-site-files",
                           noncurrent_days=self.config.noncurrent_version_expiration_days,
@@ -404,14 +398,9 @@ class Frontend(Construct):
             policy.account_root_admin(self.account_id, self.partition),
             policy.cloudwatch_logs_encrypt(GLOBAL_REGION, log_group_arn),
         )
-        key = aws.kms_key.KmsKey(
-            self, "WafLogKey", provider=provider, description=f"Encrypts {self.prefix} frontend WAF logs",
-            enable_key_rotation=True, deletion_window_in_days=30, policy=key_policy.json,
-        )
-        aws.kms_alias.KmsAlias(
-            self, "WafLogKeyAlias", provider=provider,
-            name=physical_name(NameKind.KMS_ALIAS, self.prefix, "frontend-waf-logs"), target_key_id=key.key_id,
-        )
+        key = kms.key(self, "WafLogKey", description=f"Encrypts {self.prefix} frontend WAF logs",
+                      policy_json=key_policy.json, alias_prefix=self.prefix, alias="frontend-waf-logs",
+                      provider=provider)
         log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
             self, "WafLogGroup", provider=provider, name=log_group_name,
             retention_in_days=self.config.log_retention_days, kms_key_id=key.arn,

@@ -6,7 +6,7 @@ from cdktf import Precondition, TerraformOutput, TerraformResourceLifecycle
 from constructs import Construct
 
 from modules import aws
-from modules.core import policy
+from modules.core import kms, policy
 from modules.core.naming import NameKind, physical_name
 from modules.network.config import NatGateways, NetworkConfig
 
@@ -164,14 +164,8 @@ class Network(Construct):
             policy.account_root_admin(account, part),
             policy.cloudwatch_logs_encrypt(region, log_group_arn),
         )
-        key = aws.kms_key.KmsKey(
-            self, "FlowLogKey", description=f"Encrypts {self.prefix} VPC flow logs",
-            enable_key_rotation=True, deletion_window_in_days=30, policy=key_policy.json,
-        )
-        aws.kms_alias.KmsAlias(
-            self, "FlowLogKeyAlias", name=physical_name(NameKind.KMS_ALIAS, self.prefix, "flow-logs"),
-            target_key_id=key.key_id,
-        )
+        key = kms.key(self, "FlowLogKey", description=f"Encrypts {self.prefix} VPC flow logs",
+                      policy_json=key_policy.json, alias_prefix=self.prefix, alias="flow-logs")
         log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
             self, "FlowLogGroup", name=physical_name(NameKind.LOG_GROUP, log_group_name),
             retention_in_days=self.config.flow_log_retention_days, kms_key_id=key.arn,
