@@ -108,12 +108,20 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         JOBS.start(SESSION_JOB, start_session, SESSION_ROOT, modules)
 
 
+def _started_session() -> EmulatorSession | None:
+    """The session the background job started, once it is up (None if it never started or failed)."""
+    started = JOBS.started(SESSION_JOB)
+    if started is None or started.exception() is not None:
+        return None
+    return started.result()
+
+
 @pytest.hookimpl(tryfirst=True)  # before tests/conftest.py closes the jobs and removes their folders
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Stop the applies and the server even when no emulator test ran (-x, a failure before them)."""
-    started = JOBS.started(SESSION_JOB)
-    if started is not None and started.exception() is None:
-        started.result().close()
+    started = _started_session()
+    if started is not None:
+        started.close()
 
 
 @pytest.fixture(scope="session")
@@ -134,19 +142,16 @@ def emulator_synth(emulator_session) -> Synthesized:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Where the emulator applies spent their time (waiting for dependencies, then init + apply)."""
-    timings = {stack: t for deployer in DEPLOYERS for stack, t in deployer.timings.items()}
+    started = _started_session()
+    timings = started.deployer.timings if started is not None and started.deployer is not None else {}
     if timings:
         terminalreporter.section("emulator applies")
         for stack, (waited, applied) in sorted(timings.items(), key=lambda item: -item[1][1]):
             terminalreporter.write_line(f"{stack:<16} waited {waited:6.1f} s   init + apply {applied:6.1f} s")
 
 
-DEPLOYERS: list[Deployer] = []
-
-
 @pytest.fixture(scope="session")
 def deployer(emulator_session, terraform) -> Deployer:
     # `terraform` skips (or in CI fails) when terraform is missing, before this is reached.
     assert emulator_session.deployer is not None
-    DEPLOYERS.append(emulator_session.deployer)
     return emulator_session.deployer
