@@ -63,7 +63,8 @@ class EnvironmentBuilder:
         """`<env>-frontend`: needs no other tier (S3, CloudFront and DNS are global or regional services)."""
         stack = self.stack("frontend")
         environment = self.environment
-        return Frontend(stack, "Frontend", config=environment.frontend, dns=environment.dns, name_prefix=stack.prefix)
+        return Frontend(stack, "Frontend", config=environment.frontend, dns=environment.dns, name_prefix=stack.prefix,
+                        api_origin=environment.api_origin)
 
 
 def build_app(environments: Environments, *, target: Target, outdir: Path | str) -> App:

@@ -196,4 +196,4 @@ def test_rejects_a_bad_deploy_session_length(environments_copy):
 def test_rejects_two_cicd_blocks_in_one_file(environments_copy):
     append(environments_copy, "dev.hcl", "cicd {\n  prevent_destroy = true\n}")
     error = load_error(environments_copy)
-    assert error.file.endswith("dev.hcl") and error.key == "cicd" and "must be a block" in str(error)
+    assert error.file.endswith("dev.hcl") and error.key == "cicd" and "must be one block { ... }, got 2 of them" in str(error)

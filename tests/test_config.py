@@ -66,6 +66,34 @@ def test_rejects_hcl_syntax_error_with_line(environments_copy):
     assert re.search(r"HCL syntax error at line \d+, column \d+", str(error)), str(error)
 
 
+def test_rejects_an_attribute_given_twice_with_both_lines(environments_copy):
+    # python-hcl2 keeps the last value silently; Terraform calls this "Attribute redefined".
+    edit(environments_copy, "prod.hcl", "  replica_count             = 1",
+         "  replica_count             = 1\n  replica_count             = 0")
+    error = load_error(environments_copy)
+    assert error.file.endswith("prod.hcl")
+    assert error.key == "database.replica_count"
+    lines = Path(environments_copy / "prod.hcl").read_text().splitlines()
+    first = lines.index("  replica_count             = 1") + 1
+    assert f"is set twice (lines {first} and {first + 1})" in str(error), str(error)
+
+
+def test_rejects_a_top_level_attribute_given_twice(environments_copy):
+    append(environments_copy, "dev.hcl", 'region = "eu-central-1"')
+    error = load_error(environments_copy)
+    assert error.key == "region" and "is set twice" in str(error)
+
+
+def test_rejects_an_object_key_given_twice_quoted_or_not(environments_copy):
+    text = (environments_copy / "dev.hcl").read_text()
+    old = re.search(r'secrets += \{ PAYMENTS_API_KEY = "payments-api-key" \}', text)
+    assert old, "dev.hcl has no service secrets map to edit"
+    edit(environments_copy, "dev.hcl", old.group(0),
+         old.group(0).replace("}", ', "PAYMENTS_API_KEY" = "payments-api-key" }'))
+    error = load_error(environments_copy)
+    assert error.key.endswith(".secrets.PAYMENTS_API_KEY") and "is set twice" in str(error), str(error)
+
+
 def test_rejects_unknown_key_and_suggests_the_near_miss(environments_copy):
     edit(environments_copy, "prod.hcl", "nat_gateways", "nat_gatways")
     error = load_error(environments_copy)

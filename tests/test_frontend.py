@@ -10,7 +10,7 @@ import pytest
 from modules.core.environment import load_environments
 from modules.core.errors import ConfigError
 from modules.core.target import Target
-from modules.frontend.config import DEFAULT_WAF_RULE_GROUPS, GeoRestriction, PriceClass
+from modules.frontend.config import DEFAULT_WAF_RULE_GROUPS, FrontendConfig, GeoRestriction, PriceClass
 from modules.frontend.frontend import CACHING_OPTIMIZED_POLICY_ID
 from tests.harness.synth import synthesize
 from tests.test_config import append, edit, load_error
@@ -221,9 +221,29 @@ def test_security_headers_are_attached(synth, environments, env):
     assert headers["frame_options"] == {"frame_option": "DENY", "override": True}
     assert headers["referrer_policy"]["referrer_policy"] == "strict-origin-when-cross-origin"
     assert headers["content_security_policy"] == {
-        "content_security_policy": config.content_security_policy, "override": True}
+        "content_security_policy": config.security_policy(environments.get(env).api_origin), "override": True}
     assert distribution(stack)["default_cache_behavior"]["response_headers_policy_id"] == ref(
         stack, "aws_cloudfront_response_headers_policy", "Frontend/SecurityHeaders", "id")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_default_csp_lets_the_site_call_its_own_api(synth, environments, env):
+    # `default-src 'self'` alone would block the SPA's calls to the API on its own domain.
+    environment = environments.get(env)
+    assert environment.frontend.content_security_policy is None, "this test is about the default"
+    csp = frontend(synth, env).resource("aws_cloudfront_response_headers_policy", "Frontend/SecurityHeaders")[
+        "security_headers_config"]["content_security_policy"]["content_security_policy"]
+    directives = dict((d.split()[0], d.split()[1:]) for d in csp.split("; "))
+    expected = (f"https://api.{environment.dns.zone_name}" if environment.dns
+                else f"https://*.execute-api.{environment.region}.amazonaws.com")
+    assert directives["connect-src"] == ["'self'", expected]
+    assert directives["default-src"] == ["'self'"] and directives["object-src"] == ["'none'"]
+    assert directives["frame-ancestors"] == ["'none'"]
+
+
+def test_a_configured_csp_is_sent_as_written():
+    policy = "default-src 'self'; connect-src 'self' https://api.example.org"
+    assert FrontendConfig(content_security_policy=policy).security_policy("https://api.other.org") == policy
 
 
 def test_price_class_and_origin_shield_are_environment_data(synth):
@@ -437,6 +457,14 @@ DEV_WAF = "  waf_enabled                        = false"
     ("waf_enabeld = true", "frontend.waf_enabeld", "did you mean 'waf_enabled'?"),
 ])
 def test_rejects_bad_frontend_values(environments_copy, setting, key, message):
+    # dev.hcl may already set the key: replace that line (a key given twice is an error of its own).
+    path = environments_copy / "dev.hcl"
+    start = path.read_text().index("\nfrontend {\n")
+    head, block = path.read_text()[:start], path.read_text()[start:]
+    keys = {line.split("=")[0].strip() for line in setting.splitlines()}
+    block = "\n".join(line for line in block.split("\n")
+                      if line == DEV_WAF or line.split("=")[0].strip() not in keys or not line.startswith("  "))
+    path.write_text(head + block)
     error = frontend_error(environments_copy, "dev.hcl", DEV_WAF, f"{DEV_WAF}\n  {setting}")
     assert error.file.endswith("dev.hcl")
     assert error.key == key, str(error)

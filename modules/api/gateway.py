@@ -343,7 +343,7 @@ class Gateway(Construct):
     # Custom domain ----------------------------------------------------------------------------------
 
     def _custom_domain(self, dns: DnsConfig) -> str:
-        domain_name = f"api.{dns.zone_name}"
+        domain_name = dns.api_host_name
         zone_lookup: dict[str, Any] = {"zone_id": dns.zone_id} if dns.zone_id else {"name": dns.zone_name}
         zone = aws.data_aws_route53_zone.DataAwsRoute53Zone(self, "Zone", private_zone=False, **zone_lookup)
         certificate = aws.acm_certificate.AcmCertificate(

@@ -160,6 +160,11 @@ class DnsConfig:
         if self.zone_id is not None:
             check(bool(ZONE_ID.match(self.zone_id)), "zone_id", self.zone_id, "a Route 53 zone id like 'Z0123456789ABC'")
 
+    @property
+    def api_host_name(self) -> str:
+        """The API's custom domain in the zone."""
+        return f"api.{self.zone_name}"
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class EnvironmentConfig:
@@ -178,6 +183,15 @@ class EnvironmentConfig:
     dns: DnsConfig | None = None
     frontend: FrontendConfig = FrontendConfig()
     cicd: CicdEnvironmentConfig = CicdEnvironmentConfig()
+
+    @property
+    def api_origin(self) -> str:
+        """Where the site's scripts reach the API: `https://api.<zone>` with dns; without,
+        the stage's invoke URL, which is only known after apply, so API Gateway's domains
+        in this region (AZ_COUNT_BY_REGION holds only the aws partition's regions)."""
+        if self.dns is not None:
+            return f"https://{self.dns.api_host_name}"
+        return f"https://*.execute-api.{self.region}.amazonaws.com"
 
     def __post_init__(self) -> None:
         check(bool(ENVIRONMENT_NAME.match(self.name)), "name", self.name,
@@ -220,7 +234,7 @@ class EnvironmentConfig:
 
     def _check_api(self) -> None:
         if self.dns is not None:
-            host = f"api.{self.dns.zone_name}"
+            host = self.dns.api_host_name
             check(len(host) <= ACM_DOMAIN_MAX_LENGTH, "dns.zone_name", self.dns.zone_name,
                   f"short enough that the API's name fits ACM's {ACM_DOMAIN_MAX_LENGTH} characters ({host!r})")
         if self.production:
@@ -267,13 +281,9 @@ def parse_hcl(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError("", f"cannot be read: {error.strerror}", file=display(path)) from None
+    options = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
     try:
-        data = hcl2.loads(
-            text,
-            serialization_options=SerializationOptions(
-                strip_string_quotes=True, explicit_blocks=False, with_comments=False
-            ),
-        )
+        tree = hcl2.parses(text)
     except UnexpectedInput as error:
         line = getattr(error, "line", "?")
         column = getattr(error, "column", "?")
@@ -283,7 +293,43 @@ def parse_hcl(path: Path) -> dict[str, Any]:
         ) from None
     except LarkError as error:
         raise ConfigError("", f"HCL syntax error: {str(error).splitlines()[0]}", file=display(path)) from None
-    return data
+    try:
+        reject_repeated_keys(tree, options)
+    except ConfigError as error:
+        raise error.in_file(display(path)) from None
+    return hcl2.serialize(tree, serialization_options=options)
+
+
+def reject_repeated_keys(rule: Any, options: SerializationOptions, where: str = "") -> None:
+    """An attribute or object key given twice is an error, as in Terraform.
+
+    python-hcl2 keeps the last value silently, so `replica_count = 2` ... `replica_count = 0`
+    further down would quietly win. Repeated *blocks* are kept (they become a list, and the
+    schema says whether a block may repeat).
+    """
+    seen: dict[str, int] = {}
+    kind = type(rule).__name__
+    for child in getattr(rule, "children", None) or ():
+        if child is None or not hasattr(child, "children"):
+            continue
+        child_kind = type(child).__name__
+        name = None
+        if kind == "BodyRule" and child_kind == "AttributeRule":
+            name = str(child.identifier.serialize(options))
+        elif kind == "ObjectRule" and child_kind == "ObjectElemRule":
+            name = str(child.children[0].serialize(options))
+        if name is not None:
+            line = child._meta.line
+            key = f"{where}.{name}" if where else name
+            if name in seen:
+                raise ConfigError(key, f"is set twice (lines {seen[name]} and {line}); give it once")
+            seen[name] = line
+            reject_repeated_keys(child, options, key)
+        elif child_kind == "BlockRule":
+            block = str(child.children[0].serialize(options))
+            reject_repeated_keys(child, options, f"{where}.{block}" if where else block)
+        else:
+            reject_repeated_keys(child, options, where)
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,6 +74,8 @@ def _convert(annotation: Any, value: Any, key: str) -> Any:
         # A block `name { ... }` parses as a one-element list of its body.
         if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
             value = value[0]
+        if isinstance(value, list) and len(value) > 1 and all(isinstance(v, dict) for v in value):
+            raise ConfigError(key, f"must be one block {{ ... }}, got {len(value)} of them: merge them into one")
         if not isinstance(value, dict):
             raise ConfigError(key, f"must be a block {{ ... }}, got {value!r}")
         return from_data(annotation, value, key)  # type: ignore[arg-type]

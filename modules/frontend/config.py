@@ -19,9 +19,11 @@ HSTS_PRELOAD_MIN_SECONDS = 31_536_000
 # ACM: the certificate's domain name is its subject CN, at most 64 characters.
 ACM_DOMAIN_MAX_LENGTH = 64
 
+# The policy when `content_security_policy` is unset; `{api_origin}` is the environment's
+# API (https://api.<zone>, or API Gateway's own domains without dns), which the site calls.
 DEFAULT_CSP = (
-    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; "
-    "form-action 'self'; frame-ancestors 'none'; upgrade-insecure-requests"
+    "default-src 'self'; connect-src 'self' {api_origin}; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'; upgrade-insecure-requests"
 )
 
 
@@ -59,7 +61,7 @@ class FrontendConfig:
     subdomain: str | None = None
     price_class: PriceClass = PriceClass.NORTH_AMERICA_EUROPE
     origin_shield_region: str | None = None
-    content_security_policy: str = DEFAULT_CSP
+    content_security_policy: str | None = None
     hsts_max_age_seconds: int = 63_072_000
     spa_fallback_ttl_seconds: int = 10
     noncurrent_version_expiration_days: int = 30
@@ -79,10 +81,11 @@ class FrontendConfig:
             check(self.origin_shield_region in AZ_COUNT_BY_REGION, "origin_shield_region", self.origin_shield_region,
                   "an AWS region code, ideally the bucket's region")
         csp = self.content_security_policy
-        check(bool(csp.strip()) and len(csp) <= CSP_MAX_LENGTH, "content_security_policy", csp,
-              f"a non-empty policy of at most {CSP_MAX_LENGTH} characters (CloudFront's limit)")
-        check(all(" " <= c <= "~" for c in csp), "content_security_policy", csp,
-              "printable ASCII on one line (it is sent as an HTTP header)")
+        if csp is not None:
+            check(bool(csp.strip()) and len(csp) <= CSP_MAX_LENGTH, "content_security_policy", csp,
+                  f"a non-empty policy of at most {CSP_MAX_LENGTH} characters (CloudFront's limit)")
+            check(all(" " <= c <= "~" for c in csp), "content_security_policy", csp,
+                  "printable ASCII on one line (it is sent as an HTTP header)")
         check(HSTS_PRELOAD_MIN_SECONDS <= self.hsts_max_age_seconds <= 2 * HSTS_PRELOAD_MIN_SECONDS,
               "hsts_max_age_seconds", self.hsts_max_age_seconds,
               f"{HSTS_PRELOAD_MIN_SECONDS}..{2 * HSTS_PRELOAD_MIN_SECONDS} (one to two years; preload needs a year)")
@@ -106,6 +109,13 @@ class FrontendConfig:
         else:
             check(bool(countries) and len(set(countries)) == len(countries), "geo_restriction_countries", countries,
                   f'a list of distinct countries when geo_restriction = "{self.geo_restriction.value}"')
+
+    def security_policy(self, api_origin: str) -> str:
+        """The Content-Security-Policy header: the one configured, else the default letting
+        the site's scripts call `api_origin` (a bare `default-src 'self'` would block them)."""
+        if self.content_security_policy is not None:
+            return self.content_security_policy
+        return DEFAULT_CSP.format(api_origin=api_origin)
 
     def host_name(self, zone_name: str) -> str:
         """The site's name in `zone_name`: `<subdomain>.<zone>`, or the zone apex."""

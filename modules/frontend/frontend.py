@@ -43,7 +43,7 @@ class Frontend(Construct):
     - CloudFront: OAC (sigv4, always sign) on the bucket's REST endpoint,
       `index.html` as root object, redirect to HTTPS, HTTP/2 and 3, IPv6,
       compression, CachingOptimized, a security-headers policy (HSTS preload,
-      nosniff, DENY framing, referrer policy, CSP), SPA fallback (403/404 ->
+      nosniff, DENY framing, referrer policy, CSP that lets the site call `api_origin`), SPA fallback (403/404 ->
       /index.html, 200), price class, optional Origin Shield, standard logs;
     - optional WAFv2 web ACL (CLOUDFRONT scope, us-east-1) with AWS managed rules,
       a per-IP rate limit and KMS-encrypted logs;
@@ -59,7 +59,7 @@ class Frontend(Construct):
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: FrontendConfig, dns: DnsConfig | None,
-                 name_prefix: str) -> None:
+                 name_prefix: str, api_origin: str) -> None:
         super().__init__(scope, construct_id)
         stack = TerraformStack.of(self)
         if not isinstance(stack, TierStack):
@@ -67,6 +67,7 @@ class Frontend(Construct):
         self.stack = stack
         self.config = config
         self.prefix = name_prefix
+        self.api_origin = api_origin
         self.host_name = config.host_name(dns.zone_name) if dns else None
         # Stateful resources: protected where the environment says so (data, not a name).
         self.keep = TerraformResourceLifecycle(prevent_destroy=config.prevent_destroy)
@@ -230,7 +231,7 @@ class Frontend(Construct):
                 referrer_policy="strict-origin-when-cross-origin", override=True
             ),
             content_security_policy=headers.CloudfrontResponseHeadersPolicySecurityHeadersConfigContentSecurityPolicy(
-                content_security_policy=self.config.content_security_policy, override=True
+                content_security_policy=self.config.security_policy(self.api_origin), override=True
             ),
         )
         policy_resource = headers.CloudfrontResponseHeadersPolicy(
