@@ -505,6 +505,35 @@ def test_api_gateway_logs_to_cloudwatch_through_the_account_role(synth):
     assert attachment["policy_arn"].endswith(":iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs")
 
 
+@pytest.fixture(scope="module")
+def without_account_role(tmp_path_factory):
+    import shutil
+
+    from tests.conftest import ENVIRONMENTS_DIR
+
+    directory = tmp_path_factory.mktemp("api-account-role") / "environments"
+    shutil.copytree(ENVIRONMENTS_DIR, directory)
+    path = directory / "dev.hcl"
+    path.write_text(path.read_text().replace("api {\n", "api {\n  account_cloudwatch_role = false\n", 1))
+    synthesized = synthesize(load_environments(directory, ("dev",)), directory.parent / "cdktf.out")
+    return synthesized.stack("dev-api")
+
+
+def test_an_environment_sharing_its_account_leaves_the_api_gateway_role_to_the_other(synth, without_account_role):
+    assert not without_account_role.resources("aws_api_gateway_account")
+    assert not without_account_role.resources("aws_iam_role_policy_attachment")
+    assert "Api/Gateway/CloudWatchRole" not in {
+        r["//"]["metadata"]["path"].split("/", 1)[1] for r in without_account_role.resources("aws_iam_role").values()}
+    stage = without_account_role.resource("aws_api_gateway_stage", "Api/Gateway/Stage")
+    assert "depends_on" not in stage and "access_log_settings" in stage
+    # Everything else keeps its address: only the role, its attachment and the setting go.
+    base = api(synth, "dev")
+    gone = {(t, n) for t, names in base.json["resource"].items() for n in names} - {
+        (t, n) for t, names in without_account_role.json["resource"].items() for n in names}
+    assert {t for t, _ in gone} == {"aws_api_gateway_account", "aws_iam_role", "aws_iam_role_policy_attachment"}
+    assert len(gone) == 3
+
+
 # Migrations, outputs, protection ---------------------------------------------------------------------
 
 def test_flyway_task_migrates_the_writer_over_tls(synth):

@@ -165,6 +165,32 @@ def test_rejects_cidrs_that_overlap_another_environment(environments_copy):
     assert "overlaps dev.hcl's '10.10.0.0/16'" in str(error)
 
 
+def move_stage_into_devs_account(directory: Path) -> None:
+    path = directory / "stage.hcl"
+    path.write_text(path.read_text().replace("333333333333", "222222222222"))
+
+
+def test_rejects_two_environments_setting_one_accounts_api_gateway_role(environments_copy):
+    move_stage_into_devs_account(environments_copy)
+    error = load_error(environments_copy)
+    assert error.file.endswith("stage.hcl") and error.key == "api.account_cloudwatch_role", str(error)
+    assert "must be false here or in dev.hcl" in str(error) and "222222222222, eu-west-1" in str(error)
+
+
+def test_environments_sharing_an_account_load_when_one_sets_the_role(environments_copy):
+    move_stage_into_devs_account(environments_copy)
+    edit(environments_copy, "stage.hcl", "api {\n", "api {\n  account_cloudwatch_role = false\n")
+    environments = load_environments(environments_copy)
+    assert environments.get("stage").account_id == environments.get("dev").account_id
+    assert not environments.get("stage").api.account_cloudwatch_role and environments.get("dev").api.account_cloudwatch_role
+
+
+def test_the_same_account_in_another_region_may_set_its_own_role(environments_copy):
+    move_stage_into_devs_account(environments_copy)
+    edit(environments_copy, "stage.hcl", 'region     = "eu-west-1"', 'region     = "eu-central-1"')
+    assert load_environments(environments_copy).get("stage").region == "eu-central-1"
+
+
 def test_rejects_az_count_the_region_cannot_give(environments_copy):
     edit(environments_copy, "dev.hcl", 'region     = "eu-west-1"', 'region     = "us-west-1"')
     edit(environments_copy, "dev.hcl", "az_count                = 2", "az_count                = 3")

@@ -232,6 +232,9 @@ class ApiConfig:
     enable_execute_command: bool = False
     log_retention_days: int = 90
     deletion_protection: bool = True
+    # API Gateway's CloudWatch role is one setting per account and region: when environments
+    # share an account, exactly one of them sets it (load_environments checks).
+    account_cloudwatch_role: bool = True
     nlb_access_log_retention_days: int = 90
     stage_name: str = "v1"
     throttling_burst_limit: int = 100

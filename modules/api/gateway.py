@@ -66,7 +66,8 @@ class Gateway(Construct):
       definition and of the integrations), and a stage with JSON access logs (KMS log
       group), X-Ray tracing, throttling and metrics for every method, the cache
       cluster and per-method cache settings when `cache_cluster_size_gib` is set;
-    - the account-level CloudWatch role access logging needs (one per account and region);
+    - the account-level CloudWatch role access logging needs (one per account and region:
+      `account_cloudwatch_role = false` where another environment in the account sets it);
     - a WAFv2 web ACL (AWS common rules, known bad inputs, a per-IP rate limit) on the
       stage, logging to its own KMS log group with the Authorization header redacted;
     - with `dns`: `api.<zone>` with a regional ACM certificate validated in the zone,
@@ -104,7 +105,8 @@ class Gateway(Construct):
         for service in config.service:
             self._routes(service, load_balancer)
 
-        account = self._cloudwatch_account(partition, account_id)
+        # Without it here, another environment in this account and region sets the role.
+        account = [self._cloudwatch_account(partition, account_id)] if config.account_cloudwatch_role else []
         access_logs = aws.cloudwatch_log_group.CloudwatchLogGroup(
             self, "AccessLogGroup", name=physical_name(NameKind.LOG_GROUP, f"/api/{name_prefix}/access-logs"),
             retention_in_days=log_retention_days, kms_key_id=log_key_arn,
@@ -134,7 +136,7 @@ class Gateway(Construct):
             access_log_settings=stage_module.ApiGatewayStageAccessLogSettings(
                 destination_arn=access_logs.arn, format=json.dumps(ACCESS_LOG_FORMAT, separators=(",", ":")),
             ),
-            depends_on=[account],
+            depends_on=account or None,
         )
         self._method_settings()
         self._firewall(log_key_arn, log_retention_days)

@@ -422,8 +422,18 @@ def load_environments(directory: Path, names: tuple[str, ...] | None = None) -> 
 
 
 def _check_across(directory: Path, shared: SharedConfig, environments: tuple[EnvironmentConfig, ...]) -> None:
-    """Checks that need two environments: unique prefixes, no overlapping VPC ranges."""
+    """Checks that need two environments: unique prefixes, no overlapping VPC ranges, one
+    owner of each account-and-region setting."""
     for first, second in itertools.combinations(environments, 2):
+        same_place = (first.account_id, first.region) == (second.account_id, second.region)
+        if same_place and first.api.account_cloudwatch_role and second.api.account_cloudwatch_role:
+            raise ConfigError(
+                "api.account_cloudwatch_role",
+                f"must be false here or in {first.name}.hcl: both environments are in account "
+                f"{second.account_id}, {second.region}, where API Gateway has one CloudWatch role setting "
+                "(two stacks would overwrite each other's, and destroying one would delete the role it points at)",
+                file=display(directory / f"{second.name}.hcl"),
+            )
         if prefix_of(shared, first) == prefix_of(shared, second):
             raise ConfigError(
                 "name_prefix",
