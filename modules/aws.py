@@ -19,13 +19,19 @@ a synth). The submodules loaded here see a `typing` whose `get_type_hints`
 remembers the hints of each (immutable, module-level) stub function, so the
 checks and their errors are unchanged, only computed once.
 
+Each attribute read (`key.arn`) is a round trip to the Node kernel, and a synth
+reads the same attribute of the same resource again and again. The submodules'
+`jsii.get` asks the kernel once per object and getter, for the getters whose
+answer never changes (`cacheable_getter`: attribute tokens and nested-block objects;
+never `<name>Input`, `internalValue` or the provider block's settings).
+
 Importing the few dozen submodules costs ~0.7 s of Python work, mostly while
 the Node kernel is busy building resources: a background thread imports the
 ones this library names (`aws.<submodule>` in modules/) as soon as the package
 is registered, so that work overlaps the kernel's instead of following it.
 
 Set `CDKTF_PLAIN_PROVIDER_IMPORT=1` to import the package the ordinary way
-(the benchmark's baseline): whole `__init__`, no cached hints, and no lazy
+(the benchmark's baseline): whole `__init__`, no cached hints or reads, and no lazy
 index in the Node kernel (modules/core/jsii_node.py).
 """
 
@@ -85,8 +91,58 @@ def _typing_with_cached_hints() -> ModuleType:
     return proxy
 
 
+# Submodules whose getters return settings as they stand (the provider block's `region`, ...).
+UNCACHED_SUBMODULES = frozenset({"provider"})
+
+
+def cacheable_getter(jsii_name: str) -> bool:
+    """Whether a resource, data source or nested-block getter always returns the same value.
+
+    The generated getters return a token for a Terraform attribute
+    (`this.getStringAttribute('arn')`, resolved only at synth, so one token is right
+    wherever it is used) or an object made once in the constructor (`this._timeouts`).
+    The exceptions return what has been set so far: `<name>Input` and `internalValue`.
+    tests/test_provider_import.py checks this against the JavaScript of every submodule
+    the library uses.
+    """
+    return not jsii_name.endswith("Input") and jsii_name != "internalValue"
+
+
+def _jsii_with_cached_gets() -> ModuleType:
+    """A copy of the `jsii` module whose `get` asks the kernel once per object and getter.
+
+    A synth reads the same attributes many times (a key's `arn` in every policy that
+    names it): 1,071 reads of 690 distinct ones, each a round trip to Node.
+    """
+    import jsii
+
+    proxy = ModuleType("jsii", jsii.__doc__)
+    proxy.__dict__.update(jsii.__dict__)
+    kernel_get = jsii.get
+    values: dict[tuple[str, str], Any] = {}
+
+    def get(obj: Any, jsii_name: str) -> Any:
+        if not cacheable_getter(jsii_name):
+            return kernel_get(obj, jsii_name)
+        key = (obj.__jsii_ref__.ref, jsii_name)
+        try:
+            value = values[key]
+        except KeyError:
+            value = values[key] = kernel_get(obj, jsii_name)
+        # A list or map of tokens is the caller's to change; the cached one is not.
+        if isinstance(value, list):
+            return list(value)
+        if isinstance(value, dict):
+            return dict(value)
+        return value
+
+    proxy.get = get  # type: ignore[attr-defined]
+    return proxy
+
+
 PLAIN = os.environ.get("CDKTF_PLAIN_PROVIDER_IMPORT") == "1"
 _typing = None if PLAIN else _typing_with_cached_hints()
+_jsii = None if PLAIN else _jsii_with_cached_gets()
 _package = importlib.import_module(PACKAGE) if PLAIN else _load_package_without_init()
 
 
@@ -107,6 +163,8 @@ def __getattr__(name: str) -> Any:
     namespace: Any = getattr(module, "_private", module)
     if _typing is not None and getattr(namespace, "typing", None) is typing:
         namespace.typing = _typing
+    if _jsii is not None and name not in UNCACHED_SUBMODULES and getattr(namespace, "jsii", None) is sys.modules["jsii"]:
+        namespace.jsii = _jsii
     globals()[name] = module
     return module
 

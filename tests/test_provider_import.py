@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from tests.conftest import PROJECT
@@ -192,3 +193,90 @@ def test_prefetch_covers_every_submodule_the_synth_used(synth):
     }
     assert loaded, "the session synth loaded no provider submodule"
     assert loaded <= set(aws.used_submodules()), "aws.<name>.<Class> uses the scan does not see"
+
+
+# --- Cached attribute reads (modules/aws.py `cacheable_getter`) ---
+
+GETTER = re.compile(r"^    get (\w+)\(\) \{\n((?:        .*\n)+?)    \}$", re.M)
+# `return this.getStringAttribute('arn');`, possibly wrapped in `cdktf.Fn.tolist(...)` or
+# `cdktf.Token.asX(...)`: a token for the attribute, resolved at synth.
+ATTRIBUTE_TOKEN = re.compile(
+    r"return (?:cdktf\.(?:Fn\.tolist|Token\.as\w+)\()*this\.(?:get\w*Attribute|interpolationForAttribute)"
+    r"\('[\w.]+'\)\)*;")
+FIELD = re.compile(r"return this\.(_\w+);")
+
+
+def provider_javascript(submodules: set[str]) -> dict[str, str]:
+    """lib/<submodule>/index.js of the installed provider's jsii tarball (what the kernel runs)."""
+    import tarfile
+
+    from modules import aws
+
+    (tarball,) = Path(next(iter(aws._package.__path__)), "_jsii").glob("*.tgz")
+    wanted = {f"package/lib/{name.replace('_', '-')}/index.js": name for name in submodules}
+    found: dict[str, str] = {}
+    with tarfile.open(tarball) as archive:
+        for member in archive:
+            if member.name in wanted:
+                found[wanted[member.name]] = archive.extractfile(member).read().decode()  # type: ignore[union-attr]
+    return found
+
+
+def test_every_cached_getter_of_a_used_submodule_returns_a_fixed_value():
+    from modules import aws
+
+    used = set(aws.used_submodules()) - aws.UNCACHED_SUBMODULES
+    sources = provider_javascript(used)
+    assert set(sources) == used, f"no JavaScript found for {sorted(used - set(sources))}"
+    unsafe, checked = [], 0
+    for name, source in sources.items():
+        made_once = set(re.findall(r"this\.(_\w+) = new ", source))
+        for getter, body in GETTER.findall(source):
+            if not aws.cacheable_getter(getter):
+                continue
+            checked += 1
+            statement = " ".join(body.split())
+            field = FIELD.fullmatch(statement)
+            if not (ATTRIBUTE_TOKEN.fullmatch(statement) or (field and field.group(1) in made_once)):
+                unsafe.append(f"{name}.{getter}: {statement}")
+    assert checked > 1000, checked
+    assert not unsafe, "getters the cache would answer wrongly:\n" + "\n".join(unsafe)
+
+
+def test_the_rule_excludes_the_getters_that_return_what_was_set():
+    from modules import aws
+
+    sources = provider_javascript({"provider", "kms_key"})
+    settings = [g for g, body in GETTER.findall(sources["provider"]) if FIELD.fullmatch(" ".join(body.split()))]
+    assert "region" in settings and "provider" in aws.UNCACHED_SUBMODULES
+    inputs = [g for g, _ in GETTER.findall(sources["kms_key"]) if g.endswith("Input")]
+    assert "descriptionInput" in inputs and not any(aws.cacheable_getter(g) for g in inputs)
+    assert not aws.cacheable_getter("internalValue") and aws.cacheable_getter("arn")
+
+
+def test_cached_reads_return_one_token_and_settings_stay_live(tmp_path):
+    from cdktf import App, TerraformStack
+
+    from modules import aws
+
+    stack = TerraformStack(App(outdir=str(tmp_path)), "reads")
+    provider = aws.provider.AwsProvider(stack, "Aws", region="eu-west-1")
+    key = aws.kms_key.KmsKey(stack, "Key", description="first")
+    assert key.arn == key.arn and key.arn.startswith("${TfToken[")
+    assert key.description_input == "first"
+    key.description = "second"
+    assert key.description_input == "second"  # an Input getter is read from the kernel each time
+    provider.region = "eu-central-1"
+    assert provider.region == "eu-central-1"  # the provider block's settings too
+    timeouts = key.timeouts
+    assert key.timeouts is timeouts
+
+
+def test_provider_submodules_see_jsii_with_cached_gets(synth):
+    import sys
+
+    from modules import aws
+
+    assert aws.kms_key._private.jsii is not sys.modules["jsii"]
+    assert aws.kms_key._private.jsii.create is sys.modules["jsii"].create
+    assert aws.provider._private.jsii is sys.modules["jsii"]
