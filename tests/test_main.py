@@ -66,16 +66,36 @@ def test_optimized_and_plain_main_write_byte_identical_trees(plain_import_run, o
     assert tree_differences(plain, optimized) == []
 
 
+def processes_started_in(scratch: Path) -> list[str]:
+    """Command lines of running processes that mention `scratch` (jsii's kernel runs from its TMPDIR)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if str(scratch) in cmdline:
+                found.append(cmdline.replace("\0", " "))
+    return found
+
+
 def test_bad_environment_file_prints_one_error_and_writes_nothing(tmp_path, environments_copy):
     broken = environments_copy / "dev.hcl"
     broken.write_text(broken.read_text().replace('"single"', '"sometimes"'))
     outdir = tmp_path / "cdktf.out"
-    result = run_main(outdir, CDKTF_ENVIRONMENTS_DIR=str(environments_copy))
+    # The kernel starts while the files are read (cli.load_bindings_in_background): an error still
+    # stops it and removes its folder.
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    result = run_main(outdir, CDKTF_ENVIRONMENTS_DIR=str(environments_copy), TMPDIR=str(scratch))
     assert result.returncode == 2
     assert result.stderr.splitlines()[0].startswith("error: ")
     assert "dev.hcl: network.nat_gateways must be one of 'none', 'single', 'per_az', got 'sometimes'" in result.stderr
     assert "Traceback" not in result.stderr
     assert not outdir.exists()
+    assert list(scratch.iterdir()) == [], "jsii left its runtime folder behind"
+    assert processes_started_in(scratch) == []
 
 
 def test_cdktf_cli_synth_writes_the_same_stacks(synth):
@@ -98,16 +118,7 @@ def test_fast_exit_leaves_no_node_process_and_no_jsii_temp_dir(tmp_path):
     assert result.returncode == 0, result.stderr
     assert (outdir / "stacks" / "dev-network" / "cdk.tf.json").is_file()
     assert list(scratch.iterdir()) == [], "jsii left its runtime folder behind"
-    leftovers = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
-            except OSError:
-                continue
-            if str(scratch) in cmdline:
-                leftovers.append(cmdline.replace("\0", " "))
-    assert leftovers == [], f"processes left running: {leftovers}"
+    assert processes_started_in(scratch) == [], "processes left running"
 
 
 def test_type_error_in_a_construct_argument_names_the_argument(tmp_path):
