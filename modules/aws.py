@@ -17,7 +17,9 @@ Each submodule's methods check their arguments with typeguard against hints
 that `typing.get_type_hints` re-evaluates from strings on every call (~0.5 s of
 a synth). The submodules loaded here see a `typing` whose `get_type_hints`
 remembers the hints of each (immutable, module-level) stub function, so the
-checks and their errors are unchanged, only computed once.
+checks and their errors are unchanged, only computed once; and a `check_type`
+that accepts at once a value whose own class the hint names (`fast_check_type`),
+leaving everything else, and so every error, to typeguard.
 
 Each attribute read (`key.arn`) is a round trip to the Node kernel, and a synth
 reads the same attribute of the same resource again and again. The submodules'
@@ -89,6 +91,39 @@ def _typing_with_cached_hints() -> ModuleType:
 
     proxy.get_type_hints = get_type_hints  # type: ignore[attr-defined]
     return proxy
+
+
+def _plain_members(expected: Any) -> frozenset[type]:
+    """The classes of `expected` (itself, or its Union members) that typeguard checks with a
+    bare isinstance: not generics, protocols (jsii interfaces), TypedDicts, tuples, bytes, IO."""
+    members = typing.get_args(expected) if typing.get_origin(expected) is typing.Union else (expected,)
+    return frozenset(
+        member for member in members
+        if isinstance(member, type) and typing.get_origin(member) is None
+        and not getattr(member, "_is_protocol", False) and not hasattr(member, "__required_keys__")
+        and not issubclass(member, (tuple, bytes, bytearray, memoryview, typing.IO))
+    )
+
+
+def fast_check_type(check_type: Any) -> Any:
+    """The generated modules' `check_type`, answering at once when the value's own class is
+    one the expected type names (a `str` for `Optional[str]`): typeguard would accept it.
+
+    Every other value goes to typeguard, so every error is typeguard's, unchanged. Of the
+    ~23,000 checks in a synth, ~20,700 take the short way.
+    """
+    members: dict[int, tuple[Any, frozenset[type]]] = {}
+
+    def check(argname: str, value: object, expected_type: Any) -> Any:
+        entry = members.get(id(expected_type))
+        if entry is None or entry[0] is not expected_type:
+            entry = members[id(expected_type)] = (expected_type, _plain_members(expected_type))
+        if type(value) in entry[1]:
+            return None
+        return check_type(argname=argname, value=value, expected_type=expected_type)
+
+    check.checks_with = check_type  # type: ignore[attr-defined]
+    return check
 
 
 # Submodules whose getters return settings as they stand (the provider block's `region`, ...).
@@ -163,6 +198,8 @@ def __getattr__(name: str) -> Any:
     namespace: Any = getattr(module, "_private", module)
     if _typing is not None and getattr(namespace, "typing", None) is typing:
         namespace.typing = _typing
+    if _typing is not None and not hasattr(getattr(namespace, "check_type", None), "checks_with"):
+        namespace.check_type = fast_check_type(namespace.check_type)
     if _jsii is not None and name not in UNCACHED_SUBMODULES and getattr(namespace, "jsii", None) is sys.modules["jsii"]:
         namespace.jsii = _jsii
     globals()[name] = module

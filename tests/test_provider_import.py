@@ -280,3 +280,72 @@ def test_provider_submodules_see_jsii_with_cached_gets(synth):
     assert aws.kms_key._private.jsii is not sys.modules["jsii"]
     assert aws.kms_key._private.jsii.create is sys.modules["jsii"].create
     assert aws.provider._private.jsii is sys.modules["jsii"]
+
+
+# --- The short way through typeguard (modules/aws.py `fast_check_type`) ---
+
+def outcome(check, hint, value) -> str:
+    try:
+        check(argname="argument x", value=value, expected_type=hint)
+    except TypeError as error:
+        return f"TypeError: {error}"
+    return "accepted"
+
+
+def test_fast_check_type_agrees_with_typeguard_on_every_hint_and_value(tmp_path):
+    """Every argument hint of a few resource classes, against values of every kind: same verdict,
+    same message."""
+    import typing
+
+    from cdktf import App, TerraformStack, Token
+
+    from modules import aws
+
+    stack = TerraformStack(App(outdir=str(tmp_path)), "checks")
+    key = aws.kms_key.KmsKey(stack, "Key")
+    values = [
+        "text", Token.as_string(key.arn), 7, 7.5, True, None, ["a", "b"], [1, 2], {"k": "v"}, {"k": 1},
+        key, stack, aws.kms_key.KmsKeyTimeouts(create="1m"), {"create": "1m"}, ("a",), b"bytes", object(),
+        aws.ecs_service.EcsServiceDeploymentCircuitBreaker(enable=True, rollback=True),
+    ]
+    hints = set()
+    for module in (aws.kms_key, aws.ecs_service, aws.iam_role, aws.security_group, aws.lb_listener):
+        namespace = module._private
+        for name, stub in vars(namespace).items():
+            if name.startswith("_typecheckingstub__"):
+                hints.update(h for h in typing.get_type_hints(stub).values() if h is not type(None))
+    assert len(hints) > 100, len(hints)
+    fast = aws.kms_key._private.check_type
+    plain = fast.checks_with
+    disagreements, short = [], 0
+    for hint in hints:
+        for value in values:
+            expected, got = outcome(plain, hint, value), outcome(fast, hint, value)
+            if expected != got:
+                disagreements.append((hint, value, expected, got))
+            short += type(value) in aws._plain_members(hint)
+    assert disagreements == []
+    assert short > 100, "the short way was never taken: the test proves nothing"
+
+
+def test_plain_members_leave_generics_protocols_and_tuples_to_typeguard():
+    import typing
+
+    import cdktf
+
+    from modules import aws
+
+    # The hints are spelled as jsii generates them (typing.Union, not `X | Y`).
+    hint = typing.Optional[typing.Union[str, cdktf.IResolvable, typing.Sequence[str]]]  # noqa: UP007, UP045
+    assert aws._plain_members(hint) == {str, type(None)}
+    assert aws._plain_members(typing.Tuple[str, int]) == frozenset()  # noqa: UP006
+    assert aws._plain_members(bytes) == frozenset()
+    assert aws._plain_members(float) == {float}  # an int for a float goes to typeguard
+
+
+def test_provider_submodules_check_arguments_the_short_way(synth):
+    from modules import aws
+
+    check = aws.vpc._private.check_type
+    assert check.checks_with.__module__ == aws.vpc.__name__
+    assert outcome(check, str, 10) == outcome(check.checks_with, str, 10)
