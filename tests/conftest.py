@@ -20,7 +20,14 @@ from modules.core.terraform import TerraformCli  # noqa: E402
 from modules.layout import stack_names  # noqa: E402
 from tests.harness.background import JOBS  # noqa: E402
 from tests.harness.checkov import CHECKOV, run_checkov  # noqa: E402
-from tests.harness.jobs import CDKTF_CLI, cdktf_cli_synth, run_main, run_plain_import, validate_stacks  # noqa: E402
+from tests.harness.jobs import (  # noqa: E402
+    CDKTF_CLI,
+    VALIDATE_BROKEN_COPY_OF,
+    cdktf_cli_synth,
+    run_main,
+    run_plain_import,
+    validate_stacks,
+)
 from tests.harness.synth import Synthesized, synthesize  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -30,8 +37,24 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BACKGROUND_OUTDIRS = Path(tempfile.mkdtemp(prefix="cdktf-test-jobs-"))
 
 
+# Their fixtures wait for background jobs (harness/background.py): run them after the rest, so
+# this process builds the other tests' synths while the jobs finish.
+WAITING_ON_JOBS = ("test_main.py", "test_terraform_validate.py", "test_checkov.py")
+
+
+@pytest.hookimpl(tryfirst=True)  # before tests/emulator/conftest.py puts the emulator tests after all
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def waits(item: pytest.Item) -> int:
+        name = Path(str(item.path)).name
+        return WAITING_ON_JOBS.index(name) + 1 if name in WAITING_ON_JOBS else 0
+
+    items.sort(key=waits)  # stable: the order within a file stays
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the slow subprocess checks that need nothing but the project (harness/background.py)."""
+    if session.config.option.collectonly:
+        return
     JOBS.selected_files = {Path(str(item.path)).name for item in session.items}
     if JOBS.wanted("test_main.py"):
         JOBS.start("plain-import-run", run_plain_import, BACKGROUND_OUTDIRS / "main-plain" / "cdktf.out")
@@ -75,10 +98,28 @@ def synth(environments: Environments, tmp_path_factory: pytest.TempPathFactory) 
         cli = TerraformCli.create(tmp_path_factory.mktemp("terraform-cli-validate"))
         if cli is not None:
             JOBS.start("validate", validate_stacks, stacks_dir, stack_names(environments),
-                       cli, tmp_path_factory.mktemp("validate"))
+                       cli, tmp_path_factory.mktemp("validate"), VALIDATE_BROKEN_COPY_OF)
     if JOBS.wanted("test_checkov.py") and CHECKOV.exists():
         JOBS.start("checkov", run_checkov, stacks_dir)
     return synthesized
+
+
+@pytest.fixture(scope="session")
+def cicd_variant(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """Every environment with the pipeline's other shapes (tests/test_cicd.py VARIANT: OIDC CI role,
+    one shared Prometheus workspace, enhanced scanning, SAML Grafana) and MFA on prod's deploy role:
+    one synth for the tests of test_cicd.py and test_cicd_collector.py that need them."""
+    from tests.test_cicd import PROD_MFA, VARIANT
+    from tests.test_cicd_config import replace_block
+
+    directory = tmp_path_factory.mktemp("cicd-variant") / "environments"
+    shutil.copytree(ENVIRONMENTS_DIR, directory)
+    replace_block(directory, "shared.hcl", VARIANT)
+    prod = directory / "prod.hcl"
+    old, new = PROD_MFA
+    assert old in prod.read_text()
+    prod.write_text(prod.read_text().replace(old, new))
+    return synthesize(load_environments(directory), directory.parent / "cdktf.out")
 
 
 @pytest.fixture(scope="session")

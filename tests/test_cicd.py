@@ -11,7 +11,6 @@ import yaml
 from modules.core.environment import load_environments
 from modules.layout import stack_names
 from tests.harness.synth import synthesize
-from tests.test_cicd_config import replace_block
 
 STACK = "shared-cicd"
 ENVS = ("dev", "stage", "prod")
@@ -221,12 +220,12 @@ def test_other_deploy_roles_trust_the_ci_role(stack, env):
     assert statement["principals"] == [{"type": "AWS", "identifiers": ["${aws_iam_role.Pipeline_CiRole_8ED178D5.arn}"]}]
 
 
-def test_mfa_is_required_where_an_environment_asks(tmp_path, environments_copy):
-    path = environments_copy / "prod.hcl"
-    path.write_text(path.read_text().replace('  deploy_external_id    = "webapp-prod-deploy"\n',
-                                             "  deploy_require_mfa    = true\n"))
-    synthesized = synthesize(load_environments(environments_copy), tmp_path / "cdktf.out")
-    stack = synthesized.stack(STACK)
+# prod.hcl in the cicd_variant fixture (tests/conftest.py): MFA instead of an external id.
+PROD_MFA = ('  deploy_external_id    = "webapp-prod-deploy"\n', "  deploy_require_mfa    = true\n")
+
+
+def test_mfa_is_required_where_an_environment_asks(cicd_variant):
+    stack = cicd_variant.stack(STACK)
     _, role = resource_named(stack, "aws_iam_role", "name", "webapp-prod-deploy")
     (statement,) = document_of(stack, role["assume_role_policy"])["statement"]
     assert statement["condition"] == [{"test": "Bool", "variable": "aws:MultiFactorAuthPresent", "values": ["true"]}]
@@ -388,14 +387,8 @@ VARIANT = """cicd {
 
 
 @pytest.fixture(scope="module")
-def variant(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("variant") / "environments"
-    import shutil
-
-    from tests.conftest import ENVIRONMENTS_DIR
-    shutil.copytree(ENVIRONMENTS_DIR, directory)
-    replace_block(directory, "shared.hcl", VARIANT)
-    return synthesize(load_environments(directory), directory.parent / "cdktf.out").stack(STACK)
+def variant(cicd_variant):
+    return cicd_variant.stack(STACK)
 
 
 def test_shared_workspace_lives_in_the_registry_account_with_ingest_roles(variant):

@@ -7,16 +7,13 @@ tier's, so these tests read both sides: the API stacks and `shared-cicd`.
 from __future__ import annotations
 
 import json
-import shutil
+import re
 
 import pytest
 import yaml
 
 from modules.cicd.collector import CONTAINER
-from modules.core.environment import load_environments
-from tests.conftest import ENVIRONMENTS_DIR
-from tests.harness.synth import synthesize
-from tests.test_cicd import document_of, resource_named, role_policy, statements
+from tests.test_cicd import VARIANT, document_of, resource_named, role_policy, statements
 from tests.test_cicd_config import shared_with
 from tests.test_config import load_error
 
@@ -104,13 +101,10 @@ def test_collector_image_is_pulled_by_every_service_execution_role_only(synth):
 
 
 @pytest.fixture(scope="module")
-def shared_mode(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("shared-mode") / "environments"
-    shutil.copytree(ENVIRONMENTS_DIR, directory)
-    path = directory / "shared.hcl"
-    path.write_text(path.read_text().replace('prometheus_workspaces            = "per_environment"',
-                                             'prometheus_workspaces            = "shared"'))
-    return synthesize(load_environments(directory), directory.parent / "cdktf.out")
+def shared_mode(cicd_variant):
+    # cicd_variant (tests/conftest.py) sets prometheus_workspaces = "shared", among other shapes.
+    assert re.search(r'prometheus_workspaces += "shared"', VARIANT)
+    return cicd_variant
 
 
 def test_shared_workspace_collectors_assume_their_environments_ingest_role(shared_mode):

@@ -102,6 +102,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    if session.config.option.collectonly:  # nothing will run: apply nothing
+        return
     modules = {item.path.stem for item in session.items if "tests/emulator/" in str(item.path)}
     if modules:
         SESSION_ROOT.mkdir(parents=True, exist_ok=True)
