@@ -349,3 +349,73 @@ def test_provider_submodules_check_arguments_the_short_way(synth):
     check = aws.vpc._private.check_type
     assert check.checks_with.__module__ == aws.vpc.__name__
     assert outcome(check, str, 10) == outcome(check.checks_with, str, 10)
+
+
+# --- cdktf's token creation stacks, formatted when read (modules/core/lazy_creation_stacks.js) ---
+
+CREATION_STACK_PROBE = """
+  const cdktf = require(%(cdktf)s);
+  function makeToken() { return cdktf.Lazy.stringValue({ produce: () => { throw new Error('boom'); } }); }
+  const made = makeToken();
+  const stack = cdktf.Tokenization.reverseString(made).firstToken.creationStack;
+  const app = new cdktf.App({ outdir: %(outdir)s });
+  new cdktf.TerraformOutput(new cdktf.TerraformStack(app, 'probe'), 'Out', { value: made });
+  let message = '';
+  try { app.synth(); } catch (error) { message = error.message; }
+  const lazy = require(%(lazy)s).captureStackTrace;
+  console.log(JSON.stringify({
+    isArray: Array.isArray(stack), lines: [...stack], json: JSON.stringify(stack), length: stack.length,
+    message, hooked: require(%(trace)s).captureStackTrace === lazy,
+  }));
+"""
+
+
+def test_creation_stacks_and_their_error_messages_are_unchanged_by_the_hook(tmp_path):
+    import json
+    import os
+    import subprocess
+
+    from modules.core.jsii_node import HOOK, without_hook
+    from tests.conftest import require
+
+    cdktf = PROJECT / "node_modules" / "cdktf"
+    require(cdktf.is_dir(), "node_modules/cdktf is missing (run `npm ci`)")
+    lazy = HOOK.parent / "lazy_creation_stacks.js"
+    script = CREATION_STACK_PROBE % {
+        "cdktf": json.dumps(str(cdktf)), "outdir": json.dumps(str(tmp_path / "out")), "lazy": json.dumps(str(lazy)),
+        "trace": json.dumps(str(cdktf / "lib" / "tokens" / "private" / "stack-trace.js")),
+    }
+    # This process's NODE_OPTIONS carries the hook (modules/__init__.py): the plain run drops it.
+    plain_env = {**os.environ, "NODE_OPTIONS": without_hook(os.environ.get("NODE_OPTIONS", ""))}
+    runs = {}
+    for hooked in (False, True):
+        command = ["node", *(["--require", str(HOOK)] if hooked else []), "-e", script]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=plain_env)
+        assert result.returncode == 0, result.stderr
+        runs[hooked] = json.loads(result.stdout)
+    plain, hooked = runs[False], runs[True]
+    assert hooked.pop("hooked") is True and plain.pop("hooked") is False
+    assert hooked == plain
+    assert plain["isArray"] and plain["length"] > 3 and plain["lines"][0].startswith("new LazyBase")
+    assert "Object creation stack:\n  at new LazyBase" in plain["message"] and "boom" in plain["message"]
+
+
+def test_creation_stack_hook_applies_to_cdktf_only(tmp_path):
+    import json
+
+    from modules.core.jsii_node import HOOK
+
+    lazy = HOOK.parent / "lazy_creation_stacks.js"
+    paths = []
+    for name in ("cdktf", "not-cdktf"):
+        folder = tmp_path / name / "lib" / "tokens" / "private"
+        folder.mkdir(parents=True)
+        (tmp_path / name / "package.json").write_text(json.dumps({"name": name}))
+        (folder / "stack-trace.js").write_text("x")
+        paths.append(str(folder / "stack-trace.js"))
+    paths.append(str(tmp_path / "cdktf" / "lib" / "other.js"))
+    script = f"""
+      const {{ isCdktfStackTrace }} = require({json.dumps(str(lazy))});
+      console.log(JSON.stringify({json.dumps(paths)}.map(isCdktfStackTrace)));
+    """
+    assert json.loads(_node(script)) == [True, False, False]

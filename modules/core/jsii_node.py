@@ -5,7 +5,8 @@ imported and passes it this process's environment. `prepare()` runs from
 `modules/__init__.py`, so importing anything of this library before cdktf adds
 `--require modules/core/lazy_provider_index.js` to `NODE_OPTIONS` in time. See
 that file for what the hook changes (only @cdktf/provider-aws's index) and why
-(~4 s of compiling every resource type's JavaScript).
+(~4 s of compiling every resource type's JavaScript). It also loads
+lazy_creation_stacks.js (cdktf's token creation stacks, formatted when read).
 
 If cdktf was imported first, the kernel is already running without the hook:
 the synth is the same, only slower. `CDKTF_PLAIN_PROVIDER_IMPORT=1` (the

@@ -52,3 +52,6 @@ Module.prototype._compile = function compileWithLazyProviderIndex(content, filen
 };
 
 module.exports = { lazySubmodules, isProviderIndex };
+
+// The kernel's other hook: cdktf's token creation stacks, formatted only when read.
+require('./lazy_creation_stacks.js');
