@@ -99,6 +99,9 @@ def generate_environments(scale: int, target: Path) -> Path:
             if octet > 250:
                 raise ValueError("scale too large for the generated CIDR plan")
             renamed = re.sub(r'cidr(\s*)=(\s*)"10\.\d+\.0\.0/16"', rf'cidr\1=\2"10.{octet}.0.0/16"', text)
+            # A copy shares its original's account and region, where the original owns API
+            # Gateway's CloudWatch role setting (load_environments checks there is one owner).
+            renamed = renamed.replace("\napi {\n", "\napi {\n  account_cloudwatch_role = false\n", 1)
             (target / f"{path.stem}{copy}.hcl").write_text(renamed)
     return target
 
