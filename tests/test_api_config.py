@@ -42,6 +42,19 @@ def test_only_prod_has_a_cache_and_only_dev_uses_spot(environments):
     assert [e.api.fargate_spot_weight for e in environments.environments] == [3, 0, 0]
 
 
+def test_rejects_ecs_exec_in_a_vpc_without_nat(environments_copy):
+    edit(environments_copy, "dev.hcl", 'nat_gateways            = "single"', 'nat_gateways            = "none"')
+    edit(environments_copy, "dev.hcl", "api {\n", "api {\n  enable_execute_command = true\n")
+    error = load_error(environments_copy)
+    assert error.file.endswith("dev.hcl") and error.key == "api.enable_execute_command"
+    assert 'false when network.nat_gateways = "none"' in str(error)
+
+
+def test_ecs_exec_loads_where_the_vpc_has_nat(environments_copy):
+    edit(environments_copy, "dev.hcl", "api {\n", "api {\n  enable_execute_command = true\n")
+    assert load_environments(environments_copy).get("dev").api.enable_execute_command
+
+
 def test_rejects_a_path_prefix_used_twice(environments_copy):
     edit(environments_copy, "dev.hcl", 'path_prefix      = "service2"', 'path_prefix      = "service1"')
     error = load_error(environments_copy)

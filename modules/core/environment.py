@@ -29,7 +29,7 @@ from modules.core.regions import AZ_COUNT_BY_REGION
 from modules.core.schema import check, from_data
 from modules.database.config import DatabaseConfig
 from modules.frontend.config import ACM_DOMAIN_MAX_LENGTH, FrontendConfig
-from modules.network.config import NetworkConfig
+from modules.network.config import NatGateways, NetworkConfig
 
 SHARED_FILE = "shared.hcl"
 ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9]{1,9}$")
@@ -240,6 +240,12 @@ class EnvironmentConfig:
         if self.production:
             check(self.api.deletion_protection, "api.deletion_protection", self.api.deletion_protection,
                   "true when production = true")
+        if self.network.nat_gateways is NatGateways.NONE:
+            # Sessions go to Session Manager (ssmmessages) over HTTPS, which the VPC has no
+            # endpoint for: without NAT, `aws ecs execute-command` would hang, not fail.
+            check(not self.api.enable_execute_command, "api.enable_execute_command", True,
+                  'false when network.nat_gateways = "none" (ECS Exec reaches Session Manager '
+                  "through the NAT gateways)")
 
     def _check_database(self) -> None:
         database = self.database
