@@ -262,16 +262,8 @@ class Gateway(Construct):
                 )
 
     def _cloudwatch_account(self, partition: str, account_id: str) -> Any:
-        trust = policy.document(
-            self,
-            "CloudWatchTrust",
-            policy.statement(
-                sid="ApiGatewayAssumes",
-                actions=["sts:AssumeRole"],
-                principals=[{"type": "Service", "identifiers": ["apigateway.amazonaws.com"]}],
-                conditions=[{"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account_id]}],
-            ),
-        )
+        trust = policy.service_trust(self, "CloudWatchTrust", sid="ApiGatewayAssumes",
+                                     service="apigateway.amazonaws.com", account_id=account_id)
         role = aws.iam_role.IamRole(
             self, "CloudWatchRole", name=physical_name(NameKind.IAM_ROLE, self.prefix, "apigateway-cloudwatch"),
             assume_role_policy=trust.json,

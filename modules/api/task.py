@@ -171,22 +171,14 @@ def task_definition(
 
 
 def _ecs_tasks_trust(scope: Construct, construct_id: str, environment: TaskEnvironment) -> Any:
-    return policy.document(
-        scope,
-        construct_id,
-        policy.statement(
-            sid="EcsTasksAssume",
-            actions=["sts:AssumeRole"],
-            principals=[{"type": "Service", "identifiers": ["ecs-tasks.amazonaws.com"]}],
-            conditions=[
-                {"test": "StringEquals", "variable": "aws:SourceAccount", "values": [environment.account_id]},
-                {
-                    "test": "ArnLike",
-                    "variable": "aws:SourceArn",
-                    "values": [f"arn:{environment.partition}:ecs:{environment.region}:{environment.account_id}:*"],
-                },
-            ],
-        ),
+    return policy.service_trust(
+        scope, construct_id, sid="EcsTasksAssume", service="ecs-tasks.amazonaws.com",
+        account_id=environment.account_id,
+        conditions=[{
+            "test": "ArnLike",
+            "variable": "aws:SourceArn",
+            "values": [f"arn:{environment.partition}:ecs:{environment.region}:{environment.account_id}:*"],
+        }],
     )
 
 

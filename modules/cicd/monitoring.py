@@ -232,12 +232,8 @@ class Monitoring(Construct):
             )
 
     def _grafana_role(self) -> Any:
-        trust = policy.document(self, "GrafanaTrust", policy.statement(
-            sid="GrafanaAssumes", actions=["sts:AssumeRole"],
-            principals=[{"type": "Service", "identifiers": ["grafana.amazonaws.com"]}],
-            conditions=[{"test": "StringEquals", "variable": "aws:SourceAccount",
-                         "values": [self._registry_account_token()]}],
-        ))
+        trust = policy.service_trust(self, "GrafanaTrust", sid="GrafanaAssumes", service="grafana.amazonaws.com",
+                                     account_id=self._registry_account_token())
         return aws.iam_role.IamRole(
             self, "GrafanaRole", name=physical_name(NameKind.IAM_ROLE, self.project, "grafana"),
             description="Amazon Managed Grafana: queries the Prometheus workspaces", assume_role_policy=trust.json,

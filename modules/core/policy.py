@@ -44,6 +44,18 @@ def document(scope: Construct, construct_id: str, *statements: Any) -> Any:
     )
 
 
+def service_trust(scope: Construct, construct_id: str, *, sid: str, service: str, account_id: str,
+                  conditions: Sequence[dict[str, Any]] = ()) -> Any:
+    """The trust policy of a role that the AWS `service` assumes, only on behalf of
+    `account_id` (aws:SourceAccount, the confused-deputy guard), with any further `conditions`."""
+    return document(scope, construct_id, statement(
+        sid=sid,
+        actions=["sts:AssumeRole"],
+        principals=[{"type": "Service", "identifiers": [service]}],
+        conditions=[{"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account_id]}, *conditions],
+    ))
+
+
 def deny_insecure_transport(bucket_arn: str) -> Any:
     """Deny every S3 request that does not use TLS."""
     return statement(

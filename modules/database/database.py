@@ -155,16 +155,8 @@ class Database(Construct):
         )
 
     def _monitoring_role(self) -> Any:
-        trust = policy.document(
-            self,
-            "MonitoringTrust",
-            policy.statement(
-                sid="EnhancedMonitoringAssumes",
-                actions=["sts:AssumeRole"],
-                principals=[{"type": "Service", "identifiers": ["monitoring.rds.amazonaws.com"]}],
-                conditions=[{"test": "StringEquals", "variable": "aws:SourceAccount", "values": [self.account]}],
-            ),
-        )
+        trust = policy.service_trust(self, "MonitoringTrust", sid="EnhancedMonitoringAssumes",
+                                     service="monitoring.rds.amazonaws.com", account_id=self.account)
         role = aws.iam_role.IamRole(
             self, "MonitoringRole", name=physical_name(NameKind.IAM_ROLE, self.prefix, "rds-monitoring"),
             assume_role_policy=trust.json,

@@ -170,16 +170,8 @@ class Network(Construct):
             self, "FlowLogGroup", name=physical_name(NameKind.LOG_GROUP, log_group_name),
             retention_in_days=self.config.flow_log_retention_days, kms_key_id=key.arn,
         )
-        trust = policy.document(
-            self,
-            "FlowLogTrust",
-            policy.statement(
-                sid="VpcFlowLogsAssumes",
-                actions=["sts:AssumeRole"],
-                principals=[{"type": "Service", "identifiers": ["vpc-flow-logs.amazonaws.com"]}],
-                conditions=[{"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account]}],
-            ),
-        )
+        trust = policy.service_trust(self, "FlowLogTrust", sid="VpcFlowLogsAssumes",
+                                     service="vpc-flow-logs.amazonaws.com", account_id=account)
         role = aws.iam_role.IamRole(
             self, "FlowLogRole", name=physical_name(NameKind.IAM_ROLE, self.prefix, "vpc-flow-logs-delivery"),
             assume_role_policy=trust.json,
