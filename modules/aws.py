@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 import re
 import sys
 import threading
@@ -49,6 +48,8 @@ import typing
 from pathlib import Path
 from types import MappingProxyType, ModuleType
 from typing import Any
+
+from modules.core.jsii_node import plain_provider_import
 
 PACKAGE = "cdktf_cdktf_provider_aws"
 
@@ -175,7 +176,7 @@ def _jsii_with_cached_gets() -> ModuleType:
     return proxy
 
 
-PLAIN = os.environ.get("CDKTF_PLAIN_PROVIDER_IMPORT") == "1"
+PLAIN = plain_provider_import()
 _typing = None if PLAIN else _typing_with_cached_hints()
 _jsii = None if PLAIN else _jsii_with_cached_gets()
 _package = importlib.import_module(PACKAGE) if PLAIN else _load_package_without_init()
@@ -198,7 +199,7 @@ def __getattr__(name: str) -> Any:
     namespace: Any = getattr(module, "_private", module)
     if _typing is not None and getattr(namespace, "typing", None) is typing:
         namespace.typing = _typing
-    if _typing is not None and not hasattr(getattr(namespace, "check_type", None), "checks_with"):
+    if not PLAIN and not hasattr(getattr(namespace, "check_type", None), "checks_with"):
         namespace.check_type = fast_check_type(namespace.check_type)
     if _jsii is not None and name not in UNCACHED_SUBMODULES and getattr(namespace, "jsii", None) is sys.modules["jsii"]:
         namespace.jsii = _jsii

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from modules.core.environment import load_environments
 from modules.core.errors import ConfigError
+from modules.core.jsii_node import plain_provider_import
 
 
 def _selected() -> tuple[str, ...] | None:
@@ -44,11 +45,11 @@ def load_bindings_in_background() -> threading.Thread | None:
 
     Importing cdktf starts the kernel and loads the constructs, cdktf and provider
     assemblies: ~1.3 s, much of it waiting for Node, which the ~0.3 s of reading and
-    checking the environment files overlaps. The thread imports only third-party packages and `modules.aws`,
-    nothing the config loader imports, so neither thread waits on the other's
-    modules. Not in the benchmark's baseline (`CDKTF_PLAIN_PROVIDER_IMPORT=1`).
+    checking the environment files overlaps. The thread imports only third-party
+    packages and `modules.aws`, nothing the config loader imports, so neither thread
+    waits on the other's modules. Not in the benchmark's baseline.
     """
-    if os.environ.get("CDKTF_PLAIN_PROVIDER_IMPORT") == "1":
+    if plain_provider_import():
         return None
     thread = threading.Thread(target=_load_bindings, name="load-bindings", daemon=True)
     thread.start()

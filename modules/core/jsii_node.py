@@ -47,11 +47,17 @@ def without_hook(current: str) -> str:
     return current.replace(f" {hook}", "").replace(f"{hook} ", "").replace(hook, "").strip()
 
 
+def plain_provider_import() -> bool:
+    """`CDKTF_PLAIN_PROVIDER_IMPORT=1`, the benchmark's baseline: every synth optimization off
+    (this hook, modules/aws.py's lazy import and caches, cli.py's early kernel start)."""
+    return os.environ.get("CDKTF_PLAIN_PROVIDER_IMPORT") == "1"
+
+
 def prepare() -> None:
     if _kernel_started():
         return
     current = os.environ.get("NODE_OPTIONS", "")
-    if os.environ.get("CDKTF_PLAIN_PROVIDER_IMPORT") == "1":
+    if plain_provider_import():
         # The baseline: a hook inherited from a parent process is taken out too.
         updated = without_hook(current)
     else:
