@@ -13,6 +13,7 @@ from cdktf import App, TerraformOutput
 from modules.app import EnvironmentBuilder
 from modules.core.environment import load_environments
 from modules.core.target import Target
+from tests.harness.jobs import validate_stacks
 from tests.harness.synth import Stack, synthesize
 
 ENVIRONMENTS = ("dev", "stage", "prod")
@@ -355,12 +356,8 @@ def test_point_in_time_restore_builds_a_new_instance_from_the_primarys_backups(r
 
 
 def test_restored_stack_is_valid_terraform(restored, terraform, tmp_path):
-    workdir = tmp_path / "dev-database"
-    shutil.copytree(restored.directory, workdir)
-    init = terraform.run(workdir, "init", "-backend=false", "-input=false", "-no-color")
-    assert init.returncode == 0, init.stdout[-3000:] + init.stderr[-3000:]
-    result = terraform.run(workdir, "validate", "-no-color", "-json")
-    assert json.loads(result.stdout)["valid"], result.stdout
+    ((ok, diagnostics),) = validate_stacks(restored.directory.parent, [restored.name], terraform, tmp_path).values()
+    assert ok, diagnostics
 
 
 def test_point_in_time_restore_defaults_to_the_latest_restorable_time(tmp_path, environments_copy):
