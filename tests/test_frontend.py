@@ -457,14 +457,15 @@ DEV_WAF = "  waf_enabled                        = false"
     ("waf_enabeld = true", "frontend.waf_enabeld", "did you mean 'waf_enabled'?"),
 ])
 def test_rejects_bad_frontend_values(environments_copy, setting, key, message):
-    # dev.hcl may already set the key: replace that line (a key given twice is an error of its own).
+    # dev.hcl's frontend block may already set the key: drop that line (a key given twice is an
+    # error of its own). Only the frontend block: the api block has a waf_rate_limit_per_5_minutes too.
     path = environments_copy / "dev.hcl"
-    start = path.read_text().index("\nfrontend {\n")
-    head, block = path.read_text()[:start], path.read_text()[start:]
+    text = path.read_text()
+    start = text.index("\nfrontend {\n")
+    end = text.index("\n}\n", start)
     keys = {line.split("=")[0].strip() for line in setting.splitlines()}
-    block = "\n".join(line for line in block.split("\n")
-                      if line == DEV_WAF or line.split("=")[0].strip() not in keys or not line.startswith("  "))
-    path.write_text(head + block)
+    block = "\n".join(line for line in text[start:end].split("\n") if line.split("=")[0].strip() not in keys)
+    path.write_text(text[:start] + block + text[end:])
     error = frontend_error(environments_copy, "dev.hcl", DEV_WAF, f"{DEV_WAF}\n  {setting}")
     assert error.file.endswith("dev.hcl")
     assert error.key == key, str(error)
