@@ -103,7 +103,7 @@ def test_container_health_check_probes_the_health_path(synth):
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_database_password_reaches_containers_only_through_ecs_secrets(synth, env):
     stack = api(synth, env)
-    secret_output = "master_user_secret0secret_arn"
+    secret_output = "aws_secretsmanager_secretDatabase_MasterSecret_"
     for path, username, password in (
         ("Api/Service1/TaskDefinition", "DB_USERNAME", "DB_PASSWORD"),
         ("Api/Service2/TaskDefinition", "DB_USERNAME", "DB_PASSWORD"),
@@ -131,7 +131,36 @@ def test_database_location_is_plain_environment(synth):
     assert "Replica0" in variables["DB_READER_HOSTS"]
     assert (variables["DB_PORT"], variables["DB_NAME"]) == ("5432", "app")
     (dev,) = containers(api(synth, "dev"), "Api/Service1/TaskDefinition")
-    assert {v["name"]: v["value"] for v in dev["environment"]}["DB_READER_HOSTS"] == ""
+    # No replicas, no variable: ECS drops empty ones, which would replace the task definition on every apply.
+    assert "DB_READER_HOSTS" not in {v["name"] for v in dev["environment"]}
+    assert all(v["value"] != "" for v in dev["environment"])
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_services_roll_instead_of_being_replaced(synth, env):
+    """force_new_deployment: a changed capacity-provider strategy is a deployment, not a replacement (5.x);
+    the database password version in triggers: a rotated password reaches new tasks."""
+    stack = api(synth, env)
+    for name in ("Service1", "Service2"):
+        service = stack.resource("aws_ecs_service", f"Api/{name}/Service")
+        assert service["force_new_deployment"] is True
+        assert service["triggers"] == {"database_password_version": "1"}
+
+
+def test_a_rotated_database_password_rolls_the_services(tmp_path, environments_copy):
+    path = environments_copy / "dev.hcl"
+    path.write_text(path.read_text().replace("database {\n", "database {\n  master_password_version = 2\n", 1))
+    stack = synthesize(load_environments(environments_copy, ("dev",)), tmp_path / "cdktf.out").stack("dev-api")
+    service = stack.resource("aws_ecs_service", "Api/Service1/Service")
+    assert service["triggers"] == {"database_password_version": "2"}
+
+
+def test_secrets_are_recoverable_only_where_protected(synth):
+    assert api(synth, "prod").resource("aws_secretsmanager_secret", "Api/SecretPaymentsApiKey")[
+        "recovery_window_in_days"] == 30
+    # dev may be destroyed and applied again at once: a pending deletion would hold the name for 30 days.
+    assert api(synth, "dev").resource("aws_secretsmanager_secret", "Api/SecretPaymentsApiKey")[
+        "recovery_window_in_days"] == 0
 
 
 def test_named_secrets_are_created_encrypted_and_referenced_by_arn(synth):
@@ -170,7 +199,7 @@ def test_execution_role_pulls_its_repository_and_reads_exactly_its_secrets(synth
     ]
     assert service1["WriteOwnLogs"]["resources"] == ["${aws_cloudwatch_log_group.Api_Service1_LogGroup_958BD3AE.arn}:*"]
     (db_secret,) = service1["ReadNamedSecrets"]["resources"]
-    assert db_secret.startswith(f"${{{database}.outputs.") and "master_user_secret" in db_secret
+    assert db_secret.startswith(f"${{{database}.outputs.") and "secretsmanager_secretDatabase_MasterSecret" in db_secret
     assert service1["ReadNamedSecrets"]["actions"] == ["secretsmanager:GetSecretValue"]
     assert len(service2["ReadNamedSecrets"]["resources"]) == 2
     assert service2["ReadNamedSecrets"]["resources"][1].startswith("${aws_secretsmanager_secret.Api_SecretPaymentsApiKey_")

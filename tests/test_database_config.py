@@ -178,6 +178,7 @@ def test_rejects_a_restore_time_that_is_not_rfc3339_utc(environments_copy, value
     ("database_name", '"postgres"'),
     ("database_name", '"App"'),
     ("master_username", '"rdsadmin"'),
+    ("master_password_version", "0"),
     ("port", "80"),
     ("log_retention_days", "31"),
     ("performance_insights_retention_days", "30"),
@@ -191,6 +192,17 @@ def test_rejects_other_values_aws_would_refuse(environments_copy, key, value):
     set_in_database(environments_copy, "dev.hcl", f"{key} = {value}")
     error = load_error(environments_copy)
     assert error.key.startswith(f"database.{key}"), str(error)
+
+
+@pytest.mark.parametrize("lines, message", [
+    ('source_dbi_resource_id = "webapp-dev-postgres"', "an RDS resource id like"),
+    ('source_identifier = "old-db"\n    source_dbi_resource_id = "db-ABCDEFGHIJKLMNOPQRSTUVWXY0"',
+     "unset while source_identifier is set"),
+])
+def test_rejects_a_restore_source_rds_cannot_use(environments_copy, lines, message):
+    set_in_database(environments_copy, "dev.hcl", f"point_in_time_restore {{\n    {lines}\n  }}")
+    error = load_error(environments_copy)
+    assert error.key == "database.point_in_time_restore.source_dbi_resource_id" and message in str(error)
 
 
 def test_rejects_an_unknown_database_key_with_the_near_miss(environments_copy):

@@ -146,7 +146,9 @@ class Api(Construct):
                 name=f"{self.prefix}/api/{name}",
                 description=f"{name}: value set out of band (aws secretsmanager put-secret-value), never in state",
                 kms_key_id=key.arn,
-                recovery_window_in_days=30,
+                # Protected: recoverable for 30 days. Elsewhere the name is free again at once, so a
+                # destroyed environment can be applied again (a pending deletion blocks the name).
+                recovery_window_in_days=30 if self.config.deletion_protection else 0,
                 lifecycle=self.keep,
             )
             arns[name] = secret.arn

@@ -25,7 +25,7 @@ class Migrations(Construct):
 
     - a Fargate task definition running `flyway migrate` against the writer, with the
       JDBC URL (TLS required) as an environment variable and the user and password as
-      ECS `secrets` from the RDS-managed secret;
+      ECS `secrets` from the database's master secret;
     - its log group, an execution role (its one ECR repository, its log group, the
       database secret) and a task role with no permissions;
     - its own security group (egress to the database, the VPC endpoints and S3 only)

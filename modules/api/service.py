@@ -44,7 +44,7 @@ class Service(Construct):
 
     - a log group (tier key, retention from config);
     - an execution role that pulls only its ECR repository, writes only its log group
-      and reads exactly the secrets its container names (the RDS-managed secret, plus
+      and reads exactly the secrets its container names (the database's master secret, plus
       its `secrets`), and a task role with no permissions (ECS Exec's channel when on);
     - a task definition: Fargate, awsvpc, the configured CPU architecture, one hardened
       container (non-root, read-only root filesystem with a writable /tmp, not
@@ -171,6 +171,12 @@ class Service(Construct):
             deployment_circuit_breaker=module.EcsServiceDeploymentCircuitBreaker(enable=True, rollback=True),
             alarms=module.EcsServiceAlarms(alarm_names=[a.alarm_name for a in alarms], enable=True, rollback=True),
             enable_execute_command=enable_execute_command,
+            # On provider 5.x a changed capacity_provider_strategy replaces the service (an outage)
+            # unless the change may go out as a new deployment.
+            force_new_deployment=True,
+            # ECS reads secrets when a task starts: a rotated database password needs new tasks.
+            triggers={"database_password_version": str(environment.database.password_version)}
+            if config.database_access else None,
             propagate_tags="SERVICE",
             enable_ecs_managed_tags=True,
             # Autoscaling owns the running count after the first deploy.

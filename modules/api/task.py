@@ -59,17 +59,24 @@ class TaskEnvironment:
         return physical_name(NameKind.LOG_GROUP, f"/api/{self.prefix}/{name}")
 
     def database_variables(self) -> dict[str, str]:
-        """Where the database is; plain values (the credentials go through `database_secrets`)."""
+        """Where the database is; plain values (the credentials go through `database_secrets`).
+
+        `DB_READER_HOSTS` only with replicas: ECS drops an empty variable from the task
+        definition it stores, so Terraform would plan to replace the task definition (and
+        roll the service) on every apply (hashicorp/terraform-provider-aws#39533).
+        """
         database = self.database
-        return {
+        variables = {
             "DB_HOST": database.writer_endpoint,
             "DB_PORT": Token.as_string(database.port),
             "DB_NAME": database.database_name,
-            "DB_READER_HOSTS": ",".join(database.reader_endpoints),
         }
+        if database.reader_endpoints:
+            variables["DB_READER_HOSTS"] = ",".join(database.reader_endpoints)
+        return variables
 
     def database_secrets(self, username: str, password: str) -> dict[str, str]:
-        """`{variable: valueFrom}` for the RDS-managed secret's JSON keys."""
+        """`{variable: valueFrom}` for the master user secret's JSON keys (modules/database)."""
         arn = self.database.master_user_secret_arn
         return {username: f"{arn}:username::", password: f"{arn}:password::"}
 

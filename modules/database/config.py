@@ -21,6 +21,7 @@ RESERVED_DATABASE_NAMES = frozenset({"postgres", "template0", "template1", "rdsa
 RESERVED_USERNAMES = frozenset({"rdsadmin", "rdsrepladmin", "rds_superuser", "public"})
 TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+DBI_RESOURCE_ID = re.compile(r"^db-[A-Z0-9]{10,}$")
 RESTORE_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -81,7 +82,10 @@ class PointInTimeRestoreConfig:
     """
 
     restore_time: str | None = None  # RFC 3339 UTC; unset means the latest restorable time
-    source_identifier: str | None = None  # unset means this environment's primary
+    source_identifier: str | None = None  # an existing instance; unset means this environment's primary
+    # A deleted instance's retained automated backups are found by its resource id (`db-...`,
+    # this tier's `PrimaryResourceId` output), not by its identifier.
+    source_dbi_resource_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.restore_time is not None:
@@ -91,6 +95,11 @@ class PointInTimeRestoreConfig:
         if self.source_identifier is not None:
             check(bool(re.match(NameKind.RDS_IDENTIFIER.value.pattern, self.source_identifier)),
                   "source_identifier", self.source_identifier, "an RDS instance identifier")
+        if self.source_dbi_resource_id is not None:
+            check(bool(DBI_RESOURCE_ID.match(self.source_dbi_resource_id)), "source_dbi_resource_id",
+                  self.source_dbi_resource_id, "an RDS resource id like 'db-ABCDEFGHIJKLMNOPQRSTUVWXY0'")
+            check(self.source_identifier is None, "source_dbi_resource_id", self.source_dbi_resource_id,
+                  "unset while source_identifier is set (one source: an existing instance, or a deleted one's backups)")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -106,6 +115,8 @@ class DatabaseConfig:
     max_allocated_storage_gib: int = 100
     database_name: str = "app"
     master_username: str = "app_admin"
+    # Raise it to rotate the master password (a new one is generated, stored and set).
+    master_password_version: int = 1
     port: int = 5432
     backup_retention_days: int = 7
     backup_window: str = "02:00-03:00"
@@ -153,6 +164,8 @@ class DatabaseConfig:
               "master_username", self.master_username,
               "1..63 lowercase letters, digits and underscores, starting with a letter, "
               f"and none of {sorted(RESERVED_USERNAMES)}")
+        check(self.master_password_version >= 1, "master_password_version", self.master_password_version,
+              "1 or more; raise it by one to rotate the master password")
         check_range("port", self.port, 1150, 65535)
         check_range("backup_retention_days", self.backup_retention_days, 1, 35)
         backup = _backup_window(self.backup_window)

@@ -9,6 +9,7 @@ from constructs import Construct
 
 from modules import aws
 from modules.core import kms, policy
+from modules.core.ephemeral import EphemeralResource
 from modules.core.naming import NameKind, physical_name
 from modules.database.config import DatabaseConfig
 from modules.database.handle import DatabaseHandle
@@ -18,6 +19,8 @@ ENGINE = "postgres"
 LOG_EXPORTS = ("postgresql", "upgrade")
 # A major upgrade creates the next family's group before the old one goes.
 REPLACE_FIRST = TerraformResourceLifecycle(create_before_destroy=True)
+# Letters and digits only: the password goes into connection strings and shell variables.
+MASTER_PASSWORD_LENGTH = 40
 ALARM_PERIOD_SECONDS = 300
 ALARM_EVALUATION_PERIODS = 3
 
@@ -32,10 +35,14 @@ class Database(Construct):
     - a DB subnet group over the first two zones (the primary and its Multi-AZ standby
       live there), and one over every isolated subnet for the read replicas;
     - parameter groups (primary, replicas) that force TLS and log slow statements;
+    - the master user's secret `<prefix>/database/master` (JSON keys username, password;
+      the tier's key): Terraform generates the password, writes it to the secret and sets
+      it on the database through write-only arguments, so it is never in state or plans;
+      `master_password_version` rotates it. (Not RDS-managed: AWS cannot create a read
+      replica of an instance whose password RDS manages, nor a Blue/Green deployment.)
     - the primary: gp3 with storage autoscaling, encrypted, private, IAM authentication,
-      the master password managed by RDS in Secrets Manager, automated backups (point-in-
-      time recovery), log exports, Performance Insights and Enhanced Monitoring;
-      `deletion_protection` also sets `prevent_destroy`;
+      automated backups (point-in-time recovery), log exports, Performance Insights and
+      Enhanced Monitoring; `deletion_protection` also sets `prevent_destroy`;
     - `replica_count` read replicas, each pinned to a zone the primary and its standby
       never use;
     - with `point_in_time_restore`, a new instance restored from the automated backups;
@@ -83,6 +90,7 @@ class Database(Construct):
         )
         self.parameter_group = self._parameter_group("ParameterGroup", "")
         self.monitoring_role = self._monitoring_role()
+        self.master_password = self._master_secret()
 
         self.primary = aws.db_instance.DbInstance(
             self,
@@ -97,7 +105,13 @@ class Database(Construct):
             # RDS chooses (and fails over between) the zones of a Multi-AZ instance itself.
             availability_zone=None if config.multi_az else zones[0],
             **self._writer_settings(self.identifier),
-            **self._instance_settings("Primary", self.identifier, self.parameter_group, config.instance_class),
+            **{
+                **self._instance_settings("Primary", self.identifier, self.parameter_group, config.instance_class),
+                # The zone is ForceNew: after a failover a Multi-AZ primary lives in its standby's zone,
+                # and turning multi_az off would otherwise plan to replace the database to move it back.
+                "lifecycle": TerraformResourceLifecycle(prevent_destroy=True if config.deletion_protection else None,
+                                                        ignore_changes=["availability_zone"]),
+            },
         )
 
         self.replicas = self._replicas(network, zones)
@@ -108,7 +122,7 @@ class Database(Construct):
         self.reader_endpoints = tuple(replica.address for replica in self.replicas)
         self.port = config.port
         self.database_name = config.database_name
-        self.master_user_secret_arn = self.primary.master_user_secret.get(0).secret_arn
+        self.master_user_secret_arn = self.master_secret.arn
         self.key_arn = self.key.arn
         self.restored_endpoint = self.restored.address if self.restored else None
         self.handle = DatabaseHandle(
@@ -119,6 +133,7 @@ class Database(Construct):
             database_name=self.database_name,
             master_user_secret_arn=self.master_user_secret_arn,
             secret_kms_key_arn=self.key_arn,
+            password_version=config.master_password_version,
         )
         self._outputs()
 
@@ -136,6 +151,39 @@ class Database(Construct):
             self, "Key", description=f"Encrypts the {self.prefix} PostgreSQL database, its backups, secret and logs",
             policy_json=key_policy.json, alias_prefix=self.prefix, alias="database", lifecycle=self.keep,
         )
+
+    def _master_secret(self) -> str:
+        """The master user's secret; returns the password as a write-only expression.
+
+        A generated password is written once (and on every `master_password_version`),
+        then read back from the secret for the database, so the two cannot disagree
+        even when an apply fails between them: the next apply sets what the secret holds.
+        """
+        config = self.config
+        self.master_secret = aws.secretsmanager_secret.SecretsmanagerSecret(
+            self, "MasterSecret", name=f"{self.prefix}/database/master",
+            description=f"Master user of {self.identifier} (JSON keys username, password); "
+                        "database.master_password_version rotates it",
+            kms_key_id=self.key.arn,
+            # A protected database keeps its secret recoverable; elsewhere the name is free again at once.
+            recovery_window_in_days=30 if config.deletion_protection else 0,
+            lifecycle=self.keep,
+        )
+        generated = EphemeralResource(self, "GeneratedMasterPassword",
+                                      resource_type="aws_secretsmanager_random_password", config={
+                                          "password_length": MASTER_PASSWORD_LENGTH,
+                                          "exclude_punctuation": True,
+                                          "require_each_included_type": True,
+                                      })
+        value = aws.secretsmanager_secret_version.SecretsmanagerSecretVersion(
+            self, "MasterSecretValue", secret_id=self.master_secret.id,
+            secret_string_wo=(f'${{jsonencode({{ username = "{config.master_username}", '
+                              f'password = {generated.ref("random_password")} }})}}'),
+            secret_string_wo_version=config.master_password_version,
+        )
+        current = EphemeralResource(self, "MasterSecretCurrent", resource_type="aws_secretsmanager_secret_version",
+                                    config={"secret_id": self.master_secret.id, "version_id": value.version_id})
+        return f'${{jsondecode({current.ref("secret_string")}).password}}'
 
     def _parameter_group(self, construct_id: str, suffix: str) -> Any:
         config = self.config
@@ -210,13 +258,16 @@ class Database(Construct):
         }
 
     def _writer_settings(self, identifier: str) -> dict[str, Any]:
-        """What a writable instance (the primary, a restored one) adds: its secret, zones, backups."""
+        """What a writable instance (the primary, a restored one) adds: its password, zones, backups."""
         config = self.config
         return {
-            "manage_master_user_password": True,
-            "master_user_secret_kms_key_id": self.key.arn,
+            "password_wo": self.master_password,
+            "password_wo_version": config.master_password_version,
             "db_subnet_group_name": self.subnet_group.name,
             "multi_az": config.multi_az,
+            # Only takes effect when engine_version's major changes, which is a reviewed config change;
+            # without it RDS refuses that change (AllowMajorVersionUpgrade must be present).
+            "allow_major_version_upgrade": True,
             "backup_retention_period": config.backup_retention_days,
             "backup_window": config.backup_window,
             "skip_final_snapshot": config.skip_final_snapshot,
@@ -275,7 +326,9 @@ class Database(Construct):
             "Restored",
             identifier=identifier,
             restore_to_point_in_time=aws.db_instance.DbInstanceRestoreToPointInTime(
-                source_db_instance_identifier=restore.source_identifier or self.primary.identifier,
+                source_db_instance_identifier=None if restore.source_dbi_resource_id else (
+                    restore.source_identifier or self.primary.identifier),
+                source_dbi_resource_id=restore.source_dbi_resource_id,
                 restore_time=restore.restore_time,
                 use_latest_restorable_time=True if restore.restore_time is None else None,
             ),
@@ -349,7 +402,9 @@ class Database(Construct):
         TerraformOutput(self, "Port", value=self.port, description="PostgreSQL port")
         TerraformOutput(self, "DatabaseName", value=self.database_name, description="Database created on the primary")
         TerraformOutput(self, "MasterUserSecretArn", value=self.master_user_secret_arn,
-                        description="RDS-managed Secrets Manager secret (keys username, password)")
+                        description="Secrets Manager secret of the master user (keys username, password)")
+        TerraformOutput(self, "PrimaryResourceId", value=self.primary.resource_id,
+                        description="The primary's DbiResourceId: restores from its retained backups after deletion")
         TerraformOutput(self, "SecurityGroupId", value=self.security_group_id,
                         description="Security group clients add their ingress rule to")
         TerraformOutput(self, "KeyArn", value=self.key_arn, description="KMS key of the database and its secret")

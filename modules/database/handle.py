@@ -19,5 +19,8 @@ class DatabaseHandle:
     writer_endpoint: str  # hostname of the primary
     reader_endpoints: tuple[str, ...]  # hostnames of the read replicas (empty without replicas)
     database_name: str
-    master_user_secret_arn: str  # RDS-managed Secrets Manager secret, JSON keys username/password
+    master_user_secret_arn: str  # the master user's Secrets Manager secret, JSON keys username/password
     secret_kms_key_arn: str  # the key that encrypts that secret: readers need kms:Decrypt on it
+    # `database.master_password_version` (plain data): clients that read the secret at start
+    # (ECS tasks) redeploy when it changes, so they pick up a rotated password.
+    password_version: int = 1
