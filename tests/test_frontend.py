@@ -64,7 +64,15 @@ def test_bucket_policy_lets_only_this_distribution_read_and_refuses_plain_http(s
                         if d["//"]["metadata"]["path"].endswith("Frontend/SiteBucketPolicyDocument")]
     assert bucket_policy["policy"] == f"${{data.aws_iam_policy_document.{document_name}.json}}"
     assert bucket_policy["bucket"] == ref(stack, "aws_s3_bucket", "Frontend/SiteBucket", "id")
-    allow, deny = policy_document(stack, "Frontend/SiteBucketPolicyDocument")["statement"]
+    allow, list_keys, deny = policy_document(stack, "Frontend/SiteBucketPolicyDocument")["statement"]
+    # ListBucket on the bucket only, for this distribution only: missing keys become 404s.
+    assert list_keys["actions"] == ["s3:ListBucket"]
+    assert list_keys["resources"] == [ref(stack, "aws_s3_bucket", "Frontend/SiteBucket", "arn")]
+    assert list_keys["principals"] == [{"type": "Service", "identifiers": ["cloudfront.amazonaws.com"]}]
+    assert list_keys["condition"] == [{
+        "test": "StringEquals", "variable": "AWS:SourceArn",
+        "values": [ref(stack, "aws_cloudfront_distribution", "Frontend/Distribution", "arn")],
+    }]
     assert allow["effect"] == "Allow"
     assert allow["actions"] == ["s3:GetObject"]
     assert allow["principals"] == [{"type": "Service", "identifiers": ["cloudfront.amazonaws.com"]}]
@@ -199,12 +207,12 @@ def test_distribution_serves_https_http2_and_3_ipv6_compressed_with_caching_opti
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_spa_fallback_serves_index_html_for_403_and_404_with_the_configured_ttl(synth, environments, env):
+def test_spa_fallback_serves_index_html_for_404_only_with_the_configured_ttl(synth, environments, env):
+    """A 403 (WAF block, broken origin grant) must stay a 403; CloudFront cannot tell the two apart."""
     ttl = environments.get(env).frontend.spa_fallback_ttl_seconds
     responses = distribution(frontend(synth, env))["custom_error_response"]
     assert responses == [
-        {"error_code": code, "response_code": 200, "response_page_path": "/index.html", "error_caching_min_ttl": ttl}
-        for code in (403, 404)
+        {"error_code": 404, "response_code": 200, "response_page_path": "/index.html", "error_caching_min_ttl": ttl}
     ]
 
 

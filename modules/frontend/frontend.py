@@ -179,6 +179,17 @@ class Frontend(Construct):
                 conditions=[{"test": "StringEquals", "variable": "AWS:SourceArn",
                              "values": [self.distribution.arn]}],
             ),
+            # With ListBucket S3 answers a missing key with 404, not 403; the SPA fallback then
+            # needs only 404, and a 403 (a WAF block, a broken key grant) stays a 403. Viewers
+            # cannot list through CloudFront: the cache policy forwards no query string.
+            policy.statement(
+                sid="CloudFrontSeesMissingKeys",
+                actions=["s3:ListBucket"],
+                resources=[bucket.arn],
+                principals=[{"type": "Service", "identifiers": ["cloudfront.amazonaws.com"]}],
+                conditions=[{"test": "StringEquals", "variable": "AWS:SourceArn",
+                             "values": [self.distribution.arn]}],
+            ),
             policy.deny_insecure_transport(bucket.arn),
         )
         aws.s3_bucket_policy.S3BucketPolicy(
@@ -258,12 +269,13 @@ class Frontend(Construct):
         else:
             # *.cloudfront.net: CloudFront fixes the protocol floor of its own certificate.
             certificate = cloudfront.CloudfrontDistributionViewerCertificate(cloudfront_default_certificate=True)
+        # Only 404 (a client-side route): CloudFront cannot tell an origin's 403 from a WAF block,
+        # and turning those into 200 + index.html would hide blocks and broken origins alike.
         spa_fallback = [
             cloudfront.CloudfrontDistributionCustomErrorResponse(
-                error_code=code, response_code=200, response_page_path=f"/{ENTRY_POINT}",
+                error_code=404, response_code=200, response_page_path=f"/{ENTRY_POINT}",
                 error_caching_min_ttl=config.spa_fallback_ttl_seconds,
             )
-            for code in (403, 404)
         ]
         return cloudfront.CloudfrontDistribution(
             self,

@@ -141,7 +141,7 @@ def test_distribution_serves_the_bucket_through_origin_access_control(frontend, 
     assert config["DefaultRootObject"] == "index.html"
     assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
     errors = {e["ErrorCode"]: (e["ResponseCode"], e["ResponsePagePath"]) for e in config["CustomErrorResponses"]["Items"]}
-    assert errors == {403: ("200", "/index.html"), 404: ("200", "/index.html")}
+    assert errors == {404: ("200", "/index.html")}
     assert config["Logging"]["Bucket"].startswith("webapp-dev-frontend-cloudfront-logs.")
 
 
