@@ -239,6 +239,36 @@ def test_rejects_cloud_backend_without_organization(environments_copy):
     assert error.key == "backend.organization"
 
 
+def test_rejects_state_role_outside_the_state_account(environments_copy):
+    edit(environments_copy, "shared.hcl", '  lock_table = "webapp-tfstate-locks"\n',
+         '  lock_table = "webapp-tfstate-locks"\n  assume_role_arn = "arn:aws:iam::222222222222:role/state"\n')
+    error = load_error(environments_copy)
+    assert error.file.endswith("shared.hcl") and error.key == "state.assume_role_arn"
+    assert "a role in the state account 111111111111" in str(error)
+
+
+def test_rejects_registry_in_another_account_without_a_state_role(environments_copy):
+    """shared-cicd runs with the registry account's credentials: they need a role in the state account."""
+    edit(environments_copy, "shared.hcl", 'registry {\n  account_id = "111111111111"',
+         'registry {\n  account_id = "555555555555"')
+    error = load_error(environments_copy)
+    assert error.file.endswith("shared.hcl") and error.key == "state.assume_role_arn"
+    assert "555555555555 is another account" in str(error)
+
+
+def test_extra_state_principals_must_be_in_the_environments_account(environments_copy):
+    append(environments_copy, "dev.hcl",
+           'backend {\n  state_principal_arns = ["arn:aws:iam::333333333333:role/admin"]\n}')
+    error = load_error(environments_copy)
+    assert error.file.endswith("dev.hcl") and error.key == "backend.state_principal_arns"
+    assert "principals in this environment's account 222222222222" in str(error)
+
+
+def test_rejects_extra_state_principals_that_are_not_iam_arns(environments_copy):
+    append(environments_copy, "dev.hcl", 'backend {\n  state_principal_arns = ["admin"]\n}')
+    assert load_error(environments_copy).key == "backend.state_principal_arns"
+
+
 def test_rejects_role_arn_that_is_not_an_arn(environments_copy):
     edit(environments_copy, "prod.hcl", '"arn:aws:iam::444444444444:role/webapp-terraform-prod"', '"webapp-prod"')
     assert load_error(environments_copy).key == "assume_role_arn"

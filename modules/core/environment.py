@@ -35,6 +35,7 @@ SHARED_FILE = "shared.hcl"
 ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9]{1,9}$")
 ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,64}$")
+PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::([0-9]{12}):(?:role|user)/[\w+=,.@/-]{1,64}$")
 NAME_PREFIX = re.compile(r"^[a-z](?:[a-z0-9-]*[a-z0-9])?$")
 PROJECT_NAME = re.compile(r"^[a-z][a-z0-9-]{1,18}[a-z0-9]$")
 
@@ -54,7 +55,12 @@ def _check_role(key: str, value: str | None) -> None:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class StateConfig:
-    """Where every stack's Terraform state lives (created by the `bootstrap` stack)."""
+    """Where every stack's Terraform state lives (created by the `bootstrap` stack).
+
+    `assume_role_arn` is a role in the state account that `bootstrap`'s provider and the
+    shared stacks' backend assume; environment stacks assume their own state-access role
+    (`modules/core/state_access.py`).
+    """
 
     account_id: str
     region: str
@@ -67,6 +73,9 @@ class StateConfig:
         _check_account("account_id", self.account_id)
         _check_region("region", self.region)
         _check_role("assume_role_arn", self.assume_role_arn)
+        if self.assume_role_arn is not None:
+            check(role_account(self.assume_role_arn) == self.account_id, "assume_role_arn", self.assume_role_arn,
+                  f"a role in the state account {self.account_id}")
         check_name(NameKind.S3_BUCKET, "bucket", self.bucket)
         check_name(NameKind.DYNAMODB_TABLE, "lock_table", self.lock_table)
         check(1 <= self.noncurrent_version_retention_days <= 3650, "noncurrent_version_retention_days",
@@ -101,6 +110,11 @@ class SharedConfig:
               "3..20 lowercase letters, digits and hyphens, starting with a letter")
         check(len(self.promotion_order) >= 1 and len(set(self.promotion_order)) == len(self.promotion_order),
               "promotion_order", self.promotion_order, "a list of distinct environment names")
+        if self.registry.account_id != self.state.account_id:
+            # shared-cicd runs with the registry account's credentials, which the state account does not trust.
+            check(self.state.assume_role_arn is not None, "state.assume_role_arn", self.state.assume_role_arn,
+                  f"a role in the state account {self.state.account_id} that shared-cicd's backend assumes, "
+                  f"since the registry account {self.registry.account_id} is another account")
         role = self.cicd.terraform_role_arn
         if role is not None:
             check(role_account(role) == self.registry.account_id, "cicd.terraform_role_arn", role,
@@ -128,11 +142,19 @@ class BackendConfig:
     locking: StateLocking = StateLocking.DYNAMODB
     organization: str | None = None
     workspace_prefix: str | None = None
+    # Principals of this environment's account, besides its Terraform and deploy roles, that its
+    # state-access role trusts (people who run `terraform plan` by hand, say).
+    state_principal_arns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        for arn in self.state_principal_arns:
+            check(bool(PRINCIPAL_ARN.match(arn)), "state_principal_arns", arn,
+                  "IAM role or user ARNs (arn:aws:iam::123456789012:role/name)")
         if self.type is BackendType.CLOUD:
             check(bool(self.organization), "organization", self.organization,
                   "the Terraform Cloud organization when type = \"cloud\"")
+            check(not self.state_principal_arns, "state_principal_arns", self.state_principal_arns,
+                  'unset when type = "cloud" (the state is not in the state bucket)')
         else:
             for key in ("organization", "workspace_prefix"):
                 value = getattr(self, key)
@@ -212,6 +234,14 @@ class EnvironmentConfig:
         self._check_database()
         self._check_api()
         self._check_cicd()
+        self._check_backend()
+
+    def _check_backend(self) -> None:
+        for arn in self.backend.state_principal_arns:
+            match = PRINCIPAL_ARN.match(arn)
+            assert match
+            check(match.group(1) == self.account_id, "backend.state_principal_arns", arn,
+                  f"principals in this environment's account {self.account_id}")
 
     def _check_cicd(self) -> None:
         cicd = self.cicd
