@@ -69,6 +69,17 @@ def aws_error(error: Exception) -> str:
     return str(error)
 
 
+def state_role(aws: Aws, environments: Any, environment: str) -> str | None:
+    """The role that reads `environment`'s state objects: its state-access role in the state
+    account (bootstrap creates it; its stacks' backend assumes it too). None on the emulator,
+    which maps every account to one, as the emulator target does for the backend."""
+    if aws.endpoint_url:
+        return None
+    from modules.core.state_access import state_role_arn
+
+    return state_role_arn(environments.shared, environments.get(environment))
+
+
 def read_state_outputs(aws: Aws, bucket: str, key: str, region: str, role_arn: str | None) -> dict[str, Any]:
     """The `outputs` of a Terraform state object in S3: `{name: value}`."""
     from botocore.exceptions import ClientError

@@ -36,7 +36,7 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 from delivery import DeployError, UsageError
-from delivery.aws import Aws, aws_error, load_environments, read_state_outputs
+from delivery.aws import Aws, aws_error, load_environments, read_state_outputs, state_role
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 NO_CACHE = "no-cache"
@@ -456,7 +456,7 @@ def resolve_site(options: Options, environments: Any, aws: Aws) -> Site:
             )
         state = environments.shared.state
         key = f"{options.env}/frontend.tfstate"
-        outputs = read_state_outputs(aws, state.bucket, key, state.region, state.assume_role_arn)
+        outputs = read_state_outputs(aws, state.bucket, key, state.region, state_role(aws, environments, options.env))
         for name in (OUTPUT_BUCKET_NAME, OUTPUT_DISTRIBUTION_ID):
             if not outputs.get(name):
                 raise DeployError(f"s3://{state.bucket}/{key} has no output {name!r}: apply {options.env}-frontend")

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from delivery import DeployError, UsageError
-from delivery.aws import Aws, aws_error, load_environments, read_state_outputs, stack_output
+from delivery.aws import Aws, aws_error, load_environments, read_state_outputs, stack_output, state_role
 
 MIGRATIONS = "migrations"
 
@@ -45,7 +45,7 @@ class Context:
 def _api_outputs(context: Context, environments: Any, environment: str) -> dict[str, Any]:
     state = environments.shared.state
     return read_state_outputs(context.aws, state.bucket, f"{environment}/api.tfstate", state.region,
-                              state.assume_role_arn)
+                              state_role(context.aws, environments, environment))
 
 
 # --- release and promote -------------------------------------------------------------------------

@@ -70,7 +70,9 @@ class EnvironmentBuilder:
 def build_app(environments: Environments, *, target: Target, outdir: Path | str) -> App:
     """Every stack (`modules/layout.py`); nothing is written until `app.synth()`."""
     app = App(outdir=str(outdir))
-    BootstrapStack(app, shared=environments.shared, target=target)
+    if environments.complete:
+        # Built from every environment (a state-access role each): a partial one would delete the others'.
+        BootstrapStack(app, shared=environments.shared, environments=environments.environments, target=target)
     for environment in environments.environments:
         EnvironmentBuilder(app, environments, environment, target).build()
     if environments.complete:

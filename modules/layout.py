@@ -16,9 +16,10 @@ def stack_name(environment: str, tier: str) -> str:
 
 
 def stack_names(environments: Environments) -> list[str]:
-    """Every stack the app synthesizes: bootstrap, shared-cicd, then each environment's tiers in order."""
-    shared = [CICD] if environments.complete else []
-    return [BOOTSTRAP, *shared] + [stack_name(e.name, tier) for e in environments.environments for tier in TIERS]
+    """Every stack the app synthesizes: bootstrap, shared-cicd, then each environment's tiers in order
+    (bootstrap and shared-cicd are built from every environment: left out when only some are loaded)."""
+    shared = [BOOTSTRAP, CICD] if environments.complete else []
+    return shared + [stack_name(e.name, tier) for e in environments.environments for tier in TIERS]
 
 
 def stack_dependencies(environments: Environments) -> dict[str, tuple[str, ...]]:
@@ -30,14 +31,16 @@ def stack_dependencies(environments: Environments) -> dict[str, tuple[str, ...]]
     parameters. Stacks not linked here (dev-frontend and stage-network, say) can be
     applied side by side.
     """
+    state = (BOOTSTRAP,) if environments.complete else ()
     shared = (CICD,) if environments.complete else ()
-    graph: dict[str, tuple[str, ...]] = {BOOTSTRAP: ()}
-    if shared:
+    graph: dict[str, tuple[str, ...]] = {}
+    if environments.complete:
+        graph[BOOTSTRAP] = ()
         graph[CICD] = (BOOTSTRAP,)
     for environment in environments.environments:
         network, database = stack_name(environment.name, "network"), stack_name(environment.name, "database")
-        graph[network] = (BOOTSTRAP,)
-        graph[database] = (BOOTSTRAP, network)
-        graph[stack_name(environment.name, "api")] = (BOOTSTRAP, *shared, network, database)
-        graph[stack_name(environment.name, "frontend")] = (BOOTSTRAP,)
+        graph[network] = state
+        graph[database] = (*state, network)
+        graph[stack_name(environment.name, "api")] = (*state, *shared, network, database)
+        graph[stack_name(environment.name, "frontend")] = state
     return graph

@@ -37,13 +37,112 @@ def test_bucket_is_versioned_encrypted_and_private(bootstrap):
     assert ownership["rule"]["object_ownership"] == "BucketOwnerEnforced"
 
 
+def document(bootstrap, path_suffix: str) -> dict:
+    (found,) = [d for d in bootstrap.data("aws_iam_policy_document").values()
+                if d["//"]["metadata"]["path"].endswith(path_suffix)]
+    return found
+
+
+def by_sid(document: dict) -> dict[str, dict]:
+    return {s["sid"]: s for s in document["statement"]}
+
+
+def conditions(statement: dict) -> dict[str, tuple[str, list[str]]]:
+    return {c["variable"]: (c["test"], c["values"]) for c in statement["condition"]}
+
+
 def test_bucket_policy_denies_requests_without_tls(bootstrap):
-    document = bootstrap.data("aws_iam_policy_document")
-    (policy,) = [d for d in document.values() if d["//"]["metadata"]["path"].endswith("BucketPolicyDocument")]
-    (statement,) = policy["statement"]
+    statement = by_sid(document(bootstrap, "StateBackend/BucketPolicyDocument"))["DenyInsecureTransport"]
     assert statement["effect"] == "Deny"
     assert statement["condition"] == [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}]
     assert statement["principals"] == [{"type": "*", "identifiers": ["*"]}]
+
+
+def test_bucket_policy_refuses_uploads_that_ask_for_another_encryption(bootstrap):
+    """State takes the bucket default (SSE-KMS, the state key): an upload asking for SSE-S3
+    (what `encrypt = true` without `kms_key_id` sends), another key or `aws/s3` is refused."""
+    found = by_sid(document(bootstrap, "StateBackend/BucketPolicyDocument"))
+    header, key_header = "s3:x-amz-server-side-encryption", "s3:x-amz-server-side-encryption-aws-kms-key-id"
+    for sid in ("DenyOtherEncryption", "DenyOtherKeys", "DenyKmsWithoutTheKey"):
+        assert found[sid]["effect"] == "Deny" and found[sid]["actions"] == ["s3:PutObject"]
+        assert found[sid]["principals"] == [{"type": "*", "identifiers": ["*"]}]
+    assert conditions(found["DenyOtherEncryption"]) == {header: ("StringNotEqualsIfExists", ["aws:kms"])}
+    assert conditions(found["DenyOtherKeys"])[key_header][0] == "StringNotEqualsIfExists"
+    assert conditions(found["DenyOtherKeys"])[key_header][1][0].startswith("${aws_kms_key.StateBackend_Key")
+    assert conditions(found["DenyKmsWithoutTheKey"]) == {header: ("StringEquals", ["aws:kms"]),
+                                                         key_header: ("Null", ["true"])}
+
+
+def test_state_bucket_has_no_bucket_key_so_key_use_is_scoped_per_object(bootstrap):
+    (rule,) = bootstrap.resource(
+        "aws_s3_bucket_server_side_encryption_configuration", "StateBackend/Encryption")["rule"]
+    assert rule["bucket_key_enabled"] is False
+
+
+ACCOUNTS = {"dev": "222222222222", "stage": "333333333333", "prod": "444444444444"}
+BUCKET = "webapp-tfstate-111111111111"
+
+
+def role_of(bootstrap, env: str) -> tuple[dict, dict, dict]:
+    """The state-access role of `env`, its trust document and its permissions by sid."""
+    suffix = f"StateBackend/{env.title()}Access"
+    role = bootstrap.resource("aws_iam_role", f"{suffix}/Role")
+    policy = bootstrap.resource("aws_iam_role_policy", f"{suffix}/RolePolicy")
+    assert policy["role"] == "${aws_iam_role." + role["//"]["metadata"]["uniqueId"] + ".id}"
+    return role, document(bootstrap, f"{suffix}/Trust"), by_sid(document(bootstrap, f"{suffix}/Permissions"))
+
+
+def test_one_state_access_role_per_environment(bootstrap):
+    roles = {r["name"] for r in bootstrap.resources("aws_iam_role").values()}
+    assert roles == {f"webapp-{env}-tfstate" for env in ACCOUNTS}
+
+
+@pytest.mark.parametrize("env", sorted(ACCOUNTS))
+def test_state_access_role_trusts_only_the_environments_terraform_principals(bootstrap, env):
+    _, trust, _ = role_of(bootstrap, env)
+    (statement,) = trust["statement"]
+    assert statement["actions"] == ["sts:AssumeRole"]
+    account = ACCOUNTS[env]
+    ((principal,),) = [p["identifiers"] for p in statement["principals"] if p["type"] == "AWS"]
+    assert len(statement["principals"]) == 1 and principal.endswith(f".partition}}:iam::{account}:root")
+    expected = {f"arn:aws:iam::{account}:role/webapp-terraform-{env}", f"arn:aws:iam::{account}:role/webapp-{env}-deploy"}
+    assert conditions(statement) == {"aws:PrincipalArn": ("ArnEquals", sorted(expected))}
+
+
+@pytest.mark.parametrize("env", sorted(ACCOUNTS))
+def test_state_access_role_may_use_only_its_environments_prefix(bootstrap, env):
+    _, _, found = role_of(bootstrap, env)
+    assert conditions(found["ListPrefix"]) == {"s3:prefix": ("StringLike", [f"{env}/*"])}
+    assert found["ReadWriteState"]["actions"] == ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    (objects,) = found["ReadWriteState"]["resources"]
+    assert objects.endswith(f".arn}}/{env}/*")
+    assert conditions(found["LockState"]) == {
+        "dynamodb:LeadingKeys": ("ForAllValues:StringLike", [f"{BUCKET}/{env}/*"])}
+    assert sorted(found["LockState"]["actions"]) == ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"]
+    s3_key = conditions(found["StateObjectsKey"])
+    assert s3_key["kms:ViaService"] == ("StringEquals", ["s3.eu-west-1.amazonaws.com"])
+    assert s3_key["kms:EncryptionContext:aws:s3:arn"] == ("ArnLike", [objects])
+    table_key = conditions(found["LockTableKey"])
+    assert table_key["kms:ViaService"] == ("StringEquals", ["dynamodb.eu-west-1.amazonaws.com"])
+    assert table_key["kms:EncryptionContext:aws:dynamodb:tableName"] == ("StringEquals", ["webapp-tfstate-locks"])
+    for statement in found.values():
+        assert statement["effect"] == "Allow"
+        assert "*" not in statement["resources"] and not any(a.endswith(":*") for a in statement["actions"])
+        # Object writes are scoped by their resource (the prefix); everything else by a condition.
+        assert statement["sid"] == "ReadWriteState" or statement.get("condition"), statement["sid"]
+
+
+def test_state_access_roles_cover_every_key_the_environment_stacks_use(bootstrap, synth):
+    """The backend of every `<env>-<tier>` stack assumes `<env>`'s role, whose prefix holds its key."""
+    roles = {r["name"] for r in bootstrap.resources("aws_iam_role").values()}
+    for name, stack in synth.stacks.items():
+        backend = stack["terraform"]["backend"].get("s3")
+        if backend is None or name == "shared-cicd":
+            continue
+        role = backend["assume_role"]["role_arn"]
+        assert role.startswith("arn:aws:iam::111111111111:role/") and role.rsplit("/", 1)[1] in roles, name
+        env = role.rsplit("/", 1)[1].removeprefix("webapp-").removesuffix("-tfstate")
+        assert backend["key"].startswith(f"{env}/"), name
 
 
 def test_noncurrent_state_versions_expire_after_the_configured_days(bootstrap, environments):
@@ -70,3 +169,37 @@ def test_bootstrap_provider_pins_the_state_account(bootstrap):
     (provider,) = bootstrap.json["provider"]["aws"]
     assert provider["allowed_account_ids"] == ["111111111111"]
     assert json.dumps(provider).count("default_tags") == 1
+
+
+def test_state_access_role_also_trusts_the_environments_extra_state_principals(tmp_path, environments_copy):
+    from modules.core.environment import load_environments
+    from tests.harness.synth import synthesize
+
+    admin = "arn:aws:iam::222222222222:role/platform-admin"
+    path = environments_copy / "dev.hcl"
+    path.write_text(path.read_text() + f'\nbackend {{\n  state_principal_arns = ["{admin}"]\n}}\n')
+    variant = synthesize(load_environments(environments_copy), tmp_path / "cdktf.out").stack("bootstrap")
+    (statement,) = role_of(variant, "dev")[1]["statement"]
+    assert admin in conditions(statement)["aws:PrincipalArn"][1]
+    (statement,) = role_of(variant, "stage")[1]["statement"]
+    assert admin not in conditions(statement)["aws:PrincipalArn"][1]
+
+
+def test_a_partial_synth_leaves_bootstrap_out_rather_than_drop_other_environments_roles(tmp_path, environments_copy):
+    from modules.core.environment import load_environments
+    from tests.harness.synth import synthesize
+
+    synthesized = synthesize(load_environments(environments_copy, ("dev",)), tmp_path / "cdktf.out")
+    assert "bootstrap" not in synthesized.stacks and "dev-network" in synthesized.stacks
+
+
+def test_the_emulator_target_keeps_the_roles_but_its_backends_assume_none(tmp_path, environments):
+    """moto maps every account to one: the backend reaches state directly there, while
+    bootstrap still creates the roles (the emulator apply shows they are valid)."""
+    from modules.core.target import Target
+    from tests.harness.synth import synthesize
+
+    emulated = synthesize(environments, tmp_path / "cdktf.out", Target(emulator_endpoint="http://127.0.0.1:1"))
+    assert {r["name"] for r in emulated.stack("bootstrap").resources("aws_iam_role").values()} == {
+        f"webapp-{env}-tfstate" for env in ACCOUNTS}
+    assert "assume_role" not in emulated.stack("dev-network").json["terraform"]["backend"]["s3"]

@@ -240,13 +240,12 @@ def test_deploy_role_reaches_only_its_own_environment(stack, env):
     found = statements(stack, policy["policy"])
     terraform_role = {"dev": "webapp-terraform-dev", "stage": "webapp-terraform-stage", "prod": "webapp-terraform-prod"}
     assert found["RunTerraform"]["resources"] == [f"arn:aws:iam::{account}:role/{terraform_role[env]}"]
-    state = f"arn:{PARTITION}:s3:::webapp-tfstate-111111111111"
-    assert found["ReadState"]["resources"] == [f"{state}/{env}/*"]
-    assert {c["variable"]: c["values"] for c in found["DecryptState"]["condition"]}[
-        "kms:EncryptionContext:aws:s3:arn"] == [state, f"{state}/{env}/*"]
+    # Its state, through its state-access role in the state account (bootstrap), nothing else there.
+    assert found["AssumeStateRole"]["resources"] == [f"arn:aws:iam::111111111111:role/{prefix}-tfstate"]
+    assert not any("s3:::webapp-tfstate" in arn for s in found.values() for arn in s["resources"])
     for sid, statement in found.items():
         for arn in statement["resources"]:
-            if arn == "*" or sid in ("ReadState", "DecryptState"):
+            if arn == "*" or sid == "AssumeStateRole":
                 continue
             assert f":{account}:" in arn or f":::{prefix}-" in arn, (sid, arn)
             assert prefix in arn or sid in ("RunTerraform", "SiteKey", "InvalidateSite"), (sid, arn)
@@ -345,9 +344,10 @@ def test_grafana_queries_each_workspace_through_a_role_only_it_may_assume(stack)
 
 
 def test_stack_has_its_own_state_and_a_provider_per_environment_account(stack):
+    # The registry account is the state account here: no role to assume (state.assume_role_arn is unset).
     assert stack.json["terraform"]["backend"]["s3"] == {
         "bucket": "webapp-tfstate-111111111111", "dynamodb_table": "webapp-tfstate-locks",
-        "encrypt": True, "key": "shared/cicd.tfstate", "region": "eu-west-1",
+        "key": "shared/cicd.tfstate", "workspace_key_prefix": "shared", "region": "eu-west-1",
     }
     providers = {p.get("alias", "default"): p for p in stack.json["provider"]["aws"]}
     assert providers["default"]["allowed_account_ids"] == ["111111111111"]
@@ -453,3 +453,15 @@ def test_subscription_ids_are_readable_and_distinct():
     from modules.cicd.pipeline import subscription_id
     assert subscription_id("ops+ci@example.com") == "EmailOpsPlusCiAtExampleDotCom"
     assert subscription_id("a.b@x.io") != subscription_id("ab@x.io")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_delivery_reads_state_through_the_role_the_deploy_role_may_assume(stack, environments, env):
+    """`read_state_outputs` (delivery) and the deploy role's AssumeStateRole name the same role;
+    on the emulator (an endpoint URL) delivery assumes none, as the emulator target's backends."""
+    from delivery.aws import Aws, state_role
+
+    logical_id, _ = resource_named(stack, "aws_iam_role", "name", f"webapp-{env}-deploy")
+    found = statements(stack, role_policy(stack, logical_id)["policy"])
+    assert state_role(Aws(session=None), environments, env) == found["AssumeStateRole"]["resources"][0]
+    assert state_role(Aws(session=None, endpoint_url="http://127.0.0.1:1"), environments, env) is None

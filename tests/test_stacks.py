@@ -46,11 +46,34 @@ def test_every_tier_stack_uses_the_s3_backend_with_its_own_key(synth, expected_s
     for name in expected_stacks[1:]:
         backend = synth.stack(name).json["terraform"]["backend"]["s3"]
         assert backend["bucket"] == "webapp-tfstate-111111111111"
-        assert backend["encrypt"] is True
         env, tier = name.split("-", 1)
         assert backend["key"] == f"{env}/{tier}.tfstate"
         keys.add(backend["key"])
     assert len(keys) == len(expected_stacks) - 1
+
+
+ACCOUNTS = {"dev": "222222222222", "stage": "333333333333", "prod": "444444444444"}
+
+
+@pytest.mark.parametrize("env", sorted(ACCOUNTS))
+def test_every_environment_stack_reaches_its_state_through_its_state_access_role(synth, env):
+    """The state is in the state account (111...); the stacks run with their own account's
+    credentials, so the backend assumes the role bootstrap creates for this environment."""
+    from modules.layout import TIERS
+
+    for tier in TIERS:
+        backend = synth.stack(f"{env}-{tier}").json["terraform"]["backend"]["s3"]
+        assert backend["assume_role"] == {"role_arn": f"arn:aws:iam::111111111111:role/webapp-{env}-tfstate"}
+        # Other workspaces' state stays inside the prefix the role may use.
+        assert backend["workspace_key_prefix"] == env
+
+
+def test_state_is_encrypted_with_the_bucket_default_state_key_not_sse_s3(synth, expected_stacks):
+    """`encrypt = true` without `kms_key_id` makes Terraform send `AES256` (SSE-S3) on every
+    upload, overriding the bucket's SSE-KMS default: no stack may set it."""
+    for name in expected_stacks[1:]:
+        backend = synth.stack(name).json["terraform"]["backend"]["s3"]
+        assert "encrypt" not in backend and "kms_key_id" not in backend, name
 
 
 def test_dynamodb_locking_by_default_and_both_locks_where_configured(synth):

@@ -1,13 +1,17 @@
-"""The remote-state backend: the S3 state bucket and the DynamoDB lock table."""
+"""The remote-state backend: the S3 state bucket, the DynamoDB lock table, and a
+state-access role per environment."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 from cdktf import LocalBackend, TerraformOutput, TerraformResourceLifecycle, TerraformStack
 from constructs import Construct
 
 from modules import aws
-from modules.core import buckets, kms, policy
-from modules.core.environment import SharedConfig, StateConfig
+from modules.core import buckets, kms, policy, state_access
+from modules.core.environment import EnvironmentConfig, SharedConfig, StateConfig
 from modules.core.stack import MANAGED_BY, aws_provider
 from modules.core.target import Target
 
@@ -19,18 +23,22 @@ class StateBackend(Construct):
     """Creates the state bucket and lock table every other stack's backend uses.
 
     - a KMS key (rotation on) that encrypts both;
-    - the bucket: versioned, SSE-KMS with a bucket key, all public access blocked,
-      ACLs disabled, a policy that refuses requests without TLS, noncurrent state
-      versions expired after `noncurrent_version_retention_days`;
+    - the bucket: versioned, SSE-KMS under that key (no bucket key, so key use can be
+      scoped per environment prefix), all public access blocked, ACLs disabled, a policy
+      that refuses requests without TLS and uploads that ask for any other encryption,
+      noncurrent state versions expired after `noncurrent_version_retention_days`;
     - the table: `LockID` hash key, on-demand, point-in-time recovery, KMS
       encryption, deletion protection.
     Both carry `prevent_destroy`.
+
+    Attributes: `bucket`, `lock_table`, `key`, `partition`.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: StateConfig, project: str) -> None:
         super().__init__(scope, construct_id)
         identity = aws.data_aws_caller_identity.DataAwsCallerIdentity(self, "Identity")
         partition = aws.data_aws_partition.DataAwsPartition(self, "Partition")
+        self.partition = partition.partition
 
         key_policy = policy.document(
             self, "KeyPolicy", policy.account_root_admin(identity.account_id, partition.partition)
@@ -41,10 +49,13 @@ class StateBackend(Construct):
         self.bucket = aws.s3_bucket.S3Bucket(self, "Bucket", bucket=config.bucket, lifecycle=KEEP)
         bucket_id = self.bucket.id
         buckets.versioning(self, "Versioning", bucket_id)
-        buckets.encryption(self, "Encryption", bucket_id, kms_key_arn=self.key.arn)
+        # No bucket key: with one, S3 asks KMS with the bucket's ARN as encryption context, and a
+        # state-access role could not be held to its own prefix's objects (see StateAccess).
+        buckets.encryption(self, "Encryption", bucket_id, kms_key_arn=self.key.arn, bucket_key=False)
         buckets.public_access_block(self, "PublicAccessBlock", bucket_id)
         buckets.ownership(self, "Ownership", bucket_id)
-        bucket_policy = policy.document(self, "BucketPolicyDocument", policy.deny_insecure_transport(self.bucket.arn))
+        bucket_policy = policy.document(self, "BucketPolicyDocument", policy.deny_insecure_transport(self.bucket.arn),
+                                        *deny_other_encryption(self.bucket.arn, self.key.arn))
         aws.s3_bucket_policy.S3BucketPolicy(self, "BucketPolicy", bucket=bucket_id, policy=bucket_policy.json)
         buckets.lifecycle(self, "Lifecycle", bucket_id, rule_id="expire-noncurrent-state",
                           noncurrent_days=config.noncurrent_version_retention_days, abort_multipart_days=7)
@@ -67,15 +78,121 @@ class StateBackend(Construct):
         TerraformOutput(self, "KeyArn", value=self.key.arn, description="KMS key of state and locks")
 
 
+def deny_other_encryption(bucket_arn: str, key_arn: str) -> list[Any]:
+    """Uploads take the bucket's default encryption (SSE-KMS under the state key) or name that
+    key: one asking for SSE-S3 (Terraform's S3 backend sends `AES256` when `encrypt = true` has
+    no `kms_key_id`), another KMS key, or `aws:kms` without a key (S3 would use `aws/s3`) is refused."""
+    objects = [f"{bucket_arn}/*"]
+    everyone = [{"type": "*", "identifiers": ["*"]}]
+    header, key_header = "s3:x-amz-server-side-encryption", "s3:x-amz-server-side-encryption-aws-kms-key-id"
+    return [
+        policy.statement(sid="DenyOtherEncryption", effect="Deny", actions=["s3:PutObject"], resources=objects,
+                         principals=everyone,
+                         conditions=[{"test": "StringNotEqualsIfExists", "variable": header, "values": ["aws:kms"]}]),
+        policy.statement(sid="DenyOtherKeys", effect="Deny", actions=["s3:PutObject"], resources=objects,
+                         principals=everyone,
+                         conditions=[{"test": "StringNotEqualsIfExists", "variable": key_header, "values": [key_arn]}]),
+        policy.statement(sid="DenyKmsWithoutTheKey", effect="Deny", actions=["s3:PutObject"], resources=objects,
+                         principals=everyone,
+                         conditions=[{"test": "StringEquals", "variable": header, "values": ["aws:kms"]},
+                                     {"test": "Null", "variable": key_header, "values": ["true"]}]),
+    ]
+
+
+class StateAccess(Construct):
+    """Creates one environment's state-access role in the state account (`<prefix>-tfstate`).
+
+    Its stacks' S3 backend assumes it (modules/core/stack.py), and so do the delivery
+    commands that read their outputs. Trust: the account root of the environment's
+    account, limited by `aws:PrincipalArn` to the principals that run its Terraform
+    (`state_access.trusted_principal_arns`); a condition rather than role ARNs as
+    principals, because IAM rejects a trust policy naming a role that does not exist
+    yet (the deploy role is created later, by shared-cicd) and silently breaks one whose
+    role is recreated. Permissions, only for the environment's `<env>/` prefix:
+    list it, read/write/delete its objects (state, `.tflock` files), read/write/delete
+    the lock items of its keys, and use the state key only through S3 for those objects
+    and through DynamoDB for the lock table.
+
+    Attributes: `role`.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, backend: StateBackend, shared: SharedConfig,
+                 environment: EnvironmentConfig) -> None:
+        super().__init__(scope, construct_id)
+        p, state = backend.partition, shared.state
+        prefix = state_access.state_prefix(environment)
+        trust = policy.document(self, "Trust", policy.statement(
+            sid="EnvironmentTerraformAssumes",
+            actions=["sts:AssumeRole"],
+            principals=[{"type": "AWS", "identifiers": [f"arn:{p}:iam::{environment.account_id}:root"]}],
+            conditions=[{"test": "ArnEquals", "variable": "aws:PrincipalArn",
+                         "values": list(state_access.trusted_principal_arns(shared, environment))}],
+        ))
+        self.role = aws.iam_role.IamRole(
+            self, "Role", name=state_access.state_role_name(shared, environment),
+            description=f"Terraform state of {environment.name}: s3://{state.bucket}/{prefix}/ and its locks",
+            assume_role_policy=trust.json,
+        )
+        bucket, key_arn, table_arn = backend.bucket.arn, backend.key.arn, backend.lock_table.arn
+        objects = f"{bucket}/{prefix}/*"
+        permissions = policy.document(
+            self, "Permissions",
+            # Terraform lists the prefix to find workspaces (workspace_key_prefix is the prefix too).
+            policy.statement(sid="ListPrefix", actions=["s3:ListBucket"], resources=[bucket],
+                             conditions=[{"test": "StringLike", "variable": "s3:prefix",
+                                          "values": [f"{prefix}/*"]}]),
+            policy.statement(sid="ReadWriteState", actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                             resources=[objects]),
+            # The backend's lock items are `<bucket>/<key>` and `<bucket>/<key>-md5`.
+            policy.statement(sid="LockState", actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
+                             resources=[table_arn],
+                             conditions=[{"test": "ForAllValues:StringLike", "variable": "dynamodb:LeadingKeys",
+                                          "values": [f"{state.bucket}/{prefix}/*"]}]),
+            policy.statement(sid="StateObjectsKey", actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                             resources=[key_arn],
+                             conditions=[
+                                 {"test": "StringEquals", "variable": "kms:ViaService",
+                                  "values": [f"s3.{state.region}.amazonaws.com"]},
+                                 {"test": "ArnLike", "variable": "kms:EncryptionContext:aws:s3:arn",
+                                  "values": [objects]},
+                             ]),
+            # DynamoDB decrypts the table key with the caller's permissions (and caches it per caller).
+            policy.statement(sid="LockTableKey",
+                             actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"],
+                             resources=[key_arn],
+                             conditions=[
+                                 {"test": "StringEquals", "variable": "kms:ViaService",
+                                  "values": [f"dynamodb.{state.region}.amazonaws.com"]},
+                                 {"test": "StringEquals", "variable": "kms:EncryptionContext:aws:dynamodb:tableName",
+                                  "values": [state.lock_table]},
+                             ]),
+            policy.statement(sid="LockTableKeyDescribe", actions=["kms:DescribeKey"], resources=[key_arn],
+                             conditions=[{"test": "StringEquals", "variable": "kms:ViaService",
+                                          "values": [f"dynamodb.{state.region}.amazonaws.com"]}]),
+        )
+        aws.iam_role_policy.IamRolePolicy(self, "RolePolicy", name="terraform-state", role=self.role.id,
+                                          policy=permissions.json)
+        TerraformOutput(self, "RoleArn", value=self.role.arn,
+                        description=f"The role {environment.name}'s stacks reach their state through")
+
+
+def access_id(environment_name: str) -> str:
+    """`dev` -> `DevAccess` (construct ids are Terraform addresses: keep them stable)."""
+    return environment_name[:1].upper() + environment_name[1:] + "Access"
+
+
 class BootstrapStack(TerraformStack):
     """`bootstrap`: the state backend itself, in local state (created once per organisation).
 
+    Built from every environment (a state-access role each), so it is left out of a
+    partial synth (`ENVIRONMENTS=dev`), which would otherwise delete the others' roles.
     Its own state is written beside `cdktf.out/` as `terraform.bootstrap.tfstate`;
     keep that file, or migrate it into the bucket once the bucket exists
     (README: "Bootstrap").
     """
 
-    def __init__(self, scope: Construct, *, shared: SharedConfig, target: Target) -> None:
+    def __init__(self, scope: Construct, *, shared: SharedConfig, environments: Sequence[EnvironmentConfig],
+                 target: Target) -> None:
         super().__init__(scope, "bootstrap")
         state = shared.state
         aws_provider(
@@ -91,3 +208,8 @@ class BootstrapStack(TerraformStack):
         # where a re-synth never deletes it.
         LocalBackend(self, path="../../../terraform.bootstrap.tfstate")
         self.backend = StateBackend(self, "StateBackend", config=state, project=shared.project)
+        self.access = {
+            environment.name: StateAccess(self.backend, access_id(environment.name), backend=self.backend,
+                                          shared=shared, environment=environment)
+            for environment in environments if state_access.uses_state_bucket(environment)
+        }

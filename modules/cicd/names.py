@@ -48,3 +48,8 @@ def monitoring_parameter(prefix: str, what: str) -> str:
     """SSM parameters `shared-cicd` writes in each environment's account for the API tier:
     `/<prefix>/monitoring/<what>` (`workspace-arn`, `remote-write-url`, `ingest-role-arn`)."""
     return f"/{prefix}/monitoring/{what}"
+
+
+def deploy_role_name(prefix: str) -> str:
+    """modules/cicd/pipeline.py `_deploy_role`: `<prefix>-deploy` (bootstrap's state-access roles trust it)."""
+    return physical_name(NameKind.IAM_ROLE, prefix, "deploy")

@@ -14,7 +14,6 @@ from modules.cicd import names
 from modules.cicd.config import CicdConfig
 from modules.cicd.reach import EnvironmentReach
 from modules.core import kms, policy
-from modules.core.environment import StateConfig
 from modules.core.naming import NameKind, physical_name
 
 # What pushing an image takes, and what `release`/`promote` read (digests, scan findings).
@@ -121,20 +120,20 @@ class Pipeline(Construct):
       with `deploy_external_id` and/or MFA when the environment asks. It may assume
       the environment's Terraform role (to apply its stacks), run the Flyway task and
       follow its logs, roll the API's services, sync the site bucket and invalidate
-      the site's CloudFront distribution, and read its environment's Terraform state
-      (the delivery commands read stack outputs there). Resources are named, never
+      the site's CloudFront distribution, and assume its environment's state-access role
+      in the state account (its Terraform state; the delivery commands read stack
+      outputs there). Resources are named, never
       `*`, for writes.
 
     Attributes: `ci_role`, `deploy_roles` (environment name -> role).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: CicdConfig, project: str, partition: str,
-                 repository_arns: Sequence[str], topic: ReportTopic, state: StateConfig,
+                 repository_arns: Sequence[str], topic: ReportTopic,
                  environments: Sequence[EnvironmentReach]) -> None:
         super().__init__(scope, construct_id)
         self.partition = partition
         self.project = project
-        self.state = state
         self.ci_role = aws.iam_role.IamRole(
             self, "CiRole", name=physical_name(NameKind.IAM_ROLE, project, "ci"),
             description="Jenkins: pushes images, publishes reports, assumes the deploy roles",
@@ -195,7 +194,7 @@ class Pipeline(Construct):
         ))
         prefix = environment.prefix
         role = aws.iam_role.IamRole(
-            scope, "DeployRole", name=physical_name(NameKind.IAM_ROLE, prefix, "deploy"),
+            scope, "DeployRole", name=names.deploy_role_name(prefix),
             description=f"Deploys {environment.name}: Terraform, migrations, ECS, the site bucket and CDN",
             assume_role_policy=trust.json, max_session_duration=settings.deploy_max_session_seconds,
             provider=environment.provider,
@@ -261,24 +260,11 @@ class Pipeline(Construct):
         ]
 
     def _state_statements(self, environment: EnvironmentReach) -> list[Any]:
-        """Read this environment's state objects (`<env>/*.tfstate`): stack outputs for the
-        delivery commands. Another account's bucket must also grant it (or `state.assume_role_arn`)."""
-        p, state = self.partition, self.state
-        bucket = f"arn:{p}:s3:::{state.bucket}"
-        found = [
-            policy.statement(sid="ReadState", actions=["s3:GetObject"], resources=[f"{bucket}/{environment.name}/*"]),
-            policy.statement(
-                sid="DecryptState", actions=["kms:Decrypt"],
-                resources=[f"arn:{p}:kms:{state.region}:{state.account_id}:key/*"],
-                conditions=[
-                    {"test": "StringEquals", "variable": "kms:ViaService",
-                     "values": [f"s3.{state.region}.amazonaws.com"]},
-                    {"test": "ArnLike", "variable": "kms:EncryptionContext:aws:s3:arn",
-                     "values": [bucket, f"{bucket}/{environment.name}/*"]},
-                ],
-            ),
-        ]
-        if state.assume_role_arn is not None:
-            found.append(policy.statement(sid="AssumeStateRole", actions=["sts:AssumeRole"],
-                                          resources=[state.assume_role_arn]))
-        return found
+        """Assume the environment's state-access role (bootstrap creates it in the state account,
+        trusting this role): `terraform init/plan/apply` run as this role reach their state
+        through it, and so do the delivery commands that read stack outputs. None when the
+        environment's state is in Terraform Cloud."""
+        if environment.state_role_arn is None:
+            return []
+        return [policy.statement(sid="AssumeStateRole", actions=["sts:AssumeRole"],
+                                 resources=[environment.state_role_arn])]

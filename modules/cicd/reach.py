@@ -18,6 +18,8 @@ class EnvironmentReach:
     provider: Any
     terraform_role_arn: str
     construct_id: str  # `Dev`, from the environment's name
+    # Its state-access role in the state account (bootstrap); None when its state is in Terraform Cloud.
+    state_role_arn: str | None = None
 
     @property
     def name(self) -> str:

@@ -14,6 +14,7 @@ from modules.cicd.monitoring import Monitoring
 from modules.cicd.pipeline import Pipeline, ReportTopic
 from modules.cicd.reach import EnvironmentReach
 from modules.cicd.registry import Puller, Registry
+from modules.core import state_access
 from modules.core.environment import BackendConfig, EnvironmentConfig, SharedConfig, prefix_of
 from modules.core.stack import MANAGED_BY, aws_provider, configure_backend
 from modules.core.target import Target
@@ -69,7 +70,7 @@ class CicdStack(TerraformStack):
             role_arn=config.terraform_role_arn, tags=self.tags, target=target,
         )
         configure_backend(self, shared=shared, backend=BackendConfig(), name=STACK_NAME,
-                          key="shared/cicd.tfstate", target=target)
+                          key="shared/cicd.tfstate", role_arn=shared.state.assume_role_arn, target=target)
         reaches = [self._reach(shared, environment) for environment in environments]
         partition = aws.data_aws_partition.DataAwsPartition(self, "Partition").partition
 
@@ -80,7 +81,7 @@ class CicdStack(TerraformStack):
                                         region=registry.region, partition=partition, alert_accounts=alert_accounts)
         self.pipeline = Pipeline(self, "Pipeline", config=config, project=shared.project, partition=partition,
                                  repository_arns=self.registry.repository_arns, topic=self.report_topic,
-                                 state=shared.state, environments=reaches)
+                                 environments=reaches)
         self.monitoring = Monitoring(self, "Monitoring", config=config, project=shared.project, partition=partition,
                                      registry_account_id=registry.account_id, registry_region=registry.region,
                                      topic=self.report_topic, environments=reaches, target=target)
@@ -93,5 +94,8 @@ class CicdStack(TerraformStack):
             account_id=environment.account_id, role_arn=role,
             tags={**self.tags, "environment": environment.name}, target=self.target, alias=environment.name,
         )
+        state_role = (state_access.state_role_arn(shared, environment)
+                      if state_access.uses_state_bucket(environment) else None)
         return EnvironmentReach(config=environment, prefix=prefix_of(shared, environment), provider=provider,
-                                terraform_role_arn=role, construct_id=construct_id(environment.name))
+                                terraform_role_arn=role, construct_id=construct_id(environment.name),
+                                state_role_arn=state_role)

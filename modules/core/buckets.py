@@ -22,8 +22,11 @@ def versioning(scope: Construct, construct_id: str, bucket_id: str) -> Any:
     )
 
 
-def encryption(scope: Construct, construct_id: str, bucket_id: str, *, kms_key_arn: str | None) -> Any:
-    """SSE-KMS with an S3 bucket key under `kms_key_arn`; SSE-S3 when it is None."""
+def encryption(scope: Construct, construct_id: str, bucket_id: str, *, kms_key_arn: str | None,
+               bucket_key: bool = True) -> Any:
+    """SSE-KMS under `kms_key_arn`, with an S3 bucket key unless `bucket_key` is False; SSE-S3 when
+    `kms_key_arn` is None. Without a bucket key, each object's KMS encryption context is its own
+    ARN, so a key grant can be scoped to a prefix (one KMS request per object read or write)."""
     sse = aws.s3_bucket_server_side_encryption_configuration
     if kms_key_arn is None:
         default = sse.S3BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultA(
@@ -35,7 +38,7 @@ def encryption(scope: Construct, construct_id: str, bucket_id: str, *, kms_key_a
             sse_algorithm="aws:kms", kms_master_key_id=kms_key_arn
         )
         rule = sse.S3BucketServerSideEncryptionConfigurationRuleA(
-            apply_server_side_encryption_by_default=default, bucket_key_enabled=True
+            apply_server_side_encryption_by_default=default, bucket_key_enabled=bucket_key
         )
     return sse.S3BucketServerSideEncryptionConfigurationA(scope, construct_id, bucket=bucket_id, rule=[rule])
 

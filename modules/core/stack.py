@@ -8,6 +8,7 @@ from cdktf import CloudBackend, NamedCloudWorkspace, S3Backend, S3BackendAssumeR
 from constructs import Construct
 
 from modules import aws
+from modules.core import state_access
 from modules.core.environment import (
     BackendConfig,
     BackendType,
@@ -109,12 +110,15 @@ class TierStack(TerraformStack):
         return self._providers[region]
 
     def _configure_backend(self) -> None:
+        environment = self.environment
         configure_backend(
             self,
             shared=self.shared,
-            backend=self.environment.backend,
-            name=f"{self.environment.name}-{self.tier}",
-            key=f"{self.environment.name}/{self.tier}.tfstate",
+            backend=environment.backend,
+            name=f"{environment.name}-{self.tier}",
+            key=f"{state_access.state_prefix(environment)}/{self.tier}.tfstate",
+            # The environment's account reaches its state through its state-access role (bootstrap).
+            role_arn=state_access.state_role_arn(self.shared, environment),
             target=self.target,
         )
 
@@ -126,10 +130,16 @@ def configure_backend(
     backend: BackendConfig,
     name: str,
     key: str,
+    role_arn: str | None,
     target: Target,
 ) -> None:
     """The stack's backend: S3 on the state bucket at `key` (the DynamoDB lock table and/or
-    S3 native locking), or the Terraform Cloud workspace `<workspace_prefix><name>`."""
+    S3 native locking) reached through `role_arn`, or the Terraform Cloud workspace
+    `<workspace_prefix><name>`.
+
+    Workspaces other than `default` live beside `key` (`<folder>/<workspace>/...`), so the
+    role that may use the key's folder may use them too.
+    """
     if backend.type is BackendType.CLOUD:
         CloudBackend(
             stack,
@@ -141,13 +151,19 @@ def configure_backend(
     settings: dict[str, Any] = {
         "bucket": state.bucket,
         "key": key,
+        "workspace_key_prefix": key.split("/", 1)[0],
         "region": state.region,
-        "encrypt": True,
+        # No `encrypt`: with `encrypt = true` and no `kms_key_id`, the backend sends
+        # `x-amz-server-side-encryption: AES256` on every upload, which overrides the bucket's
+        # default and stores state under SSE-S3, not the state key. Without the header every
+        # object takes the bucket default (SSE-KMS, the state key), and the bucket policy refuses
+        # uploads that ask for anything else. `kms_key_id` would need the key's ARN, known only
+        # after bootstrap, in every environment's configuration, and would not survive a new key.
         **target.s3_backend_settings(),
     }
     if backend.locking in (StateLocking.DYNAMODB, StateLocking.BOTH):
         settings["dynamodb_table"] = state.lock_table
-    role = target.role_arn(state.assume_role_arn)
+    role = target.role_arn(role_arn)
     if role:
         settings["assume_role"] = S3BackendAssumeRoleConfig(role_arn=role)
     S3Backend(stack, **settings)

@@ -38,6 +38,38 @@ def test_bootstrap_creates_the_state_bucket_and_lock_table(bootstrapped, emulato
     assert (emulator_synth.outdir.parent / "terraform.bootstrap.tfstate").is_file()
 
 
+def test_bootstrap_creates_a_state_access_role_per_environment(bootstrapped, emulator):
+    """Every environment's stacks reach the state account through their own role (real
+    accounts; the emulator maps every account to one, so its backends assume none)."""
+    import json
+
+    iam = emulator.boto3_client("iam")
+    for env, account in {"dev": "222222222222", "stage": "333333333333", "prod": "444444444444"}.items():
+        role = iam.get_role(RoleName=f"webapp-{env}-tfstate")["Role"]
+        trust = role["AssumeRolePolicyDocument"]
+        trust = json.loads(trust) if isinstance(trust, str) else trust
+        (statement,) = trust["Statement"]
+        assert statement["Principal"] == {"AWS": f"arn:aws:iam::{account}:root"}
+        assert f"arn:aws:iam::{account}:role/webapp-{env}-deploy" in statement["Condition"]["ArnEquals"][
+            "aws:PrincipalArn"]
+        policy = iam.get_role_policy(RoleName=f"webapp-{env}-tfstate", PolicyName="terraform-state")
+        document = policy["PolicyDocument"]
+        document = json.loads(document) if isinstance(document, str) else document
+        writes = next(s for s in document["Statement"] if s["Sid"] == "ReadWriteState")
+        assert writes["Resource"] == f"arn:aws:s3:::{STATE_BUCKET}/{env}/*"
+
+
+def test_state_written_through_the_backend_is_under_the_state_key(bootstrapped, emulator):
+    """The backend sends no `AES256` header any more, so state takes the bucket default: SSE-KMS
+    under the state key (before, `encrypt = true` stored it under SSE-S3)."""
+    bootstrapped.apply("dev-network")
+    s3 = emulator.boto3_client("s3")
+    head = s3.head_object(Bucket=STATE_BUCKET, Key="dev/network.tfstate")
+    key_arn = emulator.boto3_client("kms").describe_key(KeyId="alias/webapp-tfstate")["KeyMetadata"]["Arn"]
+    assert head["ServerSideEncryption"] == "aws:kms"
+    assert head["SSEKMSKeyId"] == key_arn
+
+
 def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> str:
     """Read the process's output until `marker` appears (a prompt has no newline)."""
     seen: list[str] = []
