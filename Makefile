@@ -14,7 +14,7 @@ export PIPENV_NOSPIN := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: synth test test-fast test-emulator snapshot-update lint bench install checkov-venv cdktf-synth clean deploy-frontend \
-        checkov plan-env apply-env deploy-role ci-role diagrams
+        checkov plan-env apply-env deploy-role ci-role role-access diagrams
 
 # ENVIRONMENTS=dev,stage limits the run to some environments.
 synth: $(VENV)/.synced
@@ -60,6 +60,12 @@ deploy-role: $(VENV)/.synced
 
 ci-role: $(VENV)/.synced
 	@$(PY) -m delivery role ci
+
+# How to assume them (key=value lines from the environment files: external_id, via, mfa), e.g.
+#   make --silent role-access ROLE=ci      make --silent role-access ROLE=deploy ENV=prod
+role-access: $(VENV)/.synced
+	@test -n "$(ROLE)" || { echo "usage: make role-access ROLE=ci|deploy [ENV=<env>]" >&2; exit 2; }
+	@$(PY) -m delivery access "$(ROLE)" $(ENV)
 
 # Architecture pictures (PNG + SVG per environment and per tier) drawn from cdktf.out/; the
 # prod ones are committed and embedded in README.md, so re-run this after changing the stacks.

@@ -205,6 +205,18 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
     common(role)
     role.set_defaults(handler=_role)
 
+    access = commands.add_parser(
+        "access", help="print how the pipeline assumes the CI role or a deploy role (external id, via)",
+        description="Print key=value lines from the environment files (no AWS call): external_id (what the "
+                    "role's trust requires; empty when none) and, for deploy roles, via (ci-role: assume it from "
+                    "a CI-role session; principals: only cicd.deploy_principal_arns may) and mfa. The Jenkinsfiles "
+                    "read these instead of keeping copies.",
+        epilog="exit status: 0 printed, 2 bad input")
+    access.add_argument("kind", choices=["ci", "deploy"])
+    access.add_argument("env", nargs="?", help="environment (deploy roles)")
+    common(access)
+    access.set_defaults(handler=_access)
+
 
 def _stacks(args: argparse.Namespace) -> int:
     from delivery.pipeline import Context
@@ -229,6 +241,17 @@ def _role(args: argparse.Namespace) -> int:
 
     context = _context(args)
     print(role(context.load(), context.aws, args.kind, args.env))  # type: ignore[attr-defined]
+    return 0
+
+
+def _access(args: argparse.Namespace) -> int:
+    from delivery.pipeline import Context
+    from delivery.terraform import access
+
+    context = Context(args.environments_dir, aws=None)  # type: ignore[arg-type]
+    names = (args.env,) if args.kind == "deploy" and args.env else ()
+    for key, value in access(context.load(*names), args.kind, args.env).items():
+        print(f"{key}={value}")
     return 0
 
 

@@ -4,6 +4,7 @@
     python -m delivery plan dev           # init + plan every stack; <stack>.tfplan and .tfplan.txt
     python -m delivery apply dev          # stack by stack: init, plan, apply that plan
     python -m delivery role deploy dev    # the deploy role ARN (shared-cicd state)
+    python -m delivery access deploy prod # how that role is assumed (environment files)
 
 Run `make synth` first: these commands work in `cdktf.out/stacks/<stack>/`.
 """
@@ -79,3 +80,24 @@ def role(environments: Any, aws: Any, kind: str, environment: str | None) -> str
         path = f"Pipeline_{environment.title()}_DeployRoleArn"
     missing = f"s3://{state.bucket}/shared/cicd.tfstate has no output {path}: apply shared-cicd"
     return str(stack_output(outputs, path, missing=missing))
+
+
+def access(environments: Any, kind: str, environment: str | None) -> dict[str, str]:
+    """How the pipeline assumes the CI role or an environment's deploy role, from the environment files.
+
+    `external_id`: what the role's trust requires (empty when none); for deploy roles, `via`:
+    `ci-role` (assume it from a CI-role session) or `principals` (only `deploy_principal_arns`
+    may, so Jenkins uses a credential of one of them), and `mfa` (`true` cannot be met by Jenkins).
+    The trust policies are built from the same values (modules/cicd/pipeline.py), so the pipeline
+    never keeps copies of them.
+    """
+    if kind == "ci":
+        return {"external_id": environments.shared.cicd.ci_external_id or ""}
+    if environment is None:
+        raise UsageError("access deploy needs the environment")
+    settings = environments.get(environment).cicd
+    return {
+        "via": "ci-role" if settings.deploy_trusts_ci_role else "principals",
+        "external_id": settings.deploy_external_id or "",
+        "mfa": "true" if settings.deploy_require_mfa else "false",
+    }

@@ -59,11 +59,9 @@ def delivery_calls(text: str) -> list[str]:
 
 
 def infra_text_of_app() -> str:
-    """The parts of the app pipeline that run in the infra checkout (`dir('infra')` or `make -C infra`)."""
+    """The parts of the app pipeline that run in the infra checkout (`dir(infraDir())`)."""
     text = strip_comments(APP.read_text())
-    inside = "\n".join(blocks(text, "dir('infra')"))
-    with_c = "\n".join(re.findall(r"make[^\n]*-C infra[^\n]*", text))
-    return inside + "\n" + with_c
+    return "\n".join(blocks(text, "dir(infraDir())"))
 
 
 @pytest.mark.parametrize("text_of", [lambda: strip_comments(INFRA.read_text()), infra_text_of_app],
@@ -111,7 +109,7 @@ def test_infra_pipeline_plans_on_pull_requests_and_gates_stage_and_prod():
     assert "changeRequest()" in blocks(text, "stage('Plan')")[0]
     assert "submitter: 'prod-approvers'" in blocks(text, "stage('Approve prod')")[0]
     apply_body = function_body(text, "applyEnvironment")
-    assert "lock(resource:" in apply_body and "withAWS(role: deployRole(environment)" in apply_body
+    assert "lock(resource:" in apply_body and "asDeployRole(environment," in apply_body
 
 
 def test_rejects_a_pipeline_calling_a_missing_command():
@@ -119,3 +117,75 @@ def test_rejects_a_pipeline_calling_a_missing_command():
     text = "sh 'make no-such-target'\nsh 'python -m delivery teleport dev'"
     assert "no-such-target" not in make_targets() and make_calls(text) == ["no-such-target"]
     assert delivery_calls(text) == ["teleport"] and "teleport" not in delivery_commands()
+
+
+# --- how the pipelines reach AWS: the role chain the trust policies allow --------------------------
+
+BOTH = pytest.mark.parametrize("path", [INFRA, APP], ids=["Jenkinsfile", "app.Jenkinsfile"])
+
+
+@BOTH
+def test_every_aws_session_is_one_of_the_two_role_helpers(path):
+    """No stage calls withAWS itself: only asCiRole and asDeployRole, which pass what the trusts require."""
+    text = strip_comments(path.read_text())
+    helpers = function_body(text, "asCiRole") + function_body(text, "asDeployRole")
+    assert text.count("withAWS(") == helpers.count("withAWS(") == 3
+
+
+@BOTH
+def test_the_ci_role_is_assumed_with_the_external_id_of_the_environment_files(path):
+    body = function_body(strip_comments(path.read_text()), "asCiRole")
+    assert "roleAccess('ci')" in body and "settings.externalId = access.external_id" in body
+    assert "withAWS(settings)" in body
+
+
+@BOTH
+def test_deploy_roles_are_assumed_from_a_ci_role_session_or_the_approvers_credential(path):
+    body = function_body(strip_comments(path.read_text()), "asDeployRole")
+    assert "roleAccess('deploy', environment)" in body and "settings.externalId = access.external_id" in body
+    via_ci, via_principals = body.split("} else {")
+    assert "access.via == 'ci-role'" in via_ci
+    assert re.search(r"asCiRole\(.*?\)\s*\{\s*withAWS\(settings\)", via_ci), "chained inside a CI-role session"
+    assert 'settings.credentials = "${environment}-approvals"' in via_principals
+    assert "asCiRole" not in via_principals
+
+
+@BOTH
+def test_pipelines_keep_no_copy_of_the_external_ids(path, environments):
+    ids = [environments.shared.cicd.ci_external_id] + [
+        e.cicd.deploy_external_id for e in environments.environments if e.cicd.deploy_external_id]
+    assert len(ids) == 2
+    text = path.read_text()
+    assert [i for i in ids if i in text] == []
+
+
+def test_pull_request_plans_use_only_deploy_roles_the_ci_role_may_assume():
+    (plan,) = blocks(strip_comments(INFRA.read_text()), "stage('Plan')")
+    skip, rest = plan.split("continue", 1)
+    assert "roleAccess('deploy', environment).via != 'ci-role'" in skip
+    assert "asDeployRole(environment," in rest and "asDeployRole" not in skip
+
+
+def run_delivery(*argv: str) -> str:
+    import contextlib
+    import io
+
+    from delivery.__main__ import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(list(argv)) == 0
+    return out.getvalue()
+
+
+def test_role_access_prints_what_the_trust_policies_require():
+    assert run_delivery("access", "ci") == "external_id=webapp-jenkins-ci\n"
+    assert run_delivery("access", "deploy", "dev") == "via=ci-role\nexternal_id=\nmfa=false\n"
+    assert run_delivery("access", "deploy", "prod") == "via=principals\nexternal_id=webapp-prod-deploy\nmfa=false\n"
+
+
+def test_role_access_follows_the_environment_files(environments_copy):
+    path = environments_copy / "prod.hcl"
+    path.write_text(path.read_text().replace('"webapp-prod-deploy"', '"rotated-prod-id"'))
+    printed = run_delivery("access", "deploy", "prod", "--environments-dir", str(environments_copy))
+    assert "external_id=rotated-prod-id\n" in printed
