@@ -4,6 +4,11 @@ account_id = "222222222222"
 region     = "eu-west-1"
 production = false
 
+# Terraform runs as this role here (every provider assumes it; the deploy role may, and
+# shared-cicd reaches dev through it). The pipeline reaches dev through the CI role, which
+# may assume dev's deploy role (cicd defaults); the monitoring workspace may be destroyed.
+assume_role_arn = "arn:aws:iam::222222222222:role/webapp-terraform-dev"
+
 network {
   cidr                    = "10.10.0.0/16"
   az_count                = 2
@@ -86,10 +91,4 @@ api {
     image_repository = "webapp/migrations"
     image_tag        = "10.20.1"
   }
-}
-
-# How the pipeline reaches dev (shared-cicd): Terraform runs as this role here, the CI
-# role may assume the deploy role, and the monitoring workspace may be destroyed.
-cicd {
-  terraform_role_arn = "arn:aws:iam::222222222222:role/webapp-terraform-dev"
 }

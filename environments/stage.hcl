@@ -4,6 +4,10 @@ account_id = "333333333333"
 region     = "eu-west-1"
 production = false
 
+# Terraform runs as this role here: every provider assumes it (the deploy role may, and
+# shared-cicd reaches stage through it).
+assume_role_arn = "arn:aws:iam::333333333333:role/webapp-terraform-stage"
+
 backend {
   # Both locks while teams move from the DynamoDB table to S3 native locking.
   locking = "both"
@@ -94,8 +98,8 @@ api {
 }
 
 # How the pipeline reaches stage (shared-cicd): the CI role deploys after Jenkins'
-# approval step; the monitoring workspace is kept from `terraform destroy`.
+# approval step; Terraform runs as assume_role_arn above; the monitoring workspace is
+# kept from `terraform destroy`.
 cicd {
-  terraform_role_arn = "arn:aws:iam::333333333333:role/webapp-terraform-stage"
-  prevent_destroy    = true
+  prevent_destroy = true
 }

@@ -39,7 +39,9 @@ def test_loads_the_cicd_blocks_into_typed_config(environments):
     assert cicd.server_error_alert_percent == 5.0
     prod = environments.get("prod").cicd
     assert prod.deploy_trusts_ci_role is False and prod.deploy_external_id == "webapp-prod-deploy"
-    assert environments.get("dev").cicd.terraform_role_arn == "arn:aws:iam::222222222222:role/webapp-terraform-dev"
+    # cicd.terraform_role_arn defaults to assume_role_arn: the role every provider of dev assumes.
+    assert environments.get("dev").cicd.terraform_role_arn is None
+    assert environments.get("dev").assume_role_arn == "arn:aws:iam::222222222222:role/webapp-terraform-dev"
     assert environments.complete
 
 
@@ -144,7 +146,7 @@ def test_rejects_a_registry_role_in_another_account(environments_copy):
 
 
 def test_rejects_an_environment_the_pipeline_cannot_reach(environments_copy):
-    edit(environments_copy, "dev.hcl", '  terraform_role_arn = "arn:aws:iam::222222222222:role/webapp-terraform-dev"\n', "")
+    edit(environments_copy, "dev.hcl", 'assume_role_arn = "arn:aws:iam::222222222222:role/webapp-terraform-dev"\n', "")
     error = load_error(environments_copy)
     assert error.file.endswith("dev.hcl") and error.key == "cicd.terraform_role_arn"
     assert "when assume_role_arn is unset" in str(error)
@@ -154,6 +156,7 @@ def test_rejects_a_terraform_role_in_another_account(environments_copy):
     edit(environments_copy, "stage.hcl", "333333333333:role/webapp-terraform-stage", "222222222222:role/webapp-terraform-stage")
     error = load_error(environments_copy)
     assert error.file.endswith("stage.hcl") and "account 333333333333" in str(error)
+    assert error.key == "assume_role_arn", "the key the file sets, not the default it feeds"
 
 
 def test_rejects_a_prod_deploy_role_the_ci_role_may_assume(environments_copy):
@@ -176,24 +179,24 @@ def test_rejects_an_unprotected_prod_workspace(environments_copy):
 
 
 def test_rejects_mfa_on_a_role_the_ci_role_assumes(environments_copy):
-    edit(environments_copy, "dev.hcl", "webapp-terraform-dev\"\n", "webapp-terraform-dev\"\n  deploy_require_mfa = true\n")
+    edit(environments_copy, "stage.hcl", "  prevent_destroy = true\n", "  prevent_destroy = true\n  deploy_require_mfa = true\n")
     error = load_error(environments_copy)
     assert error.key == "cicd.deploy_require_mfa" and "carry no MFA" in str(error)
 
 
 def test_rejects_a_deploy_role_nobody_may_assume(environments_copy):
-    edit(environments_copy, "dev.hcl", "webapp-terraform-dev\"\n", "webapp-terraform-dev\"\n  deploy_trusts_ci_role = false\n")
+    edit(environments_copy, "stage.hcl", "  prevent_destroy = true\n", "  prevent_destroy = true\n  deploy_trusts_ci_role = false\n")
     error = load_error(environments_copy)
     assert error.key == "cicd.deploy_principal_arns" and "else nobody may deploy" in str(error)
 
 
 def test_rejects_a_bad_deploy_session_length(environments_copy):
-    edit(environments_copy, "dev.hcl", "webapp-terraform-dev\"\n", "webapp-terraform-dev\"\n  deploy_max_session_seconds = 50000\n")
+    edit(environments_copy, "stage.hcl", "  prevent_destroy = true\n", "  prevent_destroy = true\n  deploy_max_session_seconds = 50000\n")
     error = load_error(environments_copy)
     assert error.key == "cicd.deploy_max_session_seconds" and "3600..43200" in str(error)
 
 
 def test_rejects_two_cicd_blocks_in_one_file(environments_copy):
-    append(environments_copy, "dev.hcl", "cicd {\n  prevent_destroy = true\n}")
+    append(environments_copy, "stage.hcl", "cicd {\n  prevent_destroy = true\n}")
     error = load_error(environments_copy)
-    assert error.file.endswith("dev.hcl") and error.key == "cicd" and "must be one block { ... }, got 2 of them" in str(error)
+    assert error.file.endswith("stage.hcl") and error.key == "cicd" and "must be one block { ... }, got 2 of them" in str(error)

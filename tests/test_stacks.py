@@ -29,10 +29,26 @@ def test_provider_sets_default_tags(synth):
     }}]
 
 
-def test_prod_provider_assumes_the_configured_role_and_dev_does_not(synth):
-    (prod,) = synth.stack("prod-network").json["provider"]["aws"]
-    (dev,) = synth.stack("dev-network").json["provider"]["aws"]
-    assert prod["assume_role"][0]["role_arn"] == "arn:aws:iam::444444444444:role/webapp-terraform-prod"
+@pytest.mark.parametrize("env,account", [("dev", "222222222222"), ("stage", "333333333333"),
+                                         ("prod", "444444444444")])
+def test_every_environment_provider_runs_as_its_terraform_role(synth, env, account):
+    """The pipeline runs `make apply-env` with deploy-role credentials, which may do nothing but
+    assume this role: a provider without assume_role would apply as the deploy role and fail."""
+    role = f"arn:aws:iam::{account}:role/webapp-terraform-{env}"
+    for tier in ("network", "database", "api", "frontend"):
+        for provider in synth.stack(f"{env}-{tier}").json["provider"]["aws"]:
+            assert provider["assume_role"][0]["role_arn"] == role, (tier, provider.get("alias"))
+    cicd = {p.get("alias"): p for p in synth.stack("shared-cicd").json["provider"]["aws"]}
+    assert cicd[env]["assume_role"][0]["role_arn"] == role, "shared-cicd reaches the account the same way"
+
+
+def test_a_provider_assumes_no_role_when_none_is_configured(tmp_path, environments_copy):
+    path = environments_copy / "dev.hcl"
+    text = path.read_text()
+    path.write_text(text.replace('assume_role_arn = "arn:aws:iam::222222222222:role/webapp-terraform-dev"',
+                                 'cicd {\n  terraform_role_arn = "arn:aws:iam::222222222222:role/webapp-terraform-dev"\n}'))
+    synthesized = synthesize(load_environments(environments_copy, ("dev",)), tmp_path / "cdktf.out")
+    (dev,) = synthesized.stack("dev-network").json["provider"]["aws"]
     assert "assume_role" not in dev
 
 

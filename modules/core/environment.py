@@ -250,8 +250,8 @@ class EnvironmentConfig:
               "the role Terraform runs as in this account when assume_role_arn is unset (the deploy role "
               "assumes it, and shared-cicd reaches this account through it)")
         assert role is not None
-        check(role_account(role) == self.account_id, "cicd.terraform_role_arn", role,
-              f"a role in this environment's account {self.account_id}")
+        key = "cicd.terraform_role_arn" if cicd.terraform_role_arn else "assume_role_arn"
+        check(role_account(role) == self.account_id, key, role, f"a role in this environment's account {self.account_id}")
         if cicd.deploy_require_mfa:
             check(not cicd.deploy_trusts_ci_role, "cicd.deploy_require_mfa", True,
                   "false while deploy_trusts_ci_role = true (the CI role's sessions carry no MFA)")
