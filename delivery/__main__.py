@@ -123,7 +123,8 @@ def _verify(args: argparse.Namespace) -> int:
     from delivery.pipeline import verify
 
     return verify(_context(args), args.env, base_url=args.url,  # type: ignore[arg-type]
-                  grace_seconds=args.grace_seconds, poll_seconds=args.poll_seconds)
+                  grace_seconds=args.grace_seconds, poll_seconds=args.poll_seconds,
+                  rollout_timeout_seconds=args.rollout_timeout_seconds)
 
 
 def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
@@ -168,14 +169,22 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
     migrate.set_defaults(handler=_migrate)
 
     verify = commands.add_parser(
-        "verify", help="wait until every service's health path answers 200 through the API",
-        description="Poll <invoke URL>/<path_prefix><health_check_path> of each service in the environment "
-                    "until it answers 200, within the service's health_check_grace_period_seconds.",
-        epilog="exit status: 0 all healthy, 1 a service did not answer 200 in time, 2 bad input")
+        "verify", help="wait until ECS has rolled out what was applied, then call each public health path",
+        description="For each service of the environment: wait until its ECS primary deployment is COMPLETED on "
+                    "the task definition the <env>-api stack was just applied with (its TaskDefinitionArns "
+                    "output), failing at once when the deployment FAILED or ECS rolled it back; then, for services "
+                    "whose routes need no AWS credentials (authorization NONE), call <invoke URL>/<path_prefix>"
+                    "<health_check_path> with their required headers until it answers 200 within "
+                    "health_check_grace_period_seconds. AWS_IAM services are verified by their rollout only (the "
+                    "deploy role is not an API caller); a cached GET answer only shows the route works.",
+        epilog="exit status: 0 all rolled out and healthy, 1 a rollout failed, was rolled back or timed out, or a "
+               "health path did not answer 200 in time, 2 bad input")
     verify.add_argument("env", help="environment name")
     verify.add_argument("--url", help="base URL instead of the <env>-api stack's invoke URL output")
     verify.add_argument("--grace-seconds", type=float, help="override every service's grace period")
     verify.add_argument("--poll-seconds", type=float, default=5, help="seconds between probes (default 5)")
+    verify.add_argument("--rollout-timeout-seconds", type=float, default=1800,
+                        help="give up waiting for the ECS rollouts after this long (default 1800)")
     common(verify)
     verify.set_defaults(handler=_verify)
 

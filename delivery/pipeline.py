@@ -5,8 +5,9 @@
 - `promote`  copies the pinned digests one step along `promotion_order` (dev -> stage -> prod,
              never skipping), after checking each digest still exists in ECR;
 - `migrate`  runs the environment's Flyway task definition once and fails on a non-zero exit;
-- `verify`   polls each service's health path through the environment's API until it answers
-             200 within its grace period.
+- `verify`   waits until ECS has rolled out the task definition each service was just applied
+             with (failing on a failed or rolled-back deployment), then calls the health path
+             through the API of each service anyone may call, until it answers 200.
 
 Release files are written atomically; any failure leaves every release file as it was.
 Terraform (applying the release file) is the reconciler: see README "Delivery".
@@ -18,6 +19,7 @@ import difflib
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -243,10 +245,62 @@ def _log_link(ecs: Any, region: str, task_definition: str, task_arn: str) -> str
 
 
 # --- verify --------------------------------------------------------------------------------------
+#
+# What tells a bad release apart: the ECS services, not the API. Terraform's apply returns as soon
+# as UpdateService is accepted (no wait_for_steady_state), while the old tasks keep serving
+# (minimum healthy 100 %), so a 200 through the API right after apply comes from the old version;
+# prod also caches GET routes. ECS marks a deployment COMPLETED only once its tasks passed the NLB
+# health checks and the old ones are gone, and a deployment the circuit breaker or a deployment
+# alarm rolls back is replaced by one on the previous task definition. So verify first waits for
+# each service's primary deployment to be COMPLETED on the task definition Terraform just applied
+# (the stack's TaskDefinitionArns output), failing on FAILED or a rollback; then it calls the
+# health path through the API for services anyone may call (authorization NONE, with their
+# required headers and query parameters): that shows the route reaches them. AWS_IAM services are
+# not called through the API: the deploy role is not an API caller (no execute-api:Invoke), and
+# their rollout already proves the new tasks healthy behind the NLB.
 
-def _status(url: str, timeout: float) -> int | str:
+PROBE_REQUEST_ID = "delivery-verify"
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """One service's deployment as ECS reports it: `state` is ok, wait or failed."""
+
+    state: str
+    message: str
+
+
+def rollout(ecs: Any, cluster: str, service: str, expected: str) -> Rollout:
+    """Where the rollout of `expected` (a task definition ARN) on `service` stands."""
+    from botocore.exceptions import ClientError
+
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        found = ecs.describe_services(cluster=cluster, services=[service])
+    except ClientError as error:
+        raise DeployError(f"cannot describe the ECS service {service} in {cluster}: {aws_error(error)}") from None
+    if found.get("failures") or not found.get("services"):
+        return Rollout("failed", f"ECS has no service {service} in {cluster}: {found.get('failures')}")
+    deployments = found["services"][0].get("deployments") or []
+    primary = next((d for d in deployments if d.get("status") == "PRIMARY"), None)
+    if primary is None:
+        return Rollout("wait", "no primary deployment yet")
+    running = primary.get("taskDefinition")
+    if running != expected:
+        return Rollout("failed", f"the primary deployment runs {running}, not {expected}: ECS rolled the "
+                                 "release back (circuit breaker or deployment alarm), or another deploy replaced it")
+    state = primary.get("rolloutState") or "IN_PROGRESS"
+    if state == "FAILED":
+        return Rollout("failed", f"the deployment of {expected} FAILED: {primary.get('rolloutStateReason')}")
+    older = [d for d in deployments if d is not primary and (d.get("runningCount") or 0) > 0]
+    counts = f"{primary.get('runningCount', 0)}/{primary.get('desiredCount', 0)} new tasks running"
+    if state == "COMPLETED" and not older:
+        return Rollout("ok", f"{expected.rsplit('/', 1)[-1]} rolled out, {counts}")
+    return Rollout("wait", f"{state}, {counts}, {len(older)} older deployment(s) still running")
+
+
+def _status(request: urllib.request.Request, timeout: float) -> int | str:
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return int(response.status)
     except urllib.error.HTTPError as error:
         return int(error.code)
@@ -254,27 +308,77 @@ def _status(url: str, timeout: float) -> int | str:
         return str(getattr(error, "reason", error))
 
 
+def _probe(base_url: str, service: Any) -> urllib.request.Request | None:
+    """The health request through the API, or None when the routes need SigV4 (AWS_IAM)."""
+    from modules.api.config import Authorization
+
+    if service.authorization is not Authorization.NONE:
+        return None
+    query = urllib.parse.urlencode({name: PROBE_REQUEST_ID for name in service.required_query_parameters})
+    url = f"{base_url}/{service.path_prefix}{service.health_check_path}" + (f"?{query}" if query else "")
+    # The request validator rejects a call without the service's required headers.
+    return urllib.request.Request(url, headers={name: PROBE_REQUEST_ID for name in service.required_headers})
+
+
 def verify(context: Context, environment: str, *, base_url: str | None = None, poll_seconds: float = 5,
-           grace_seconds: float | None = None) -> int:
-    """0 when every service's health path answers 200 within its grace period, else 1."""
+           grace_seconds: float | None = None, rollout_timeout_seconds: float = 1800,
+           sleep: Callable[[float], None] = time.sleep) -> int:
+    """0 when every service's applied task definition has rolled out and its public health path answers 200."""
     environments = context.load(environment)
     config = environments.get(environment)
+    outputs = _api_outputs(context, environments, environment)
+    cluster = stack_output(outputs, "Api_ClusterName")
+    names = stack_output(outputs, "Api_ServiceNames")
+    expected = stack_output(outputs, "Api_TaskDefinitionArns",
+                            missing="the <env>-api state has no TaskDefinitionArns output: apply the api stack")
+    ecs = context.aws.client("ecs", config.region)
+    failed: list[str] = []
+    pending = [s.name for s in config.api.service]
+    deadline = time.monotonic() + rollout_timeout_seconds
+    last: dict[str, str] = {}
+    while pending:
+        for name in list(pending):
+            found = rollout(ecs, cluster, names[name], expected[name])
+            if found.state == "wait":
+                if last.get(name) != found.message:
+                    context.out.write(f"waiting {name}: {found.message}\n")
+                last[name] = found.message
+                continue
+            pending.remove(name)
+            context.out.write(f"{'ok' if found.state == 'ok' else 'FAILED':<7} {name}: {found.message}\n")
+            if found.state == "failed":
+                failed.append(name)
+        if pending and time.monotonic() >= deadline:
+            for name in pending:
+                context.out.write(f"FAILED  {name}: not rolled out within {rollout_timeout_seconds:.0f} s "
+                                  f"({last.get(name)})\n")
+            failed += pending
+            break
+        if pending:
+            sleep(poll_seconds)
+    if failed:
+        return 1
     if base_url is None:
-        base_url = str(stack_output(_api_outputs(context, environments, environment), "Api_Gateway_InvokeUrl"))
+        base_url = str(stack_output(outputs, "Api_Gateway_InvokeUrl"))
     base_url = base_url.rstrip("/")
-    failed = []
     for service in config.api.service:
-        url = f"{base_url}/{service.path_prefix}{service.health_check_path}"
+        request = _probe(base_url, service)
+        if request is None:
+            context.out.write(f"ok      {service.name}: verified by its ECS rollout only (its routes need "
+                              f"{service.authorization.value} SigV4; the deploy role is not an API caller)\n")
+            continue
         grace = service.health_check_grace_period_seconds if grace_seconds is None else grace_seconds
-        deadline = time.monotonic() + grace
+        probe_deadline = time.monotonic() + grace
         while True:
-            status = _status(url, timeout=min(10.0, max(grace, 1.0)))
+            status = _status(request, timeout=min(10.0, max(grace, 1.0)))
             if status == 200:
-                context.out.write(f"ok      {service.name}: {url} answered 200\n")
+                cached_note = (f" (GET is cached up to {config.api.cache_ttl_seconds} s: this shows the route; "
+                               "the rollout shows the new tasks)") if config.api.caching and service.caching else ""
+                context.out.write(f"ok      {service.name}: {request.full_url} answered 200{cached_note}\n")
                 break
-            if time.monotonic() >= deadline:
-                context.out.write(f"FAILED  {service.name}: {url} answered {status} after {grace:.0f} s\n")
+            if time.monotonic() >= probe_deadline:
+                context.out.write(f"FAILED  {service.name}: {request.full_url} answered {status} after {grace:.0f} s\n")
                 failed.append(service.name)
                 break
-            time.sleep(poll_seconds)
+            sleep(poll_seconds)
     return 1 if failed else 0

@@ -589,6 +589,11 @@ def test_outputs_what_the_pipeline_needs(synth, env):
     } <= names
     (service_names,) = [v for k, v in outputs.items() if k.startswith("Api_ServiceNames_")]
     assert service_names["value"] == {"service1": f"webapp-{env}-service1", "service2": f"webapp-{env}-service2"}
+    (definitions,) = [v for k, v in outputs.items() if k.startswith("Api_TaskDefinitionArns_")]
+    task_definitions = api(synth, env).resources("aws_ecs_task_definition")
+    for service, reference in definitions["value"].items():
+        logical_id = reference.removeprefix("${aws_ecs_task_definition.").removesuffix(".arn}")
+        assert task_definitions[logical_id]["family"] == f"webapp-{env}-{service}", service
 
 
 @pytest.mark.parametrize("env, protected", [("dev", False), ("stage", True), ("prod", True)])

@@ -108,6 +108,10 @@ class Api(Construct):
         TerraformOutput(self, "ClusterName", value=self.cluster.name, description="ECS cluster of the API")
         TerraformOutput(self, "ServiceNames", value={name: s.name for name, s in self.services.items()},
                         description="ECS service name by service (for the pipeline's deploys)")
+        TerraformOutput(self, "TaskDefinitionArns",
+                        value={name: s.task_definition_arn for name, s in self.services.items()},
+                        description="Task definition revision each service was last applied with (`delivery "
+                                    "verify` waits until ECS has rolled it out)")
         TerraformOutput(self, "AlarmTopicArn", value=topic_arn, description="SNS topic the API's alarms notify")
 
     def _log_key(self, account: str, partition: str, region: str) -> Any:

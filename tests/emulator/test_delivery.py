@@ -1,9 +1,8 @@
-"""The delivery commands end to end on the emulator: release, promote, migrate, verify."""
+"""The delivery commands end to end on the emulator: release, promote, migrate."""
 
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import json
 import shutil
@@ -16,7 +15,7 @@ import pytest
 
 from delivery import DeployError, UsageError
 from delivery.aws import Aws
-from delivery.pipeline import Context, migrate, promote, release, verify
+from delivery.pipeline import Context, migrate, promote, release
 from modules.core.environment import load_environments
 from modules.core.errors import ConfigError
 from modules.core.target import EMULATOR_ACCOUNT_ID
@@ -178,33 +177,4 @@ def test_migrate_runs_the_flyway_task_and_returns_its_exit_code(context, deploye
     output = context.out.getvalue()
     assert "migrations succeeded" in output and "logs: " in output
 
-
-class _Health(http.server.BaseHTTPRequestHandler):
-    calls: dict[str, int] = {}
-
-    def do_GET(self) -> None:  # noqa: N802
-        count = self.calls[self.path] = self.calls.get(self.path, 0) + 1
-        healthy = self.path == "/service1/health" and count >= 3
-        self.send_response(200 if healthy else 503)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def health_server():
-    _Health.calls = {}
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
-def test_verify_waits_for_200_and_fails_a_service_that_never_answers(context, health_server):
-    code = verify(context, "dev", base_url=health_server, grace_seconds=3, poll_seconds=0.2)
-    output = context.out.getvalue()
-    assert code == 1
-    assert "ok      service1" in output and "FAILED  service2" in output
-    assert _Health.calls["/service1/health"] >= 3
+# verify: tests/test_delivery_verify.py (ECS rollouts need a scripted stand-in: moto completes them at once).

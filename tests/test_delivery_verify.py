@@ -1,0 +1,135 @@
+"""`delivery verify`: a release counts only once ECS has rolled out what Terraform applied.
+
+ECS is a scripted stand-in (moto's deployments are always COMPLETED at once); the API is a
+local HTTP server that answers 200 from the start, as the old tasks (or a cache) would.
+"""
+
+from __future__ import annotations
+
+import http.server
+import io
+import threading
+from typing import Any
+
+import pytest
+
+import delivery.pipeline as pipeline
+from delivery.pipeline import Context, verify
+from tests.conftest import ENVIRONMENTS_DIR
+
+NEW = {name: f"arn:aws:ecs:eu-west-1:222222222222:task-definition/webapp-dev-{name}:8" for name in ("service1", "service2")}
+OLD = {name: arn.replace(":8", ":7") for name, arn in NEW.items()}
+
+
+def deployment(task_definition: str, state: str, status: str = "PRIMARY", running: int = 1, **extra: Any) -> dict:
+    return {"status": status, "taskDefinition": task_definition, "rolloutState": state,
+            "runningCount": running, "desiredCount": 1, **extra}
+
+
+class Ecs:
+    """describe_services answers from a script per service: each call takes the next step (the last repeats)."""
+
+    def __init__(self, script: dict[str, list[list[dict]]]) -> None:
+        self.script = script
+        self.calls: dict[str, int] = {}
+
+    def describe_services(self, cluster: str, services: list[str]) -> dict:
+        assert cluster == "webapp-dev-api"
+        (name,) = services
+        service = name.removeprefix("webapp-dev-")
+        count = self.calls[service] = self.calls.get(service, 0) + 1
+        steps = self.script[service]
+        return {"services": [{"serviceName": name, "deployments": steps[min(count, len(steps)) - 1]}], "failures": []}
+
+
+class FakeAws:
+    def __init__(self, ecs: Ecs) -> None:
+        self.ecs = ecs
+
+    def client(self, service: str, region: str, session: Any = None) -> Any:
+        assert service == "ecs" and region == "eu-west-1"
+        return self.ecs
+
+
+class Health(http.server.BaseHTTPRequestHandler):
+    headers_seen: list[dict[str, str]] = []
+
+    def do_GET(self) -> None:  # noqa: N802
+        Health.headers_seen.append(dict(self.headers))
+        self.send_response(200 if self.path.split("?")[0].endswith("/health") else 404)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def api_url(monkeypatch):
+    Health.headers_seen = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    outputs = {"Api_ClusterName": "webapp-dev-api",
+               "Api_ServiceNames_1A2B3C4D": {n: f"webapp-dev-{n}" for n in NEW},
+               "Api_TaskDefinitionArns_5E6F7A8B": NEW, "Api_Gateway_InvokeUrl_9C0D1E2F": url}
+    monkeypatch.setattr(pipeline, "_api_outputs", lambda context, environments, environment: outputs)
+    yield url
+    server.shutdown()
+
+
+def run(script: dict[str, list[list[dict]]], environments_dir=ENVIRONMENTS_DIR, **options: Any) -> tuple[int, str, Ecs]:
+    ecs = Ecs(script)
+    context = Context(environments_dir, FakeAws(ecs), out=io.StringIO())  # type: ignore[arg-type]
+    code = verify(context, "dev", poll_seconds=0, grace_seconds=2, sleep=lambda _: None, **options)
+    return code, context.out.getvalue(), ecs
+
+
+def rolling(name: str) -> list[list[dict]]:
+    """Two polls with old and new tasks side by side, then the new revision alone, COMPLETED."""
+    both = [deployment(NEW[name], "IN_PROGRESS"), deployment(OLD[name], "COMPLETED", status="ACTIVE")]
+    return [both, both, [deployment(NEW[name], "COMPLETED")]]
+
+
+def test_verify_waits_for_the_applied_task_definition_to_roll_out_then_calls_public_health(api_url):
+    code, out, ecs = run({"service1": rolling("service1"), "service2": rolling("service2")})
+    assert code == 0, out
+    assert ecs.calls == {"service1": 3, "service2": 3}, "it kept polling while the old tasks still served"
+    assert "waiting service1: IN_PROGRESS" in out
+    assert f"ok      service1: {api_url}/service1/health answered 200" in out
+    assert len(Health.headers_seen) == 1, "only service1's routes can be called without AWS credentials"
+    assert "service2: verified by its ECS rollout only (its routes need AWS_IAM SigV4" in out
+
+
+def test_rejects_a_release_that_never_finishes_rolling_out_though_health_answers_200(api_url):
+    stuck = [[deployment(NEW["service1"], "IN_PROGRESS"), deployment(OLD["service1"], "COMPLETED", status="ACTIVE")]]
+    code, out, _ = run({"service1": stuck, "service2": rolling("service2")}, rollout_timeout_seconds=0)
+    assert code == 1
+    assert "FAILED  service1: not rolled out within 0 s" in out
+    assert Health.headers_seen == [], "no health call counts before the rollout"
+
+
+def test_rejects_a_release_ecs_rolled_back(api_url):
+    rolled_back = [[deployment(OLD["service1"], "IN_PROGRESS"),
+                    deployment(NEW["service1"], "FAILED", status="ACTIVE", running=0)]]
+    code, out, ecs = run({"service1": rolled_back, "service2": rolling("service2")})
+    assert code == 1 and ecs.calls["service1"] == 1, "a rollback fails at once"
+    assert f"the primary deployment runs {OLD['service1']}, not {NEW['service1']}: ECS rolled the release back" in out
+
+
+def test_rejects_a_failed_deployment(api_url):
+    failed = [[deployment(NEW["service2"], "FAILED", rolloutStateReason="tasks failed to start")]]
+    code, out, _ = run({"service1": rolling("service1"), "service2": failed})
+    assert code == 1 and "FAILED  service2: the deployment of" in out and "tasks failed to start" in out
+
+
+def test_public_probe_sends_the_required_headers_and_query_parameters(api_url, environments_copy):
+    path = environments_copy / "dev.hcl"
+    path.write_text(path.read_text().replace('    authorization = "NONE"\n', '    authorization = "NONE"\n'
+                                             '    required_headers = ["X-Request-Id"]\n'
+                                             '    required_query_parameters = ["probe"]\n'))
+    code, out, _ = run({"service1": rolling("service1"), "service2": rolling("service2")},
+                       environments_dir=environments_copy)
+    assert code == 0, out
+    (seen,) = Health.headers_seen
+    assert seen.get("X-Request-Id") == "delivery-verify"
+    assert "/service1/health?probe=delivery-verify answered 200" in out
