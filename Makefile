@@ -14,7 +14,8 @@ export PIPENV_NOSPIN := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: synth test test-fast test-emulator snapshot-update lint bench install checkov-venv cdktf-synth clean deploy-frontend \
-        checkov plan-env apply-env deploy-role ci-role role-access diagrams
+        checkov plan-env apply-env deploy-role ci-role role-access diagrams \
+        release promote migrate verify
 
 # ENVIRONMENTS=dev,stage limits the run to some environments.
 synth: $(VENV)/.synced
@@ -52,6 +53,25 @@ plan-env: $(VENV)/.synced
 apply-env: $(VENV)/.synced
 	@test -n "$(ENV)" || { echo "usage: make apply-env ENV=<env>" >&2; exit 2; }
 	$(PY) -m delivery apply "$(ENV)"
+
+# The delivery steps of the application pipeline (README: Delivery), in the project's virtualenv:
+#   make release SERVICE=service1 TAG=3f2c1a9     make promote FROM=dev TO=stage
+#   make migrate ENV=dev                          make verify ENV=dev
+release: $(VENV)/.synced
+	@test -n "$(SERVICE)" -a -n "$(TAG)" || { echo "usage: make release SERVICE=<service> TAG=<tag>" >&2; exit 2; }
+	$(PY) -m delivery release --service "$(SERVICE)" --tag "$(TAG)"
+
+promote: $(VENV)/.synced
+	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make promote FROM=<env> TO=<next env>" >&2; exit 2; }
+	$(PY) -m delivery promote "$(FROM)" "$(TO)"
+
+migrate: $(VENV)/.synced
+	@test -n "$(ENV)" || { echo "usage: make migrate ENV=<env>" >&2; exit 2; }
+	$(PY) -m delivery migrate "$(ENV)"
+
+verify: $(VENV)/.synced
+	@test -n "$(ENV)" || { echo "usage: make verify ENV=<env>" >&2; exit 2; }
+	$(PY) -m delivery verify "$(ENV)"
 
 # The roles the pipeline assumes (outputs of the shared-cicd stack).
 deploy-role: $(VENV)/.synced

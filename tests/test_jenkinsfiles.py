@@ -92,13 +92,19 @@ def test_app_pipeline_gates_and_scans_as_the_design_says():
     assert "emailext" in blocks(text, "stage('Trivy scan')")[0], "the REPORT email is sent on a failed scan"
     assert 'docker push "$IMAGE:$TAG"' in text, "images are pushed tagged with the commit SHA"
     (prod_approval,) = blocks(text, "stage('Approve prod')")
-    assert "submitter: 'prod-approvers'" in prod_approval
+    assert "submitter 'prod-approvers'" in blocks(prod_approval, "input")[0]
 
 
 def test_each_deploy_migrates_then_applies_then_verifies_under_a_lock():
-    body = function_body(strip_comments(APP.read_text()), "deploy")
-    steps = [body.index(s) for s in ("lock(", "delivery migrate", "make apply-env", "delivery verify")]
+    text = strip_comments(APP.read_text())
+    body = function_body(text, "deploy")
+    steps = [body.index(s) for s in ("asDeployRole(", "make migrate", "make apply-env", "make verify")]
     assert steps == sorted(steps)
+    for group, environment in (("Dev", "dev"), ("Stage", "stage"), ("Prod", "prod")):
+        (stage,) = blocks(text, f"stage('{group}')")
+        options = blocks(stage, "options")[0]
+        assert f"lock(resource: 'webapp-{environment}')" in options, "the lock is taken before the agent"
+        assert "deploy(" in stage
 
 
 def test_infra_pipeline_plans_on_pull_requests_and_gates_stage_and_prod():
@@ -107,9 +113,12 @@ def test_infra_pipeline_plans_on_pull_requests_and_gates_stage_and_prod():
     assert order.index("Apply dev") < order.index("Approve stage") < order.index("Apply stage") \
         < order.index("Approve prod") < order.index("Apply prod")
     assert "changeRequest()" in blocks(text, "stage('Plan')")[0]
-    assert "submitter: 'prod-approvers'" in blocks(text, "stage('Approve prod')")[0]
+    assert "submitter 'prod-approvers'" in blocks(blocks(text, "stage('Approve prod')")[0], "input")[0]
     apply_body = function_body(text, "applyEnvironment")
-    assert "lock(resource:" in apply_body and "asDeployRole(environment," in apply_body
+    assert "asDeployRole(environment," in apply_body
+    for environment in ("dev", "stage", "prod"):
+        (stage,) = blocks(text, f"stage('Apply {environment}')")
+        assert f"lock(resource: 'webapp-{environment}')" in blocks(stage, "options")[0]
 
 
 def test_rejects_a_pipeline_calling_a_missing_command():
@@ -189,3 +198,42 @@ def test_role_access_follows_the_environment_files(environments_copy):
     path.write_text(path.read_text().replace('"webapp-prod-deploy"', '"rotated-prod-id"'))
     printed = run_delivery("access", "deploy", "prod", "--environments-dir", str(environments_copy))
     assert "external_id=rotated-prod-id\n" in printed
+
+
+# --- executors, approvals, git -------------------------------------------------------------------
+
+
+@BOTH
+def test_approvals_hold_no_executor_and_time_out(path):
+    text = strip_comments(path.read_text())
+    assert re.search(r"^pipeline \{\s*agent none", text, re.MULTILINE), "the pipeline holds no agent of its own"
+    assert "input message:" not in text, "no input step inside a stage that holds an agent"
+    approvals = [name for name in stages(text) if name.startswith("Approve")]
+    assert approvals == ["Approve stage", "Approve prod"]
+    for name in approvals:
+        (stage,) = blocks(text, f"stage('{name}')")
+        assert "agent" not in stage and blocks(stage, "input"), name
+        assert "timeout(" in blocks(stage, "options")[0], name
+        assert "beforeInput true" in stage, f"{name}: other branches are not asked"
+    for name in [n for n in stages(text) if n not in approvals]:
+        (stage,) = blocks(text, f"stage('{name}')")
+        assert "input" not in stage, name
+
+
+@BOTH
+def test_delivery_commands_run_in_the_project_virtualenv(path):
+    """Through make targets (`.venv/bin/python`), never the agent's system python."""
+    text = strip_comments(path.read_text())
+    assert not re.search(r"\bpython3?\s+-m\b", text)
+
+
+def test_release_files_are_committed_new_or_changed_and_pushed_with_the_deploy_key():
+    text = strip_comments(APP.read_text())
+    assert "git commit -am" not in text, "-a does not stage a new <env>.release.hcl"
+    body = function_body(text, "pushRelease")
+    order = [body.index(s) for s in ("git add --all -- environments/", "git diff --cached --quiet", " commit ",
+                                     "sshagent(credentials: ['infra-deploy-key'])", "retry(",
+                                     "git pull --rebase origin main", "git push origin HEAD:main")]
+    assert order == sorted(order)
+    assert "return" in body[order[1]:order[2]], "nothing to commit is not an error"
+    assert text.count("git push") == 1, "pushRelease is the only push"
