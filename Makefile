@@ -55,15 +55,15 @@ apply-env: $(VENV)/.synced
 	$(PY) -m delivery apply "$(ENV)"
 
 # The delivery steps of the application pipeline (README: Delivery), in the project's virtualenv:
-#   make release SERVICE=service1 TAG=3f2c1a9     make promote FROM=dev TO=stage
+#   make release SERVICE=service1 TAG=3f2c1a9     make promote FROM=dev TO=stage SERVICE=service1 TAG=3f2c1a9
 #   make migrate ENV=dev                          make verify ENV=dev
 release: $(VENV)/.synced
 	@test -n "$(SERVICE)" -a -n "$(TAG)" || { echo "usage: make release SERVICE=<service> TAG=<tag>" >&2; exit 2; }
 	$(PY) -m delivery release --service "$(SERVICE)" --tag "$(TAG)"
 
 promote: $(VENV)/.synced
-	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make promote FROM=<env> TO=<next env>" >&2; exit 2; }
-	$(PY) -m delivery promote "$(FROM)" "$(TO)"
+	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make promote FROM=<env> TO=<next env> [SERVICE=<service> [TAG=<tag>]]" >&2; exit 2; }
+	$(PY) -m delivery promote "$(FROM)" "$(TO)" $(if $(SERVICE),--service "$(SERVICE)") $(if $(TAG),--tag "$(TAG)")
 
 migrate: $(VENV)/.synced
 	@test -n "$(ENV)" || { echo "usage: make migrate ENV=<env>" >&2; exit 2; }

@@ -109,7 +109,7 @@ def _release(args: argparse.Namespace) -> int:
 def _promote(args: argparse.Namespace) -> int:
     from delivery.pipeline import promote
 
-    promote(_context(args), args.source, args.target)  # type: ignore[arg-type]
+    promote(_context(args), args.source, args.target, service=args.service, tag=args.tag)  # type: ignore[arg-type]
     return 0
 
 
@@ -148,12 +148,15 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
 
     promote = commands.add_parser(
         "promote", help="copy the pinned digests to the next environment (dev -> stage -> prod)",
-        description="Copy every digest pinned in SOURCE's release file into TARGET's, where TARGET follows "
-                    "SOURCE in promotion_order (no skipping). Checks each digest still exists in ECR and prints "
-                    "the diff; never rebuilds or retags.",
+        description="Copy the digests pinned in SOURCE's release file (every one, or only --service's) into "
+                    "TARGET's, where TARGET follows SOURCE in promotion_order (no skipping). With --tag, refuses "
+                    "unless SOURCE still pins that tag of the service (the approved one). Checks each digest "
+                    "still exists in ECR and prints the diff; never rebuilds or retags.",
         epilog="exit status: 0 promoted (or already equal), 1 refused or failed (no file changed), 2 bad input")
     promote.add_argument("source", help="environment to promote from")
     promote.add_argument("target", help="the next environment")
+    promote.add_argument("--service", help="promote only this service's image (or 'migrations')")
+    promote.add_argument("--tag", help="with --service: only if SOURCE pins this tag of it (the approved one)")
     common(promote)
     promote.set_defaults(handler=_promote)
 

@@ -2,8 +2,9 @@
 
 - `release`  looks up a pushed tag's digest in ECR and pins it in the first environment's
              release file (refusing a missing tag, or one whose scan found CRITICAL issues);
-- `promote`  copies the pinned digests one step along `promotion_order` (dev -> stage -> prod,
-             never skipping), after checking each digest still exists in ECR;
+- `promote`  copies the pinned digests (all, or one service's, optionally only if it is still
+             the approved tag) one step along `promotion_order` (dev -> stage -> prod, never
+             skipping), after checking each digest still exists in ECR;
 - `migrate`  runs the environment's Flyway task definition once and fails on a non-zero exit;
 - `verify`   waits until ECS has rolled out the task definition each service was just applied
              with (failing on a failed or rolled-back deployment), then calls the health path
@@ -149,8 +150,13 @@ def release(context: Context, *, service: str, tag: str, environment: str | None
     return digest
 
 
-def promote(context: Context, source: str, target: str) -> None:
-    """Copy the pinned digests of `source` into `target`, the next environment of promotion_order."""
+def promote(context: Context, source: str, target: str, *, service: str | None = None,
+            tag: str | None = None) -> None:
+    """Copy the pinned digests of `source` into `target`, the next environment of promotion_order.
+
+    With `service`, only that image moves (what an approval names); with `tag` too, only if
+    `source` still pins that tag of it (a later release there was not the one approved).
+    """
     from modules.core.release import Release, load_release, release_path
 
     environments = context.load()
@@ -169,6 +175,16 @@ def promote(context: Context, source: str, target: str) -> None:
     target_config = environments.get(target)
     ecr, registry_id = _ecr(context, environments)
     images = list(source_release.service) + ([source_release.migrations] if source_release.migrations else [])
+    if tag is not None and service is None:
+        raise UsageError("--tag needs --service: it names the approved image of one service")
+    if service is not None:
+        _image_config(target_config, service)
+        images = [image for image in images if image.name == service]
+        if not images:
+            raise UsageError(f"{source_path} pins no {service}: release it to {source} first")
+        if tag is not None and images[0].image_tag != tag:
+            raise DeployError(f"{source} runs {service}:{images[0].image_tag}, not the approved {service}:{tag}: "
+                              "nothing promoted (a later release replaced it there; promote that one)")
     target_path = release_path(context.environments_dir, target)
     current = load_release(target_path)
     promoted = current or Release()

@@ -237,3 +237,14 @@ def test_release_files_are_committed_new_or_changed_and_pushed_with_the_deploy_k
     assert order == sorted(order)
     assert "return" in body[order[1]:order[2]], "nothing to commit is not an error"
     assert text.count("git push") == 1, "pushRelease is the only push"
+
+
+def test_only_verified_releases_are_committed_and_only_the_approved_image_is_promoted():
+    text = strip_comments(APP.read_text())
+    for group, pin in (("Dev", "make release"), ("Stage", "promote('dev', 'stage')"), ("Prod", "promote('stage', 'prod')")):
+        (stage,) = blocks(text, f"stage('{group}')")
+        order = [stage.index(s) for s in (pin, "deploy(", "pushRelease(")]
+        assert order == sorted(order), f"{group}: the release file is pushed only after deploy + verify"
+    body = function_body(text, "promote")
+    assert re.search(r'make promote FROM=\$\{from\} TO=\$\{to\} SERVICE=\\"\\\$SERVICE\\" TAG=\\"\\\$TAG\\"', body)
+    assert "pushRelease" not in body

@@ -18,6 +18,7 @@ from delivery.aws import Aws
 from delivery.pipeline import Context, migrate, promote, release
 from modules.core.environment import load_environments
 from modules.core.errors import ConfigError
+from modules.core.release import load_release, release_path
 from modules.core.target import EMULATOR_ACCOUNT_ID
 from tests.conftest import ENVIRONMENTS_DIR
 
@@ -125,6 +126,31 @@ def test_promote_copies_digests_one_step_and_never_skips(context, ecr, environme
     assert {s.name: s.image_digest for s in stage.api.service} == {"service1": first, "service2": second}
     # The artifact is the same bytes: digests, not tags, move.
     assert (environments_dir / "stage.release.hcl").read_text() == (environments_dir / "dev.release.hcl").read_text()
+
+
+def test_promote_carries_only_the_approved_service(context, ecr, environments_dir):
+    first = push(ecr, "webapp/service1", "only001")
+    push(ecr, "webapp/service2", "only002")
+    release(context, service="service1", tag="only001")
+    release(context, service="service2", tag="only002")
+    promote(context, "dev", "stage", service="service1", tag="only001")
+    stage = load_release(release_path(environments_dir, "stage"))
+    assert [(s.name, s.image_digest) for s in stage.service] == [("service1", first)]
+    assert stage.migrations is None
+
+
+def test_promote_refuses_a_tag_the_source_no_longer_runs(context, ecr, environments_dir):
+    push(ecr, "webapp/service1", "appr001")
+    push(ecr, "webapp/service1", "later02")
+    release(context, service="service1", tag="appr001")
+    release(context, service="service1", tag="later02")  # another build released after the approval was asked
+    with pytest.raises(DeployError, match="dev runs service1:later02, not the approved service1:appr001"):
+        promote(context, "dev", "stage", service="service1", tag="appr001")
+    assert not (environments_dir / "stage.release.hcl").exists()
+    with pytest.raises(UsageError, match="pins no service2"):
+        promote(context, "dev", "stage", service="service2")
+    with pytest.raises(UsageError, match="--tag needs --service"):
+        promote(context, "dev", "stage", tag="appr001")
 
 
 def test_promote_refuses_a_digest_gone_from_ecr_and_changes_nothing(context, ecr, environments_dir):
