@@ -15,7 +15,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: synth test test-fast test-emulator snapshot-update lint bench install checkov-venv cdktf-synth clean deploy-frontend \
         checkov plan-env apply-env deploy-role ci-role role-access diagrams \
-        release promote migrate verify
+        release promote migrate verify apply-migrations
 
 # ENVIRONMENTS=dev,stage limits the run to some environments.
 synth: $(VENV)/.synced
@@ -64,6 +64,11 @@ release: $(VENV)/.synced
 promote: $(VENV)/.synced
 	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make promote FROM=<env> TO=<next env> [SERVICE=<service> [TAG=<tag>]]" >&2; exit 2; }
 	$(PY) -m delivery promote "$(FROM)" "$(TO)" $(if $(SERVICE),--service "$(SERVICE)") $(if $(TAG),--tag "$(TAG)")
+
+# The release's Flyway task definition alone (a targeted apply of <env>-api), before `make migrate`.
+apply-migrations: $(VENV)/.synced
+	@test -n "$(ENV)" || { echo "usage: make apply-migrations ENV=<env>" >&2; exit 2; }
+	$(PY) -m delivery apply-migrations "$(ENV)"
 
 migrate: $(VENV)/.synced
 	@test -n "$(ENV)" || { echo "usage: make migrate ENV=<env>" >&2; exit 2; }

@@ -162,9 +162,10 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
 
     migrate = commands.add_parser(
         "migrate", help="run the Flyway migration task once in an environment",
-        description="Run the <env>-api stack's migration task definition as a one-off Fargate task in the "
-                    "private subnets, wait for it to stop, print where its logs are, and exit with the "
-                    "container's exit code. Run it before applying a new API version.",
+        description="Run the <env>-api stack's migration task definition (its state output) as a one-off "
+                    "Fargate task in the private subnets, wait for it to stop, print where its logs are, and exit "
+                    "with the container's exit code. Run `apply-migrations <env>` first (it registers the "
+                    "release's migrations image), then this, then `apply <env>`.",
         epilog="exit status: the container's exit code (0 migrated), 1 failed or no exit code, 2 bad input")
     migrate.add_argument("env", help="environment name")
     migrate.add_argument("--timeout-seconds", type=float, default=1800, help="give up waiting after this long")
@@ -210,6 +211,19 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
         common(command)
         command.set_defaults(handler=_plan, apply=name == "apply")
 
+    migrations = commands.add_parser(
+        "apply-migrations", help="register the release's Flyway task definition (before migrate)",
+        description="In cdktf.out/stacks/<env>-api (run `make synth` first): terraform init, then a plan and apply "
+                    "targeted at the Flyway task definition the stack's MigrationTaskDefinitionArn output names "
+                    "(and what it needs), kept as <env>-api.migrations.tfplan(.txt). Run it before `migrate`, which "
+                    "runs that output: without it, migrate would run the previous release's migrations image. "
+                    "Terraform runs as the environment's Terraform role, as for every apply.",
+        epilog="exit status: 0 done, 1 terraform failed, 2 bad input")
+    migrations.add_argument("env", help="environment name")
+    migrations.add_argument("--stacks-dir", type=Path, default=PROJECT / "cdktf.out" / "stacks")
+    common(migrations)
+    migrations.set_defaults(handler=_apply_migrations)
+
     role = commands.add_parser("role", help="print the CI role or an environment's deploy role ARN",
                                description="Read the role ARN from the shared-cicd stack's state outputs.")
     role.add_argument("kind", choices=["ci", "deploy"])
@@ -245,6 +259,15 @@ def _plan(args: argparse.Namespace) -> int:
 
     context = Context(args.environments_dir, aws=None)  # type: ignore[arg-type]
     plan(args.stacks_dir, environment_stacks(context.load(args.env), args.env), sys.stdout, apply=args.apply)
+    return 0
+
+
+def _apply_migrations(args: argparse.Namespace) -> int:
+    from delivery.pipeline import Context
+    from delivery.terraform import apply_migrations
+
+    Context(args.environments_dir, aws=None).load(args.env)  # type: ignore[arg-type]
+    apply_migrations(args.stacks_dir, args.env, sys.stdout)
     return 0
 
 

@@ -3,6 +3,7 @@
     python -m delivery stacks dev         # dev-network dev-database dev-api dev-frontend
     python -m delivery plan dev           # init + plan every stack; <stack>.tfplan and .tfplan.txt
     python -m delivery apply dev          # stack by stack: init, plan, apply that plan
+    python -m delivery apply-migrations dev  # only dev-api's Flyway task definition (before migrate)
     python -m delivery role deploy dev    # the deploy role ARN (shared-cicd state)
     python -m delivery access deploy prod # how that role is assumed (environment files)
 
@@ -11,6 +12,8 @@ Run `make synth` first: these commands work in `cdktf.out/stacks/<stack>/`.
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -42,29 +45,63 @@ def _run(cli: Any, directory: Path, *args: str) -> str:
     return result.stdout
 
 
-def plan(stacks_dir: Path, stacks: list[str], out: Any, *, apply: bool = False) -> list[str]:
-    """Plan (and with `apply`, apply) each stack in order; the stacks whose plan has changes."""
+def plan(stacks_dir: Path, stacks: list[str], out: Any, *, apply: bool = False, targets: tuple[str, ...] = (),
+         name: str = "") -> list[str]:
+    """Plan (and with `apply`, apply) each stack in order; the stacks whose plan has changes.
+
+    `targets` limits the plans to those resource addresses (and what they need); `name`
+    tells such a plan's files apart (`<stack>.<name>.tfplan`).
+    """
     cli = _cli(stacks_dir.parent / ".terraform-cli")
     changed = []
     for stack in stacks:
         directory = stacks_dir / stack
         if not (directory / "cdk.tf.json").is_file():
             raise UsageError(f"{directory} has no cdk.tf.json: run `make synth` first")
+        plan_file = f"{stack}.{name}.tfplan" if name else f"{stack}.tfplan"
         _run(cli, directory, "init", "-input=false")
-        result = cli.run(directory, "plan", "-input=false", "-detailed-exitcode", f"-out={stack}.tfplan",
-                         "-no-color", timeout=3600)
+        result = cli.run(directory, "plan", "-input=false", "-detailed-exitcode", f"-out={plan_file}",
+                         *(f"-target={target}" for target in targets), "-no-color", timeout=3600)
         if result.returncode == 1:
             raise DeployError(f"terraform plan failed in {stack}:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
-        shown = _run(cli, directory, "show", f"{stack}.tfplan")
-        (directory / f"{stack}.tfplan.txt").write_text(shown)
+        shown = _run(cli, directory, "show", plan_file)
+        (directory / f"{plan_file}.txt").write_text(shown)
         has_changes = result.returncode == 2
-        out.write(f"{stack}: {'changes' if has_changes else 'no changes'}\n")
+        out.write(f"{stack}{f' ({name})' if name else ''}: {'changes' if has_changes else 'no changes'}\n")
         if has_changes:
             changed.append(stack)
             if apply:
-                _run(cli, directory, "apply", "-input=false", f"{stack}.tfplan")
-                out.write(f"{stack}: applied\n")
+                _run(cli, directory, "apply", "-input=false", plan_file)
+                out.write(f"{stack}{f' ({name})' if name else ''}: applied\n")
     return changed
+
+
+MIGRATIONS_OUTPUT = "Api_Migrations_MigrationTaskDefinitionArn"
+
+
+def migrations_target(stacks_dir: Path, environment: str) -> tuple[str, str]:
+    """(`<env>-api`, `aws_ecs_task_definition.<id>`): the stack and the Flyway task definition that
+    the stack's MigrationTaskDefinitionArn output (what `migrate` runs) names."""
+    from modules.layout import stack_name
+
+    stack = stack_name(environment, "api")
+    path = stacks_dir / stack / "cdk.tf.json"
+    if not path.is_file():
+        raise UsageError(f"{path} does not exist: run `make synth` first")
+    outputs = {name: value.get("value") for name, value in json.loads(path.read_text()).get("output", {}).items()}
+    reference = str(stack_output(outputs, MIGRATIONS_OUTPUT))
+    match = re.fullmatch(r"\$\{(aws_ecs_task_definition\.[\w-]+)\.arn\}", reference)
+    if match is None:
+        raise DeployError(f"{path}: {MIGRATIONS_OUTPUT} is {reference!r}, not a task definition's arn")
+    return stack, match.group(1)
+
+
+def apply_migrations(stacks_dir: Path, environment: str, out: Any) -> list[str]:
+    """Register the release's Flyway task definition before the services roll: a targeted plan and
+    apply of `<env>-api` (that task definition and what it needs), as the same Terraform role as
+    every apply. `migrate` then runs the new revision (the stack's output follows the apply)."""
+    stack, target = migrations_target(stacks_dir, environment)
+    return plan(stacks_dir, [stack], out, apply=True, targets=(target,), name="migrations")
 
 
 def role(environments: Any, aws: Any, kind: str, environment: str | None) -> str:

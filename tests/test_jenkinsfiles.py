@@ -98,7 +98,8 @@ def test_app_pipeline_gates_and_scans_as_the_design_says():
 def test_each_deploy_migrates_then_applies_then_verifies_under_a_lock():
     text = strip_comments(APP.read_text())
     body = function_body(text, "deploy")
-    steps = [body.index(s) for s in ("asDeployRole(", "make migrate", "make apply-env", "make verify")]
+    steps = [body.index(s) for s in ("asDeployRole(", "make synth", "make apply-migrations", "make migrate",
+                                     "make apply-env", "make verify")]
     assert steps == sorted(steps)
     for group, environment in (("Dev", "dev"), ("Stage", "stage"), ("Prod", "prod")):
         (stage,) = blocks(text, f"stage('{group}')")
