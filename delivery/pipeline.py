@@ -188,6 +188,7 @@ def promote(context: Context, source: str, target: str, *, service: str | None =
     target_path = release_path(context.environments_dir, target)
     current = load_release(target_path)
     promoted = current or Release()
+    moving = []
     for image in images:
         if image.name != MIGRATIONS and image.name not in {s.name for s in target_config.api.service}:
             context.out.write(f"skip {image.name}: {target} does not run it\n")
@@ -195,8 +196,46 @@ def promote(context: Context, source: str, target: str, *, service: str | None =
         if _find_image(ecr, registry_id, image.image_repository, {"imageDigest": image.image_digest}) is None:
             raise DeployError(f"{image.image_repository}@{image.image_digest} ({image.image_tag}) is no longer "
                               f"in ECR {registry_id}: nothing promoted")
+        moving.append(image)
         promoted = promoted.with_image(image)
+    for image in moving:
+        _tag_promoted(context, ecr, registry_id, image, target)
     _write(context, target_config, target_path, current, promoted)
+
+
+ACCEPTED_MANIFESTS = [
+    "application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json",
+]
+
+
+def _tag_promoted(context: Context, ecr: Any, registry_id: str, image: Any, environment: str) -> None:
+    """Tag the digest `release-<env>-<tag>` (same manifest, no new image): the registry's lifecycle
+    policy keeps such images apart from release_images_kept, so what an environment runs cannot expire."""
+    from botocore.exceptions import ClientError
+
+    from modules.cicd.names import promoted_tag
+
+    tag = promoted_tag(environment, image.image_tag)
+    where = {"registryId": registry_id, "repositoryName": image.image_repository}
+    try:
+        found = ecr.batch_get_image(**where, imageIds=[{"imageDigest": image.image_digest}],
+                                    acceptedMediaTypes=ACCEPTED_MANIFESTS)["images"]
+        if not found:
+            raise DeployError(f"{image.image_repository}@{image.image_digest} is no longer in ECR: nothing promoted")
+        extra = {"imageManifestMediaType": found[0]["imageManifestMediaType"]} \
+            if found[0].get("imageManifestMediaType") else {}
+        ecr.put_image(**where, imageManifest=found[0]["imageManifest"], imageTag=tag, **extra)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code")
+        if code not in ("ImageAlreadyExistsException", "ImageTagAlreadyExistsException"):
+            raise DeployError(f"cannot tag {image.image_repository}@{image.image_digest} {tag}: "
+                              f"{aws_error(error)}; nothing promoted") from None
+        tagged = _find_image(ecr, registry_id, image.image_repository, {"imageTag": tag})
+        if tagged is None or tagged["imageDigest"] != image.image_digest:
+            raise DeployError(f"{image.image_repository}:{tag} already names another image "
+                              f"({tagged and tagged['imageDigest']}): nothing promoted") from None
+    context.out.write(f"tagged {image.image_repository}@{image.image_digest} {tag} (kept by the lifecycle policy)\n")
 
 
 # --- migrate -------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import re
 import pytest
 import yaml
 
+from modules.cicd.names import PROMOTED_TAG_PREFIX, promoted_tag
 from modules.core.environment import load_environments
 from modules.layout import stack_names
 from tests.harness.synth import synthesize
@@ -81,13 +82,18 @@ def test_lifecycle_expires_untagged_images_and_keeps_the_newest_releases(stack, 
     assert len(policies) == len(REPOSITORIES)
     for policy in policies.values():
         rules = sorted(json.loads(policy["policy"])["rules"], key=lambda r: r["rulePriority"])
-        untagged, tagged = (r["selection"] for r in rules)
+        promoted, untagged, tagged = (r["selection"] for r in rules)
+        # Priority 1: a promoted image (what an environment runs) is matched here first, so the
+        # newest-tagged-images rule below can never expire it.
+        assert promoted == {"tagStatus": "tagged", "tagPatternList": [f"{PROMOTED_TAG_PREFIX}*"],
+                            "countType": "imageCountMoreThan", "countNumber": 1000}
+        assert promoted_tag("prod", "3f2c1a9").startswith(PROMOTED_TAG_PREFIX)
         assert untagged == {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days",
                             "countNumber": 7}
         assert tagged == {"tagStatus": "tagged", "tagPatternList": ["*"], "countType": "imageCountMoreThan",
                           "countNumber": 100}
-        assert (untagged["countNumber"], tagged["countNumber"]) == (
-            config.untagged_image_expiry_days, config.release_images_kept)
+        assert (promoted["countNumber"], untagged["countNumber"], tagged["countNumber"]) == (
+            config.promoted_images_kept, config.untagged_image_expiry_days, config.release_images_kept)
 
 
 def test_repository_policy_lets_exactly_the_execution_roles_pull(stack, synth):

@@ -125,6 +125,9 @@ class CicdConfig:
     extra_repositories: tuple[str, ...] = ()
     untagged_image_expiry_days: int = 7
     release_images_kept: int = 100
+    # Images `promote` tagged `release-<env>-<tag>` (what an environment runs or ran) are kept
+    # apart from release_images_kept: the newest this many of them.
+    promoted_images_kept: int = 1000
     enhanced_scanning: bool = False
 
     report_topic_name: str = "pipeline-reports"
@@ -154,6 +157,7 @@ class CicdConfig:
               self.extra_repositories, "distinct names")
         check_range("untagged_image_expiry_days", self.untagged_image_expiry_days, 1, 365)
         check_range("release_images_kept", self.release_images_kept, 1, 10000)
+        check_range("promoted_images_kept", self.promoted_images_kept, 1, 10000)
         check_name(NameKind.SNS_TOPIC, "report_topic_name", self.report_topic_name)
         for address in self.report_email_addresses:
             check(bool(EMAIL.match(address)), "report_email_addresses", address, "e-mail addresses")

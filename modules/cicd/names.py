@@ -13,6 +13,15 @@ from modules.core.naming import NameKind, physical_name
 
 MIGRATIONS = "migrations"  # modules/api/migrations.py: NAME
 
+# `delivery promote` tags each digest it promotes `release-<env>-<tag>` (modules/cicd/registry.py
+# keeps such images ahead of the newest-tagged-images rule, so what an environment runs stays).
+PROMOTED_TAG_PREFIX = "release-"
+
+
+def promoted_tag(environment: str, tag: str) -> str:
+    """`release-prod-3f2c1a9`: the extra tag of a digest promoted to `environment` (ECR: 128 characters)."""
+    return f"{PROMOTED_TAG_PREFIX}{environment}-{tag}"[:128]
+
 
 def execution_role_name(prefix: str, task: str) -> str:
     """modules/api/task.py `execution_role`: `<prefix>-<service>-execution`."""

@@ -12,6 +12,7 @@ from cdktf import TerraformOutput, TerraformResourceLifecycle
 from constructs import Construct
 
 from modules import aws
+from modules.cicd import names
 from modules.cicd.config import CicdConfig
 from modules.core import kms, policy
 
@@ -42,8 +43,10 @@ class Registry(Construct):
     - a KMS key (rotation on, `prevent_destroy`) that encrypts every repository;
     - per repository: tags IMMUTABLE (a tag is one image, forever: what dev tested
       is what prod runs), scan on push, KMS encryption, `prevent_destroy`;
-    - a lifecycle policy: untagged images expire after `untagged_image_expiry_days`,
-      only the newest `release_images_kept` tagged images are kept;
+    - a lifecycle policy: images `promote` tagged `release-<env>-<tag>` are counted apart
+      (the newest `promoted_images_kept` kept), untagged images expire after
+      `untagged_image_expiry_days`, only the newest `release_images_kept` other tagged images
+      are kept;
     - a repository policy that lets exactly the task execution roles that run the
       image pull it, from any account: the environment account is the principal and
       the role ARN a condition, so the policy is valid before those roles exist;
@@ -67,16 +70,27 @@ class Registry(Construct):
                            policy_json=key_policy.json, alias_prefix=project, alias="ecr", lifecycle=KEEP)
         self.key_arn = self.key.arn
 
+        # An image matched by a rule is never expired by a rule of lower priority: promoted images
+        # (`delivery promote` tags them release-<env>-<tag>) are counted apart, so a burst of
+        # builds cannot expire the digest prod runs.
         lifecycle_policy = json.dumps({"rules": [
             {
                 "rulePriority": 1,
+                "description": f"Keep the newest {config.promoted_images_kept} promoted images "
+                               f"({names.PROMOTED_TAG_PREFIX}<env>-<tag>)",
+                "selection": {"tagStatus": "tagged", "tagPatternList": [f"{names.PROMOTED_TAG_PREFIX}*"],
+                              "countType": "imageCountMoreThan", "countNumber": config.promoted_images_kept},
+                "action": {"type": "expire"},
+            },
+            {
+                "rulePriority": 2,
                 "description": f"Expire untagged images after {config.untagged_image_expiry_days} days",
                 "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days",
                               "countNumber": config.untagged_image_expiry_days},
                 "action": {"type": "expire"},
             },
             {
-                "rulePriority": 2,
+                "rulePriority": 3,
                 "description": f"Keep the newest {config.release_images_kept} tagged images",
                 "selection": {"tagStatus": "tagged", "tagPatternList": ["*"], "countType": "imageCountMoreThan",
                               "countNumber": config.release_images_kept},

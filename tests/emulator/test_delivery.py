@@ -139,6 +139,17 @@ def test_promote_carries_only_the_approved_service(context, ecr, environments_di
     assert stage.migrations is None
 
 
+def test_promote_tags_the_digest_it_promotes_so_the_lifecycle_policy_keeps_it(context, ecr, environments_dir):
+    digest = push(ecr, "webapp/service1", "keep001")
+    release(context, service="service1", tag="keep001")
+    promote(context, "dev", "stage", service="service1", tag="keep001")
+    (found,) = ecr.describe_images(repositoryName="webapp/service1",
+                                   imageIds=[{"imageTag": "release-stage-keep001"}])["imageDetails"]
+    assert found["imageDigest"] == digest and "keep001" in found["imageTags"]
+    promote(context, "dev", "stage", service="service1", tag="keep001")  # again: the tag is already there
+    assert "tagged webapp/service1@" in context.out.getvalue()
+
+
 def test_promote_refuses_a_tag_the_source_no_longer_runs(context, ecr, environments_dir):
     push(ecr, "webapp/service1", "appr001")
     push(ecr, "webapp/service1", "later02")
