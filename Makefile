@@ -13,7 +13,7 @@ export PIPENV_VERBOSITY := -1
 export PIPENV_NOSPIN := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: synth test test-fast test-emulator snapshot-update lint bench install checkov-venv cdktf-synth clean deploy-frontend \
+.PHONY: synth test test-fast test-emulator snapshot-update lint bench install venv checkov-venv cdktf-synth clean deploy-frontend \
         checkov plan-env apply-env deploy-role ci-role role-access diagrams \
         release promote migrate verify apply-migrations
 
@@ -108,6 +108,10 @@ bench: $(VENV)/.synced
 install: $(VENV)/.synced $(CHECKOV_VENV)/.synced node_modules/.synced
 
 checkov-venv: $(CHECKOV_VENV)/.synced
+
+# Only the project's virtualenv (what the delivery commands need), e.g. on a fresh CI agent before
+# `make --silent ci-role`, whose output would otherwise start with pipenv's.
+venv: $(VENV)/.synced
 
 # `cdktf synth` through cdktf-cli 0.21 (npm); writes the same cdktf.out/ as `make synth`.
 cdktf-synth: $(VENV)/.synced node_modules/.synced

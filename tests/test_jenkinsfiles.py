@@ -249,3 +249,16 @@ def test_only_verified_releases_are_committed_and_only_the_approved_image_is_pro
     body = function_body(text, "promote")
     assert re.search(r'make promote FROM=\$\{from\} TO=\$\{to\} SERVICE=\\"\\\$SERVICE\\" TAG=\\"\\\$TAG\\"', body)
     assert "pushRelease" not in body
+
+
+def test_the_infra_virtualenv_is_synced_before_any_role_lookup_reads_make_output():
+    """`make --silent ci-role` on a fresh agent would print pipenv's output before the ARN."""
+    text = strip_comments(APP.read_text())
+    body = function_body(text, "checkoutInfra")
+    assert body.index("git url:") < body.index("sh 'make venv'")
+    assert "venv" in make_targets()
+    for group in ("Build", "Dev", "Stage", "Prod"):
+        (stage,) = blocks(text, f"stage('{group}')")
+        first_use = min(stage.index(s) for s in ("asCiRole(", "deploy(", "promote(") if s in stage)
+        checkout = stage.find("checkoutInfra()")
+        assert (0 <= checkout < first_use) or "promote(" in stage[:first_use + 10], group
