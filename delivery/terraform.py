@@ -33,7 +33,7 @@ def _cli(workdir: Path) -> Any:
 
     cli = TerraformCli.create(workdir)
     if cli is None:
-        raise UsageError("terraform is not on PATH (install Terraform >= 1.5)")
+        raise UsageError("terraform is not on PATH (install Terraform >= 1.11)")
     return cli
 
 

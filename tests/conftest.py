@@ -125,7 +125,7 @@ def cicd_variant(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 @pytest.fixture(scope="session")
 def terraform(tmp_path_factory: pytest.TempPathFactory) -> TerraformCli:
     cli = TerraformCli.create(tmp_path_factory.mktemp("terraform-cli"))
-    require(cli is not None, "terraform is not on PATH (install Terraform >= 1.5)")
+    require(cli is not None, "terraform is not on PATH (install Terraform >= 1.11)")
     assert cli is not None
     require(
         cli.mirror is not None or not IN_CI,
