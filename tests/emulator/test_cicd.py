@@ -56,7 +56,9 @@ def test_repositories_are_immutable_scanned_encrypted_and_expire_images(applied,
         assert repository["imageScanningConfiguration"] == {"scanOnPush": True}, name
         assert repository["encryptionConfiguration"]["encryptionType"] == "KMS", name
         rules = json.loads(ecr.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"])["rules"]
-        assert [r["selection"]["tagStatus"] for r in rules] == ["untagged", "tagged"]
+        # Promoted images (release-<env>-<tag>) first, so the count of other tags never expires them.
+        assert [(r["rulePriority"], r["selection"]["tagStatus"], r["selection"].get("tagPatternList"))
+                for r in rules] == [(1, "tagged", ["release-*"]), (2, "untagged", None), (3, "tagged", ["*"])]
         statement = json.loads(ecr.get_repository_policy(repositoryName=name)["policyText"])["Statement"][0]
         assert statement["Sid"] == "ExecutionRolesPull"
         assert "ecr:PutImage" not in statement["Action"]
