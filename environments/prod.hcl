@@ -13,6 +13,8 @@ network {
   az_count                = 3
   nat_gateways            = "per_az"
   flow_log_retention_days = 365
+  # The VPC, subnets, NAT addresses and the flow-log trail survive `terraform destroy`.
+  prevent_destroy         = true
 }
 
 # PostgreSQL: Multi-AZ (primary and standby in the first two zones), one read replica in

@@ -18,6 +18,8 @@ network {
   az_count                = 3
   nat_gateways            = "per_az"
   flow_log_retention_days = 90
+  # The VPC, subnets, NAT addresses and the flow-log trail survive `terraform destroy`.
+  prevent_destroy         = true
 }
 
 # PostgreSQL in production's shape at a smaller size: Multi-AZ, one read replica in the

@@ -458,6 +458,9 @@ DEV_WAF = "  waf_enabled                        = false"
     ('waf_managed_rule_groups = ["CommonRuleSet"]', "frontend.waf_managed_rule_groups[0]",
      "an AWS managed rule group name"),
     ("waf_managed_rule_groups = []", "frontend.waf_managed_rule_groups", "1..10 distinct"),
+    # CreateWebACL refuses these without managed_rule_group_configs, which the tier does not write.
+    ('waf_managed_rule_groups = ["AWSManagedRulesCommonRuleSet", "AWSManagedRulesBotControlRuleSet"]',
+     "frontend.waf_managed_rule_groups[1]", "Bot Control, ATP and ACFP need managed_rule_group_configs"),
     ('geo_restriction = "whitelist"', "frontend.geo_restriction_countries", "a list of distinct countries"),
     ('geo_restriction_countries = ["DE"]', "frontend.geo_restriction_countries", 'empty when geo_restriction = "none"'),
     ('geo_restriction = "blacklist"\n  geo_restriction_countries = ["de"]', "frontend.geo_restriction_countries[0]",
@@ -478,6 +481,23 @@ def test_rejects_bad_frontend_values(environments_copy, setting, key, message):
     assert error.file.endswith("dev.hcl")
     assert error.key == key, str(error)
     assert message in str(error), str(error)
+
+
+def test_rejects_a_site_name_the_api_already_uses(environments_copy):
+    """The API stack creates `api.<zone>`; the frontend's alias record of the same name would fail to apply."""
+    path = environments_copy / "dev.hcl"
+    path.write_text(path.read_text().replace(DEV_WAF, f'{DEV_WAF}\n  subdomain = "api"')
+                    + '\ndns {\n  zone_name = "dev.example.com"\n}\n')
+    error = load_error(environments_copy)
+    assert error.key == "frontend.subdomain" and "another name than the API's ('api.dev.example.com')" in str(error)
+
+
+@pytest.mark.parametrize("region", ["eu-south-1", "af-south-1", "me-south-1", "ap-east-1"])
+def test_rejects_a_region_cloudfront_delivers_no_logs_to(environments_copy, region):
+    """The log bucket is in the environment's region; CreateDistribution fails for opt-in regions."""
+    edit(environments_copy, "dev.hcl", 'region     = "eu-west-1"', f'region     = "{region}"')
+    error = load_error(environments_copy)
+    assert error.key == "region" and "CloudFront refuses buckets in opt-in regions" in str(error)
 
 
 def test_rejects_prevent_destroy_that_is_not_a_bool(environments_copy):

@@ -28,6 +28,8 @@ def test_vpc_checks_the_pinned_zones_exist_at_plan_time(synth):
     stack = synth.stack("prod-network")
     (zones,) = stack.data("aws_availability_zones").values()
     assert zones["filter"] == [{"name": "zone-name", "values": ["eu-west-1a", "eu-west-1b", "eu-west-1c"]}]
+    # Any state: a zone impaired for a while must not fail every plan of the network.
+    assert "state" not in zones
     (precondition,) = stack.resource("aws_vpc", "Network/Vpc")["lifecycle"]["precondition"]
     assert "== 3" in precondition["condition"]
 
@@ -103,3 +105,27 @@ def test_network_outputs_what_later_tiers_consume(synth):
     outputs = synth.stack("dev-network").json["output"]
     names = {o.split("_")[1] for o in outputs}
     assert {"VpcId", "PrivateSubnetIds", "IsolatedSubnetIds", "PublicSubnetIds", "EndpointSecurityGroupId"} <= names
+
+
+PROTECTED = (("aws_vpc", "Network/Vpc"), ("aws_cloudwatch_log_group", "Network/FlowLogGroup"),
+             ("aws_kms_key", "Network/FlowLogKey"))
+
+
+@pytest.mark.parametrize("env, kept", [("dev", False), ("stage", True), ("prod", True)])
+def test_prevent_destroy_keeps_the_vpc_subnets_nat_addresses_and_flow_log_trail(synth, env, kept):
+    stack = synth.stack(f"{env}-network")
+    resources = [stack.resource(kind, path) for kind, path in PROTECTED]
+    resources += list(stack.resources("aws_subnet").values()) + list(stack.resources("aws_eip").values())
+    # the VPC, group and key; 3 tiers x zones subnets; one NAT address (dev) or one per zone
+    assert len(resources) == {"dev": 3 + 6 + 1, "stage": 3 + 9 + 3, "prod": 3 + 9 + 3}[env]
+    for resource in resources:
+        assert bool(resource.get("lifecycle", {}).get("prevent_destroy")) is kept, resource["//"]
+
+
+def test_production_requires_network_prevent_destroy(environments_copy):
+    from tests.test_config import edit, load_error
+
+    edit(environments_copy, "prod.hcl", "  prevent_destroy         = true\n}", "}")
+    error = load_error(environments_copy)
+    assert error.file.endswith("prod.hcl") and error.key == "network.prevent_destroy"
+    assert "must be true when production = true, got False" in str(error)

@@ -25,7 +25,7 @@ from modules.api.config import ApiConfig
 from modules.cicd.config import CicdConfig, CicdEnvironmentConfig, role_account
 from modules.core.errors import ConfigError
 from modules.core.naming import NameKind, check_name
-from modules.core.regions import AZ_COUNT_BY_REGION
+from modules.core.regions import AZ_COUNT_BY_REGION, CLOUDFRONT_LOGS_UNSUPPORTED_REGIONS
 from modules.core.schema import check, from_data
 from modules.database.config import DatabaseConfig
 from modules.frontend.config import ACM_DOMAIN_MAX_LENGTH, FrontendConfig
@@ -230,6 +230,7 @@ class EnvironmentConfig:
         if self.name_prefix is not None:
             check(bool(NAME_PREFIX.match(self.name_prefix)), "name_prefix", self.name_prefix,
                   "lowercase letters, digits and hyphens, starting with a letter")
+        self._check_network()
         self._check_frontend()
         self._check_database()
         self._check_api()
@@ -289,8 +290,17 @@ class EnvironmentConfig:
                 check(getattr(database, key), f"database.{key}", getattr(database, key),
                       "true when production = true")
 
+    def _check_network(self) -> None:
+        if self.production:
+            check(self.network.prevent_destroy, "network.prevent_destroy", self.network.prevent_destroy,
+                  "true when production = true")
+
     def _check_frontend(self) -> None:
         frontend = self.frontend
+        check(self.region not in CLOUDFRONT_LOGS_UNSUPPORTED_REGIONS, "region", self.region,
+              "a region CloudFront delivers standard logs to: the frontend's log bucket lives in the "
+              "environment's region, and CloudFront refuses buckets in opt-in regions "
+              f"({', '.join(sorted(CLOUDFRONT_LOGS_UNSUPPORTED_REGIONS))})")
         if self.dns is None:
             check(frontend.subdomain is None, "frontend.subdomain", frontend.subdomain,
                   "unset without a dns { zone_name = ... } block (the site then uses CloudFront's own domain)")
@@ -298,6 +308,9 @@ class EnvironmentConfig:
             host = frontend.host_name(self.dns.zone_name)
             check(len(host) <= ACM_DOMAIN_MAX_LENGTH, "frontend.subdomain", frontend.subdomain,
                   f"short enough that the site's name fits ACM's {ACM_DOMAIN_MAX_LENGTH} characters ({host!r})")
+            # Both stacks would create the same A record; the second apply would fail on it.
+            check(host != self.dns.api_host_name, "frontend.subdomain", frontend.subdomain,
+                  f"another name than the API's ({self.dns.api_host_name!r})")
         if self.production:
             check(frontend.prevent_destroy, "frontend.prevent_destroy", frontend.prevent_destroy,
                   "true when production = true")

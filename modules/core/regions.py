@@ -40,3 +40,16 @@ AZ_COUNT_BY_REGION: dict[str, int] = {
     "us-west-1": 2,
     "us-west-2": 4,
 }
+
+
+# Regions CloudFront does not deliver standard logs to: the opt-in regions. The CloudFront
+# developer guide ("Choose an Amazon S3 bucket for standard logs") lists Cape Town, Hong Kong,
+# Hyderabad, Jakarta, Melbourne, Calgary, Milan, Spain, Zurich, Tel Aviv, Bahrain and UAE;
+# Malaysia, Thailand and Mexico are opt-in regions opened since, held to the same rule here.
+# CreateDistribution fails ("You don't have permission to access the S3 bucket for CloudFront
+# logs") when the frontend's log bucket is in one of them.
+CLOUDFRONT_LOGS_UNSUPPORTED_REGIONS = frozenset({
+    "af-south-1", "ap-east-1", "ap-south-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5",
+    "ap-southeast-7", "ca-west-1", "eu-central-2", "eu-south-1", "eu-south-2", "il-central-1",
+    "me-central-1", "me-south-1", "mx-central-1",
+})

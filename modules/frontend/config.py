@@ -35,6 +35,14 @@ DEFAULT_WAF_RULE_GROUPS = (
     "AWSManagedRulesKnownBadInputsRuleSet",
 )
 WAF_RULE_GROUP = re.compile(r"^AWSManagedRules[A-Za-z0-9]+$")
+# Managed rule groups that AWS WAF refuses without a `managed_rule_group_configs` block
+# (Bot Control's inspection level, ATP's login path, ACFP's registration pages), which
+# this tier does not write: the web ACL's create would fail at apply.
+WAF_RULE_GROUPS_NEEDING_CONFIG = frozenset({
+    "AWSManagedRulesBotControlRuleSet",
+    "AWSManagedRulesATPRuleSet",
+    "AWSManagedRulesACFPRuleSet",
+})
 COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
 
 
@@ -100,6 +108,9 @@ class FrontendConfig:
         for index, group in enumerate(groups):
             check(bool(WAF_RULE_GROUP.match(group)), f"waf_managed_rule_groups[{index}]", group,
                   "an AWS managed rule group name like 'AWSManagedRulesCommonRuleSet'")
+            check(group not in WAF_RULE_GROUPS_NEEDING_CONFIG, f"waf_managed_rule_groups[{index}]", group,
+                  "a rule group that needs no configuration of its own (Bot Control, ATP and ACFP need "
+                  "managed_rule_group_configs, which this tier does not write)")
         countries = self.geo_restriction_countries
         for index, country in enumerate(countries):
             check(bool(COUNTRY_CODE.match(country)), f"geo_restriction_countries[{index}]", country,

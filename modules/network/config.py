@@ -41,6 +41,9 @@ class NetworkConfig:
     subnet_prefix_length: int | None = None
     flow_log_retention_days: int = 90
     flow_log_traffic_type: str = "ALL"
+    # prevent_destroy on the VPC, its subnets, the NAT addresses (third parties may allow-list
+    # them), and the flow-log group and its key (the audit trail). Required with production.
+    prevent_destroy: bool = False
 
     def __post_init__(self) -> None:
         try:

@@ -38,12 +38,14 @@ class Network(Construct):
         self.config = config
         self.prefix = name_prefix
         zone_names = config.zone_names(region)
-        # Reads back exactly the pinned zones, so the plan fails (precondition below)
-        # when one of them is missing or unavailable in this account.
+        # prevent_destroy cannot be an expression in Terraform, so it is decided here, from data.
+        self.keep = TerraformResourceLifecycle(prevent_destroy=True) if config.prevent_destroy else None
+        # Reads back exactly the pinned zones, so the plan fails (precondition below) when
+        # one of them is not offered to this account. Whatever their state: a zone that is
+        # impaired for a while must not block a plan of the network (an emergency change).
         zones = aws.data_aws_availability_zones.DataAwsAvailabilityZones(
             self,
             "Zones",
-            state="available",
             filter=[aws.data_aws_availability_zones.DataAwsAvailabilityZonesFilter(
                 name="zone-name", values=list(zone_names)
             )],
@@ -55,13 +57,16 @@ class Network(Construct):
             enable_dns_support=True,
             enable_dns_hostnames=True,
             tags={"Name": name_prefix},
-            lifecycle=TerraformResourceLifecycle(precondition=[Precondition(
-                condition=f"${{length({zones.fqn}.names) == {len(zone_names)}}}",
-                error_message=(
-                    f"network zones {', '.join(zone_names)} are not all available in this account; "
-                    "set network.availability_zones to zones it has."
-                ),
-            )]),
+            lifecycle=TerraformResourceLifecycle(
+                prevent_destroy=True if config.prevent_destroy else None,
+                precondition=[Precondition(
+                    condition=f"${{length({zones.fqn}.names) == {len(zone_names)}}}",
+                    error_message=(
+                        f"network zones {', '.join(zone_names)} are not all offered to this account; "
+                        "set network.availability_zones to zones it has."
+                    ),
+                )],
+            ),
         )
         self.vpc_id = self.vpc.id
         self.vpc_cidr = config.cidr
@@ -133,6 +138,7 @@ class Network(Construct):
                 availability_zone=self.availability_zones[az],
                 map_public_ip_on_launch=False,
                 tags={"Name": f"{self.prefix}-{tier}-{az}", "tier": tier},
+                lifecycle=self.keep,
             )
             for az, cidr in enumerate(self.config.subnet_cidrs(tier))
         ]
@@ -144,7 +150,7 @@ class Network(Construct):
         ids = []
         for az in range(count):
             address = aws.eip.Eip(self, f"NatAddress{az}", domain="vpc", tags={"Name": f"{self.prefix}-nat-{az}"},
-                                  depends_on=[gateway])
+                                  depends_on=[gateway], lifecycle=self.keep)
             nat = aws.nat_gateway.NatGateway(
                 self, f"NatGateway{az}", allocation_id=address.id, subnet_id=public[az].id,
                 tags={"Name": f"{self.prefix}-nat-{az}"}, depends_on=[gateway],
@@ -165,10 +171,10 @@ class Network(Construct):
             policy.cloudwatch_logs_encrypt(region, log_group_arn),
         )
         key = kms.key(self, "FlowLogKey", description=f"Encrypts {self.prefix} VPC flow logs",
-                      policy_json=key_policy.json, alias_prefix=self.prefix, alias="flow-logs")
+                      policy_json=key_policy.json, alias_prefix=self.prefix, alias="flow-logs", lifecycle=self.keep)
         log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
             self, "FlowLogGroup", name=physical_name(NameKind.LOG_GROUP, log_group_name),
-            retention_in_days=self.config.flow_log_retention_days, kms_key_id=key.arn,
+            retention_in_days=self.config.flow_log_retention_days, kms_key_id=key.arn, lifecycle=self.keep,
         )
         trust = policy.service_trust(self, "FlowLogTrust", sid="VpcFlowLogsAssumes",
                                      service="vpc-flow-logs.amazonaws.com", account_id=account)
