@@ -84,6 +84,9 @@ api {
     required_headers = ["X-Request-Id"]
     environment      = { LOG_LEVEL = "debug" }
     secrets          = { PAYMENTS_API_KEY = "payments-api-key" }
+    # It calls the payments provider's API with that key: HTTPS to the internet, through
+    # the NAT gateways (network.nat_gateways must not be "none").
+    internet_egress_https = true
   }
 
   # Flyway: an image built FROM flyway/flyway with the SQL scripts, in the registry.

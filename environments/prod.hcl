@@ -93,6 +93,9 @@ api {
     max_count        = 8
     required_headers = ["X-Request-Id"]
     secrets          = { PAYMENTS_API_KEY = "payments-api-key" }
+    # It calls the payments provider's API with that key: HTTPS to the internet, through
+    # the NAT gateways (network.nat_gateways must not be "none").
+    internet_egress_https = true
     # Its responses depend on query parameters nobody listed: never cached.
     caching = false
   }

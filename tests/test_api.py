@@ -241,10 +241,19 @@ def test_no_security_group_rule_admits_the_internet(synth, env):
     for rule in stack.resources("aws_vpc_security_group_ingress_rule").values():
         assert "cidr_ipv4" not in rule and "cidr_ipv6" not in rule
         assert rule["referenced_security_group_id"]
-    for rule in stack.resources("aws_vpc_security_group_egress_rule").values():
-        assert rule.get("cidr_ipv4") != "0.0.0.0/0"
     for group in stack.resources("aws_security_group").values():
         assert "ingress" not in group and "egress" not in group
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_only_the_service_that_calls_a_third_party_reaches_the_internet_and_only_on_https(synth, env):
+    stack = api(synth, env)
+    service2 = ref("aws_security_group", stack.resource("aws_security_group", "Api/Service2/SecurityGroup"))
+    internet = [r for r in stack.resources("aws_vpc_security_group_egress_rule").values()
+                if "cidr_ipv4" in r or "cidr_ipv6" in r]
+    assert [(r["security_group_id"], r["cidr_ipv4"], r["ip_protocol"], r["from_port"], r["to_port"])
+            for r in internet] == [(service2, "0.0.0.0/0", "tcp", 443, 443)]
+    assert internet[0]["//"]["metadata"]["path"].endswith("Api/Service2/EgressHttpsToInternet")
 
 
 def test_service_admits_only_the_nlb_on_its_port(synth):
@@ -270,7 +279,8 @@ def test_every_task_reaches_the_database_through_a_rule_on_its_group(synth, env)
         egress = {r["//"]["metadata"]["path"].rsplit("/", 1)[1]: r
                   for r in stack.resources("aws_vpc_security_group_egress_rule").values()
                   if r["security_group_id"] == group}
-        assert set(egress) == {"EgressToDatabase", "EgressToEndpoints", "EgressToS3"}
+        internet = {"EgressHttpsToInternet"} if task == "Service2" else set()  # it calls the payments provider
+        assert set(egress) == {"EgressToDatabase", "EgressToEndpoints", "EgressToS3", *internet}
         assert egress["EgressToDatabase"]["referenced_security_group_id"].startswith(database_group)
         assert egress["EgressToEndpoints"]["referenced_security_group_id"].startswith(
             f"${{{REMOTE_NETWORK.format(env=env)}.outputs.")
@@ -685,6 +695,12 @@ def test_execute_command_opens_only_its_channel(variant):
             "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"]
         role = variant.resource("aws_iam_role_policy", f"Api/{name}/ExecuteCommandPolicy")["role"]
         assert role.startswith(f"${{aws_iam_role.Api_{name}_TaskRole_")
-        egress = variant.resource("aws_vpc_security_group_egress_rule", f"Api/{name}/EgressForExecuteCommand")
-        assert (egress["cidr_ipv4"], egress["from_port"]) == ("0.0.0.0/0", 443)
+        # Service2 already reaches the internet on 443 (internet_egress_https): one rule serves both,
+        # since AWS rejects a second rule with the same destination and port on one group.
+        rule = "EgressHttpsToInternet" if name == "Service2" else "EgressForExecuteCommand"
+        group = ref("aws_security_group", variant.resource("aws_security_group", f"Api/{name}/SecurityGroup"))
+        internet = [r for r in variant.resources("aws_vpc_security_group_egress_rule").values()
+                    if r["security_group_id"] == group and "cidr_ipv4" in r]
+        assert [(r["//"]["metadata"]["path"].rsplit("/", 1)[1], r["cidr_ipv4"], r["from_port"], r["to_port"])
+                for r in internet] == [(rule, "0.0.0.0/0", 443, 443)]
     assert not variant.resources("aws_iam_role_policy").keys() & {"Api_Migrations_ExecuteCommandPolicy"}

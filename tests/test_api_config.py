@@ -55,6 +55,24 @@ def test_ecs_exec_loads_where_the_vpc_has_nat(environments_copy):
     assert load_environments(environments_copy).get("dev").api.enable_execute_command
 
 
+def test_rejects_internet_egress_in_a_vpc_without_nat(environments_copy):
+    edit(environments_copy, "dev.hcl", 'nat_gateways            = "single"', 'nat_gateways            = "none"')
+    error = load_error(environments_copy)  # dev.hcl's service2 asks for it
+    assert error.file.endswith("dev.hcl") and error.key == "api.service[1].internet_egress_https"
+    assert 'false when network.nat_gateways = "none"' in str(error)
+
+
+def test_internet_egress_is_off_unless_a_service_asks(environments):
+    for environment in environments.environments:
+        assert [s.internet_egress_https for s in environment.api.service] == [False, True]
+
+
+def test_rejects_internet_egress_that_is_not_a_bool(environments_copy):
+    edit(environments_copy, "dev.hcl", "internet_egress_https = true", 'internet_egress_https = "yes"')
+    error = load_error(environments_copy)
+    assert error.key.endswith("internet_egress_https") and "true or false" in str(error)
+
+
 def test_rejects_a_path_prefix_used_twice(environments_copy):
     edit(environments_copy, "dev.hcl", 'path_prefix      = "service2"', 'path_prefix      = "service1"')
     error = load_error(environments_copy)

@@ -121,6 +121,9 @@ class ServiceConfig:
     environment: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
     database_access: bool = True
+    # Off: the tasks reach only AWS (through the VPC endpoints) and the database. On: TCP 443 to
+    # any address, through the NAT gateways, for third-party APIs (needs network.nat_gateways).
+    internet_egress_https: bool = False
     authorization: Authorization = Authorization.AWS_IAM
     required_headers: tuple[str, ...] = ()
     required_query_parameters: tuple[str, ...] = ()

@@ -53,7 +53,8 @@ class Service(Construct):
       (`environment.collector`), an ADOT collector sidecar, hardened the same way, that
       scrapes the metrics and health paths and remote-writes to the environment's
       Prometheus workspace, which the task role may write to (and nothing else);
-    - its security group (see `task_security_group`), plus ingress from the NLB only;
+    - its security group (see `task_security_group`), plus ingress from the NLB only, and
+      HTTPS to the internet through NAT only with `internet_egress_https` (or ECS Exec);
     - the NLB listener and target group (`LoadBalancer.add_service`);
     - the ECS service in the private subnets without public IPs: circuit breaker with
       rollback, deployment alarms (unhealthy targets, API Gateway 5xx on its routes)
@@ -135,9 +136,19 @@ class Service(Construct):
             description=f"Tasks of the {config.name} API service", database_access=config.database_access,
         )
         self.security_group_id = group.id
-        if enable_execute_command:
+        egress = aws.vpc_security_group_egress_rule.VpcSecurityGroupEgressRule
+        if config.internet_egress_https:
+            # Third-party APIs (a payments provider, say): their addresses are not ours to pin, so
+            # any HTTPS destination, through the NAT gateways. ECS Exec's channel uses it too: AWS
+            # rejects a second rule with the same destination and port on one group.
+            egress(
+                self, "EgressHttpsToInternet", security_group_id=group.id,
+                description="HTTPS to the internet through NAT (third-party APIs: internet_egress_https)",
+                ip_protocol="tcp", from_port=HTTPS, to_port=HTTPS, cidr_ipv4="0.0.0.0/0",
+            )
+        elif enable_execute_command:
             # ECS Exec's channel (ssmmessages) has no VPC endpoint in the network tier.
-            aws.vpc_security_group_egress_rule.VpcSecurityGroupEgressRule(
+            egress(
                 self, "EgressForExecuteCommand", security_group_id=group.id,
                 description="HTTPS to Systems Manager (ECS Exec, only while enable_execute_command is on)",
                 ip_protocol="tcp", from_port=HTTPS, to_port=HTTPS, cidr_ipv4="0.0.0.0/0",

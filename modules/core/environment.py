@@ -277,6 +277,12 @@ class EnvironmentConfig:
             check(not self.api.enable_execute_command, "api.enable_execute_command", True,
                   'false when network.nat_gateways = "none" (ECS Exec reaches Session Manager '
                   "through the NAT gateways)")
+            # Private subnets route to the internet only through NAT: the rule would open a path
+            # that leads nowhere, and calls to the third party would time out instead of failing.
+            for index, service in enumerate(self.api.service):
+                check(not service.internet_egress_https, f"api.service[{index}].internet_egress_https", True,
+                      'false when network.nat_gateways = "none" (the private subnets reach the internet '
+                      "only through the NAT gateways)")
 
     def _check_database(self) -> None:
         database = self.database

@@ -143,3 +143,17 @@ def test_execution_role_reads_only_the_secrets_its_container_names(applied, emul
     statements = {s["Sid"]: s for s in (document if isinstance(document, dict) else json.loads(document))["Statement"]}
     secret = _output(applied, "dev-database", "Database_MasterUserSecretArn")
     assert statements["ReadNamedSecrets"]["Resource"] == secret
+
+
+def test_only_service2_reaches_the_internet_and_only_on_https(applied, emulator):
+    """service2 calls the payments provider (`internet_egress_https`); service1 reaches AWS and the database only."""
+    ec2 = emulator.boto3_client("ec2")
+    internet = {}
+    for service in ("service1", "service2"):
+        (group,) = ec2.describe_security_groups(
+            Filters=[{"Name": "group-name", "Values": [f"webapp-dev-{service}-tasks"]}])["SecurityGroups"]
+        rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group["GroupId"]]}])[
+            "SecurityGroupRules"]
+        internet[service] = [(r["IpProtocol"], r["FromPort"], r["ToPort"]) for r in rules
+                             if r["IsEgress"] and r.get("CidrIpv4") == "0.0.0.0/0"]
+    assert internet == {"service1": [], "service2": [("tcp", 443, 443)]}
