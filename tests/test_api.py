@@ -452,7 +452,30 @@ def test_stage_throttling_metrics_and_logs(synth, env, burst, rate):
     assert stage["access_log_settings"]["destination_arn"] == ref("aws_cloudwatch_log_group", log_group, "arn")
     assert json.loads(stage["access_log_settings"]["format"])["requestId"] == "$context.requestId"
     assert log_group["kms_key_id"].startswith("${aws_kms_key.Api_LogKey_")
-    assert stage["depends_on"] == ["aws_api_gateway_account.Api_Gateway_Account_997CF694"]
+    execution_logs = "aws_cloudwatch_log_group." + stack.resource(
+        "aws_cloudwatch_log_group", "Api/Gateway/ExecutionLogGroup")["//"]["metadata"]["uniqueId"]
+    assert stage["depends_on"] == ["aws_api_gateway_account.Api_Gateway_Account_997CF694", execution_logs]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_execution_logs_go_to_a_group_of_the_stack_made_before_api_gateway_writes(synth, environments, env):
+    """API Gateway writes `logging_level` logs to `API-Gateway-Execution-Logs_<id>/<stage>`, creating it
+    (kept forever, unencrypted) unless it exists: the stack makes it first, with the tier's retention and key."""
+    stack = api(synth, env)
+    rest_api = stack.resource("aws_api_gateway_rest_api", "Api/Gateway/RestApi")
+    group = stack.resource("aws_cloudwatch_log_group", "Api/Gateway/ExecutionLogGroup")
+    assert group["name"] == f"API-Gateway-Execution-Logs_{ref('aws_api_gateway_rest_api', rest_api)}/v1"
+    assert group["retention_in_days"] == environments.get(env).api.log_retention_days
+    assert group["kms_key_id"] == ref("aws_kms_key", stack.resource("aws_kms_key", "Api/LogKey"), "arn")
+    address = f"aws_cloudwatch_log_group.{group['//']['metadata']['uniqueId']}"
+    assert address in stack.resource("aws_api_gateway_stage", "Api/Gateway/Stage")["depends_on"]
+    # The stage-wide settings set logging_level (per-method ones follow the stage, which waits too).
+    assert stack.resource("aws_api_gateway_method_settings", "Api/Gateway/MethodSettings")["depends_on"] == [address]
+    # The log key lets CloudWatch Logs encrypt it (the condition on the log group's ARN).
+    (condition,) = policy(stack, "Api/LogKeyPolicy")["CloudWatchLogsEncrypts"]["condition"]
+    assert condition["test"] == "ArnLike" and condition["variable"] == "kms:EncryptionContext:aws:logs:arn"
+    assert "arn:${data.aws_partition.Api_Partition_" in condition["values"][-1]
+    assert condition["values"][-1].endswith(":log-group:API-Gateway-Execution-Logs_*/v1")
 
 
 def test_prod_caches_get_responses_keyed_by_caller_and_declared_parameters(synth):
@@ -564,7 +587,8 @@ def test_an_environment_sharing_its_account_leaves_the_api_gateway_role_to_the_o
     assert "Api/Gateway/CloudWatchRole" not in {
         r["//"]["metadata"]["path"].split("/", 1)[1] for r in without_account_role.resources("aws_iam_role").values()}
     stage = without_account_role.resource("aws_api_gateway_stage", "Api/Gateway/Stage")
-    assert "depends_on" not in stage and "access_log_settings" in stage
+    assert "access_log_settings" in stage
+    assert [d.split(".")[0] for d in stage["depends_on"]] == ["aws_cloudwatch_log_group"]  # the execution logs
     # Everything else keeps its address: only the role, its attachment and the setting go.
     base = api(synth, "dev")
     gone = {(t, n) for t, names in base.json["resource"].items() for n in names} - {
@@ -620,7 +644,7 @@ def test_log_groups_are_encrypted_with_the_tier_key(synth, environments):
         stack = api(synth, env)
         retention = environments.get(env).api.log_retention_days
         groups = stack.resources("aws_cloudwatch_log_group")
-        assert len(groups) == 6
+        assert len(groups) == 7  # 2 services, Flyway, ECS Exec, API Gateway access and execution, WAF
         for group in groups.values():
             assert group["kms_key_id"].startswith("${aws_kms_key.Api_LogKey_")
             assert group["retention_in_days"] == retention

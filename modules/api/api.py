@@ -11,7 +11,7 @@ from constructs import Construct
 from modules import aws
 from modules.api.cluster import Cluster
 from modules.api.config import ApiConfig, pascal
-from modules.api.gateway import Gateway, api_name, cached
+from modules.api.gateway import Gateway, api_name, cached, execution_log_group_name
 from modules.api.load_balancer import LoadBalancer
 from modules.api.migrations import Migrations
 from modules.api.service import Service
@@ -27,8 +27,8 @@ from modules.network.network import Network
 class Api(Construct):
     """Creates the `<env>-api` tier from `api { ... }`: every service, and what is in front of them.
 
-    - a KMS key (rotation on) for the tier's logs: container, access, WAF, ECS Exec
-      log groups and the NLB's access-log bucket;
+    - a KMS key (rotation on) for the tier's logs: container, API Gateway access and
+      execution, WAF, ECS Exec log groups and the NLB's access-log bucket;
     - `api.secrets`: Secrets Manager secrets (own KMS key) whose values are set out of
       band (`aws secretsmanager put-secret-value`), so no value is in Terraform state;
     - an SNS topic (KMS; email subscriptions from `alarm_email_addresses`) for the
@@ -121,7 +121,10 @@ class Api(Construct):
             "LogKeyPolicy",
             policy.account_root_admin(account, partition),
             policy.cloudwatch_logs_encrypt(
-                region, f"{log_groups}:/api/{self.prefix}/*", f"{log_groups}:aws-waf-logs-{self.prefix}-api"
+                region, f"{log_groups}:/api/{self.prefix}/*", f"{log_groups}:aws-waf-logs-{self.prefix}-api",
+                # API Gateway's execution logs: the REST API's id is not known here (the key is made
+                # first), so any id, this stage only (`Gateway.execution_logs`).
+                f"{log_groups}:{execution_log_group_name('*', self.config.stage_name)}",
             ),
             # The NLB's access logs are written to S3 by the log delivery service.
             policy.statement(

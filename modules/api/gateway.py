@@ -48,6 +48,11 @@ def api_name(name_prefix: str) -> str:
     return f"{name_prefix}-api"
 
 
+def execution_log_group_name(rest_api_id: str, stage_name: str) -> str:
+    """The log group API Gateway writes a stage's execution logs to (a name it chooses, not us)."""
+    return f"API-Gateway-Execution-Logs_{rest_api_id}/{stage_name}"
+
+
 def cached(config: ApiConfig, service: ServiceConfig) -> bool:
     """Whether the service's GET responses are cached (the stage has a cache and the service allows it)."""
     return config.caching and service.caching
@@ -66,6 +71,9 @@ class Gateway(Construct):
       definition and of the integrations), and a stage with JSON access logs (KMS log
       group), X-Ray tracing, throttling and metrics for every method, the cache
       cluster and per-method cache settings when `cache_cluster_size_gib` is set;
+    - the execution log group API Gateway writes to (`API-Gateway-Execution-Logs_<id>/<stage>`),
+      created before the stage with the tier's retention and key, so API Gateway never
+      creates it unencrypted and kept forever;
     - the account-level CloudWatch role access logging needs (one per account and region:
       `account_cloudwatch_role = false` where another environment in the account sets it);
     - a WAFv2 web ACL (AWS common rules, known bad inputs, a per-IP rate limit) on the
@@ -73,7 +81,8 @@ class Gateway(Construct):
     - with `dns`: `api.<zone>` with a regional ACM certificate validated in the zone,
       the domain's base path mapping to the stage, and an alias record.
 
-    Attributes: `rest_api`, `stage`, `name` (the API's name), `invoke_url`, `custom_domain_url`.
+    Attributes: `rest_api`, `stage`, `execution_logs`, `name` (the API's name), `invoke_url`,
+    `custom_domain_url`.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: ApiConfig, name_prefix: str,
@@ -111,6 +120,14 @@ class Gateway(Construct):
             self, "AccessLogGroup", name=physical_name(NameKind.LOG_GROUP, f"/api/{name_prefix}/access-logs"),
             retention_in_days=log_retention_days, kms_key_id=log_key_arn,
         )
+        # Execution logs (`logging_level`) go to a group API Gateway names and, when it does not
+        # exist, creates itself: kept forever and not encrypted. Created here first, it has the
+        # tier's retention and key; it stays with logging_level = "OFF", so turning logging off
+        # keeps what was logged until the retention ends.
+        self.execution_logs = aws.cloudwatch_log_group.CloudwatchLogGroup(
+            self, "ExecutionLogGroup", name=execution_log_group_name(self.rest_api.id, config.stage_name),
+            retention_in_days=log_retention_days, kms_key_id=log_key_arn,
+        )
         deployment = aws.api_gateway_deployment.ApiGatewayDeployment(
             self,
             "Deployment",
@@ -136,7 +153,8 @@ class Gateway(Construct):
             access_log_settings=stage_module.ApiGatewayStageAccessLogSettings(
                 destination_arn=access_logs.arn, format=json.dumps(ACCESS_LOG_FORMAT, separators=(",", ":")),
             ),
-            depends_on=account or None,
+            # Exists before API Gateway could write an execution log (and create it itself).
+            depends_on=[*account, self.execution_logs],
         )
         self._method_settings()
         self._firewall(log_key_arn, log_retention_days)
@@ -243,7 +261,7 @@ class Gateway(Construct):
         module = aws.api_gateway_method_settings
         module.ApiGatewayMethodSettings(
             self, "MethodSettings", rest_api_id=self.rest_api.id, stage_name=self.stage.stage_name,
-            method_path="*/*", settings=self._settings(),
+            method_path="*/*", settings=self._settings(), depends_on=[self.execution_logs],
         )
         for service in self.config.service:
             if not cached(self.config, service):

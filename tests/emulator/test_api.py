@@ -157,3 +157,13 @@ def test_only_service2_reaches_the_internet_and_only_on_https(applied, emulator)
         internet[service] = [(r["IpProtocol"], r["FromPort"], r["ToPort"]) for r in rules
                              if r["IsEgress"] and r.get("CidrIpv4") == "0.0.0.0/0"]
     assert internet == {"service1": [], "service2": [("tcp", 443, 443)]}
+
+
+def test_execution_logs_have_a_group_with_the_tier_retention_and_key(applied, emulator):
+    """Made by the stack before API Gateway could make it (unencrypted, kept forever)."""
+    (api,) = [a for a in emulator.boto3_client("apigateway").get_rest_apis()["items"] if a["name"] == API_NAME]
+    name = f"API-Gateway-Execution-Logs_{api['id']}/v1"
+    (group,) = [g for g in emulator.boto3_client("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+                if g["logGroupName"] == name]
+    assert group["retentionInDays"] == 30
+    assert ":key/" in group["kmsKeyId"]
