@@ -318,6 +318,17 @@ def test_internal_nlb_with_access_logs_and_deletion_protection_per_environment(s
     assert bucket.get("lifecycle", {}).get("prevent_destroy", False) is protected
 
 
+def test_readme_says_the_nlb_access_logs_stay_empty_while_every_listener_is_tcp(synth):
+    """AWS writes NLB access logs only for TLS listeners: the README must not promise them."""
+    from pathlib import Path
+
+    readme = " ".join((Path(__file__).parents[1] / "modules/api/README.md").read_text().split())
+    for env in ENVIRONMENTS:
+        assert {listener["protocol"] for listener in api(synth, env).resources("aws_lb_listener").values()} == {"TCP"}
+    assert "AWS writes NLB access logs only for TLS listeners" in readme
+    assert "Not logged: the NLB's own access logs" in readme
+
+
 def test_one_listener_and_ip_target_group_per_service(synth):
     stack = api(synth, "stage")
     groups = {g["port"]: g for g in stack.resources("aws_lb_target_group").values()}

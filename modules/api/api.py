@@ -126,7 +126,7 @@ class Api(Construct):
                 # first), so any id, this stage only (`Gateway.execution_logs`).
                 f"{log_groups}:{execution_log_group_name('*', self.config.stage_name)}",
             ),
-            # The NLB's access logs are written to S3 by the log delivery service.
+            # The NLB's access logs are written to S3 by the log delivery service (TLS listeners only).
             policy.statement(
                 sid="LogDeliveryEncrypts",
                 actions=["kms:GenerateDataKey*", "kms:Decrypt"],

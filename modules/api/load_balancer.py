@@ -20,7 +20,11 @@ class LoadBalancer(Construct):
     """Creates the internal NLB every service is reached through.
 
     - an internal NLB across the private subnets, cross-zone on, deletion protection
-      per `deletion_protection`, access logs to its own bucket;
+      per `deletion_protection`, access logging to its own bucket. AWS writes NLB access
+      logs only for TLS listeners, and these are TCP: the bucket stays empty until a TLS
+      listener exists. Kept anyway: harmless, ready for TLS, and stateful (removing it would
+      fail on `prevent_destroy` or delete it). Requests are recorded by API Gateway's access
+      logs, connections by the VPC flow logs;
     - its security group: no inbound rule at all. API Gateway's VPC link reaches the
       NLB over PrivateLink, which `enforce_security_group_inbound_rules_on_private_link_traffic
       = "off"` admits; nothing inside the VPC can connect to it directly. Outbound
@@ -63,6 +67,7 @@ class LoadBalancer(Construct):
             enforce_security_group_inbound_rules_on_private_link_traffic="off",
             enable_cross_zone_load_balancing=True,
             enable_deletion_protection=deletion_protection,
+            # Written only for TLS listeners (AWS); with the TCP listeners here, nothing arrives.
             access_logs=aws.lb.LbAccessLogs(bucket=bucket.id, prefix=ACCESS_LOG_PREFIX, enabled=True),
             depends_on=[self._bucket_policy],
         )
