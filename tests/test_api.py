@@ -546,6 +546,20 @@ def test_waf_guards_the_stage_with_managed_rules_and_a_rate_limit(synth, env, en
     assert association["web_acl_arn"] == ref("aws_wafv2_web_acl", acl, "arn")
     (logging,) = stack.resources("aws_wafv2_web_acl_logging_configuration").values()
     assert logging["redacted_fields"] == [{"single_header": {"name": "authorization"}}]
+    # By default every rule of the managed groups acts as AWS set it (bodies over 8 KB blocked).
+    assert all("rule_action_override" not in r["statement"].get("managed_rule_group_statement", {})
+               for r in acl["rule"])
+
+
+def test_waf_allow_large_bodies_counts_only_the_body_size_rule(variant):
+    (acl,) = variant.resources("aws_wafv2_web_acl").values()
+    rules = {r["name"]: r for r in acl["rule"]}
+    common = rules["AWSManagedRulesCommonRuleSet"]
+    assert common["statement"]["managed_rule_group_statement"]["rule_action_override"] == [
+        {"name": "SizeRestrictions_BODY", "action_to_use": {"count": {}}}]
+    assert common["override_action"] == {"none": {}}  # the rest of the group still blocks
+    assert "rule_action_override" not in rules["AWSManagedRulesKnownBadInputsRuleSet"]["statement"][
+        "managed_rule_group_statement"]
 
 
 def test_custom_domain_where_the_environment_has_dns(synth):
@@ -674,6 +688,7 @@ VARIANT = f"""
     required_query_parameters = ["tenant"]
   }}
   enable_execute_command = true
+  waf_allow_large_bodies = true
 """
 
 

@@ -73,6 +73,12 @@ def test_rejects_internet_egress_that_is_not_a_bool(environments_copy):
     assert error.key.endswith("internet_egress_https") and "true or false" in str(error)
 
 
+def test_rejects_waf_allow_large_bodies_that_is_not_a_bool(environments_copy):
+    edit(environments_copy, "dev.hcl", "api {\n", 'api {\n  waf_allow_large_bodies = "yes"\n')
+    error = load_error(environments_copy)
+    assert error.key == "api.waf_allow_large_bodies" and "true or false" in str(error)
+
+
 def test_rejects_a_path_prefix_used_twice(environments_copy):
     edit(environments_copy, "dev.hcl", 'path_prefix      = "service2"', 'path_prefix      = "service1"')
     error = load_error(environments_copy)

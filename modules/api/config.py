@@ -246,6 +246,9 @@ class ApiConfig:
     cache_cluster_size_gib: float | None = None
     cache_ttl_seconds: int = 300
     waf_rate_limit_per_5_minutes: int = 2000
+    # AWSManagedRulesCommonRuleSet blocks request bodies over 8 KB (its rule SizeRestrictions_BODY);
+    # true counts them instead (the rest of the rule set still applies).
+    waf_allow_large_bodies: bool = False
     alarm_email_addresses: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

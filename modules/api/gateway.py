@@ -304,12 +304,17 @@ class Gateway(Construct):
             return {"cloudwatch_metrics_enabled": True, "sampled_requests_enabled": True,
                     "metric_name": f"{name}-{metric}"}
 
-        def managed(rule_group: str, priority: int) -> Any:
+        def managed(rule_group: str, priority: int, count_rules: tuple[str, ...] = ()) -> Any:
+            statement: dict[str, Any] = {"name": rule_group, "vendor_name": "AWS"}
+            if count_rules:
+                statement["rule_action_override"] = [
+                    {"name": rule, "action_to_use": {"count": {}}} for rule in count_rules
+                ]
             return waf.Wafv2WebAclRule(
                 name=rule_group,
                 priority=priority,
                 override_action=waf.Wafv2WebAclRuleOverrideAction(none=waf.Wafv2WebAclRuleOverrideActionNone()),
-                statement={"managed_rule_group_statement": {"name": rule_group, "vendor_name": "AWS"}},
+                statement={"managed_rule_group_statement": statement},
                 visibility_config=waf.Wafv2WebAclRuleVisibilityConfig(**visibility(rule_group)),
             )
 
@@ -322,7 +327,9 @@ class Gateway(Construct):
             default_action=waf.Wafv2WebAclDefaultAction(allow=waf.Wafv2WebAclDefaultActionAllow()),
             visibility_config=waf.Wafv2WebAclVisibilityConfig(**visibility("web-acl")),
             rule=[
-                managed("AWSManagedRulesCommonRuleSet", 10),
+                # Its SizeRestrictions_BODY blocks bodies over 8 KB unless counted (waf_allow_large_bodies).
+                managed("AWSManagedRulesCommonRuleSet", 10,
+                        ("SizeRestrictions_BODY",) if self.config.waf_allow_large_bodies else ()),
                 managed("AWSManagedRulesKnownBadInputsRuleSet", 20),
                 waf.Wafv2WebAclRule(
                     name="RateLimitPerIp",
