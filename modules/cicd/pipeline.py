@@ -32,13 +32,75 @@ def subscription_id(address: str) -> str:
     return "Email" + "".join(w[:1].upper() + w[1:] for w in re.split(r"[^A-Za-z0-9]+", spelled) if w)
 
 
+def prometheus_publishers(account_ids: Sequence[str], workspace_arns: Sequence[str]) -> list[dict[str, Any]]:
+    """The conditions that admit Amazon Managed Service for Prometheus only on behalf of these
+    workspaces (a `*` in an ARN matches several) in these accounts: the confused-deputy guard."""
+    return [
+        {"test": "StringEquals", "variable": "aws:SourceAccount", "values": list(account_ids)},
+        {"test": "ArnLike" if any("*" in arn for arn in workspace_arns) else "ArnEquals",
+         "variable": "aws:SourceArn", "values": list(workspace_arns)},
+    ]
+
+
+def prometheus_encrypts(conditions: Sequence[dict[str, Any]]) -> Any:
+    """The key-policy statement that lets the alert managers `conditions` admit publish to a topic
+    encrypted with the key (SNS asks for a data key on their behalf)."""
+    return policy.statement(
+        sid="PrometheusAlertsEncrypt", actions=["kms:GenerateDataKey*", "kms:Decrypt"], resources=["*"],
+        principals=[{"type": "Service", "identifiers": ["aps.amazonaws.com"]}], conditions=conditions,
+    )
+
+
+def topic_statements(topic_arn: str, *, account_root_arn: str,
+                     prometheus: Sequence[dict[str, Any]] | None) -> list[Any]:
+    """A topic policy: the account manages the topic, the alert managers `prometheus` admits
+    (None: none) publish, and nothing is published without TLS."""
+    statements = [policy.statement(
+        sid="AccountManages",
+        actions=["sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:AddPermission",
+                 "sns:RemovePermission", "sns:DeleteTopic", "sns:Subscribe",
+                 "sns:ListSubscriptionsByTopic", "sns:Publish"],
+        resources=[topic_arn],
+        principals=[{"type": "AWS", "identifiers": [account_root_arn]}],
+    )]
+    if prometheus:
+        statements.append(policy.statement(
+            sid="PrometheusAlertsPublish",
+            actions=["sns:Publish", "sns:GetTopicAttributes"],
+            resources=[topic_arn],
+            principals=[{"type": "Service", "identifiers": ["aps.amazonaws.com"]}],
+            conditions=prometheus,
+        ))
+    statements.append(policy.statement(
+        sid="DenyInsecureTransport",
+        effect="Deny",
+        actions=["sns:Publish"],
+        resources=[topic_arn],
+        principals=[{"type": "*", "identifiers": ["*"]}],
+        conditions=[{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}],
+    ))
+    return statements
+
+
+def subscribe_emails(scope: Construct, topic_arn: str, addresses: Sequence[str], provider: Any = None) -> None:
+    """An e-mail subscription per address (`subscription_id`); each must be confirmed from its mailbox."""
+    for address in addresses:
+        aws.sns_topic_subscription.SnsTopicSubscription(
+            scope, subscription_id(address), topic_arn=topic_arn, protocol="email", endpoint=address,
+            provider=provider,
+        )
+
+
 class ReportTopic(Construct):
     """Creates the pipeline's report topic (SNS, KMS-encrypted) and its e-mail subscriptions.
 
     The destination of the "REPORT" e-mail (a Trivy scan found a critical
-    vulnerability; the CI role publishes it) and of the monitoring alerts (each
-    Prometheus workspace's alert manager publishes to it, from its own account).
-    The topic and its key admit only those publishers, over TLS.
+    vulnerability; the CI role publishes it) and of the monitoring alerts of the
+    Prometheus workspaces in its own account, `alert_accounts` (the registry's, or
+    none): Amazon Managed Service for Prometheus publishes only to topics in the
+    workspace's account, so a workspace elsewhere alerts through a topic of its own
+    (`monitoring.AlertTopic`). The topic and its key admit only those publishers,
+    over TLS.
 
     Attributes: `arn`, `key_arn`, `region`.
     """
@@ -50,21 +112,11 @@ class ReportTopic(Construct):
         identity = aws.data_aws_caller_identity.DataAwsCallerIdentity(self, "Identity")
         accounts = sorted(set(alert_accounts))
         workspaces = [f"arn:{partition}:aps:*:{account}:workspace/*" for account in accounts]
-        prometheus = [
-            {"test": "StringEquals", "variable": "aws:SourceAccount", "values": accounts},
-            {"test": "ArnLike", "variable": "aws:SourceArn", "values": workspaces},
-        ]
-        key_policy = policy.document(
-            self, "KeyPolicy",
-            policy.account_root_admin(identity.account_id, partition),
-            policy.statement(
-                sid="PrometheusAlertsEncrypt",
-                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
-                resources=["*"],
-                principals=[{"type": "Service", "identifiers": ["aps.amazonaws.com"]}],
-                conditions=prometheus,
-            ),
-        )
+        prometheus = prometheus_publishers(accounts, workspaces) if accounts else None
+        key_statements = [policy.account_root_admin(identity.account_id, partition)]
+        if prometheus:
+            key_statements.append(prometheus_encrypts(prometheus))
+        key_policy = policy.document(self, "KeyPolicy", *key_statements)
         key = kms.key(self, "Key", description=f"Encrypts the {project} pipeline report topic",
                       policy_json=key_policy.json, alias_prefix=project, alias="pipeline-reports")
         self.key_arn = key.arn
@@ -73,37 +125,12 @@ class ReportTopic(Construct):
             kms_master_key_id=key.arn,
         )
         self.arn = self.topic.arn
-        topic_policy = policy.document(
-            self, "TopicPolicyDocument",
-            policy.statement(
-                sid="AccountManages",
-                actions=["sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:AddPermission",
-                         "sns:RemovePermission", "sns:DeleteTopic", "sns:Subscribe",
-                         "sns:ListSubscriptionsByTopic", "sns:Publish"],
-                resources=[self.topic.arn],
-                principals=[{"type": "AWS", "identifiers": [f"arn:{partition}:iam::{identity.account_id}:root"]}],
-            ),
-            policy.statement(
-                sid="PrometheusAlertsPublish",
-                actions=["sns:Publish", "sns:GetTopicAttributes"],
-                resources=[self.topic.arn],
-                principals=[{"type": "Service", "identifiers": ["aps.amazonaws.com"]}],
-                conditions=prometheus,
-            ),
-            policy.statement(
-                sid="DenyInsecureTransport",
-                effect="Deny",
-                actions=["sns:Publish"],
-                resources=[self.topic.arn],
-                principals=[{"type": "*", "identifiers": ["*"]}],
-                conditions=[{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}],
-            ),
-        )
+        topic_policy = policy.document(self, "TopicPolicyDocument", *topic_statements(
+            self.topic.arn, account_root_arn=f"arn:{partition}:iam::{identity.account_id}:root",
+            prometheus=prometheus,
+        ))
         aws.sns_topic_policy.SnsTopicPolicy(self, "TopicPolicy", arn=self.topic.arn, policy=topic_policy.json)
-        for address in config.report_email_addresses:
-            aws.sns_topic_subscription.SnsTopicSubscription(
-                self, subscription_id(address), topic_arn=self.topic.arn, protocol="email", endpoint=address,
-            )
+        subscribe_emails(self, self.topic.arn, config.report_email_addresses)
         TerraformOutput(self, "TopicArn", value=self.topic.arn, description="Pipeline report topic")
 
 
