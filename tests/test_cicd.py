@@ -11,7 +11,7 @@ import yaml
 from modules.cicd.names import PROMOTED_TAG_PREFIX, promoted_tag
 from modules.core.environment import load_environments
 from modules.layout import stack_names
-from tests.harness.synth import synthesize
+from tests.harness.synth import read_synthesized, synthesize
 
 STACK = "shared-cicd"
 ENVS = ("dev", "stage", "prod")
@@ -138,24 +138,35 @@ def test_enhanced_scanning_is_off_by_default(stack):
 # --- report topic ------------------------------------------------------------------------
 
 
+REPORT_TOPIC = "aws_sns_topic.ReportTopic_C00CA4D7"
+
+
+def subscriptions_of(stack, topic_logical_id: str) -> list[dict]:
+    return [s for s in stack.resources("aws_sns_topic_subscription").values()
+            if s["topic_arn"] == f"${{aws_sns_topic.{topic_logical_id}.arn}}"]
+
+
 def test_report_topic_is_encrypted_and_mails_the_configured_addresses(stack, environments):
-    (topic,) = stack.resources("aws_sns_topic").values()
-    assert topic["name"] == "webapp-pipeline-reports"
+    logical_id, topic = resource_named(stack, "aws_sns_topic", "name", "webapp-pipeline-reports")
+    assert f"aws_sns_topic.{logical_id}" == REPORT_TOPIC and "provider" not in topic
     assert "aws_kms_key.ReportTopic_Key" in topic["kms_master_key_id"]
-    subscriptions = stack.resources("aws_sns_topic_subscription").values()
-    assert sorted((s["protocol"], s["endpoint"]) for s in subscriptions) == [
+    assert sorted((s["protocol"], s["endpoint"]) for s in subscriptions_of(stack, logical_id)) == [
         ("email", a) for a in environments.shared.cicd.report_email_addresses]
 
 
-def test_report_topic_admits_prometheus_of_the_environment_accounts_only_over_tls(stack):
-    (policy,) = stack.resources("aws_sns_topic_policy").values()
+def test_report_topic_admits_only_its_account_over_tls_when_no_workspace_shares_it(stack):
+    """Per-environment workspaces in other accounts alert through topics of their own (AMP
+    publishes only within its account): the report topic and its key grant Prometheus nothing."""
+    (policy,) = [p for p in stack.resources("aws_sns_topic_policy").values() if p["arn"] == f"${{{REPORT_TOPIC}.arn}}"]
     found = statements(stack, policy["policy"])
-    publish = found["PrometheusAlertsPublish"]
-    assert publish["principals"] == [{"type": "Service", "identifiers": ["aps.amazonaws.com"]}]
-    conditions = {c["variable"]: c["values"] for c in publish["condition"]}
-    assert sorted(conditions["aws:SourceAccount"]) == sorted(ACCOUNTS.values())
+    assert set(found) == {"AccountManages", "DenyInsecureTransport"}
+    ((root,),) = [p["identifiers"] for p in found["AccountManages"]["principals"]]
+    assert re.fullmatch(rf"arn:{re.escape(PARTITION)}:iam::\$\{{data\.aws_caller_identity\.ReportTopic_\w+\.account_id\}}:root",
+                        root)
     deny = found["DenyInsecureTransport"]
     assert deny["effect"] == "Deny" and deny["condition"][0]["variable"] == "aws:SecureTransport"
+    (key,) = [k for n, k in stack.resources("aws_kms_key").items() if n.startswith("ReportTopic_")]
+    assert set(statements(stack, key["policy"])) == {"AccountAdministers"}
 
 
 # --- IAM ---------------------------------------------------------------------------------
@@ -309,16 +320,131 @@ def test_alert_rules_fire_on_a_failing_health_probe_and_on_5xx(stack):
     assert "by (environment, service)" in errors["expr"] and errors["for"] == "300s"
 
 
-def test_alert_manager_routes_every_alert_to_the_report_topic(stack):
-    definitions = stack.resources("aws_prometheus_alert_manager_definition")
-    assert len(definitions) == len(ENVS)
+def alert_receiver(definition: dict) -> dict:
+    """The one SNS receiver of an alert manager definition, which every alert is routed to."""
+    config = yaml.safe_load(yaml.safe_load(definition["definition"])["alertmanager_config"])
+    (receiver,) = config["receivers"]
+    assert config["route"]["receiver"] == receiver["name"]
+    (sns,) = receiver["sns_configs"]
+    return sns
+
+
+def topic_of(stack, topic_arn: str) -> tuple[str, dict]:
+    """The `aws_sns_topic` a `${aws_sns_topic.X.arn}` reference names."""
+    logical_id = re.fullmatch(r"\$\{aws_sns_topic\.(\w+)\.arn\}", topic_arn).group(1)
+    return logical_id, stack.resources("aws_sns_topic")[logical_id]
+
+
+def workspace_of(stack, definition: dict) -> dict:
+    logical_id = re.fullmatch(r"\$\{aws_prometheus_workspace\.(\w+)\.id\}", definition["workspace_id"]).group(1)
+    return stack.resources("aws_prometheus_workspace")[logical_id]
+
+
+@pytest.mark.parametrize("shape", ["per_environment", "shared"])
+def test_every_alert_manager_publishes_to_a_topic_in_its_own_account(stack, variant, shape):
+    """AMP delivers only to SNS topics in the workspace's account: each alert manager's topic
+    is created through the same provider (account) as its workspace, in the same region."""
+    synthesized = stack if shape == "per_environment" else variant
+    definitions = synthesized.resources("aws_prometheus_alert_manager_definition")
+    assert len(definitions) == (len(ENVS) if shape == "per_environment" else 1)
+    regions = {p.get("alias"): p["region"] for p in synthesized.json["provider"]["aws"]}
     for definition in definitions.values():
-        config = yaml.safe_load(yaml.safe_load(definition["definition"])["alertmanager_config"])
-        assert config["route"]["receiver"] == "report-topic"
-        (receiver,) = config["receivers"]
-        (sns,) = receiver["sns_configs"]
-        assert sns["topic_arn"] == "${aws_sns_topic.ReportTopic_C00CA4D7.arn}"
-        assert sns["sigv4"] == {"region": "eu-west-1"}
+        workspace = workspace_of(synthesized, definition)
+        sns = alert_receiver(definition)
+        _, topic = topic_of(synthesized, sns["topic_arn"])
+        assert topic.get("provider") == workspace.get("provider") == definition.get("provider")
+        provider = workspace.get("provider")
+        assert sns["sigv4"] == {"region": regions[provider.removeprefix("aws.") if provider else None]}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_environment_workspace_alerts_through_the_topic_in_its_account(stack, env):
+    logical_id, workspace = resource_named(stack, "aws_prometheus_workspace", "alias", f"webapp-{env}")
+    (definition,) = [d for d in stack.resources("aws_prometheus_alert_manager_definition").values()
+                     if d["workspace_id"] == f"${{aws_prometheus_workspace.{logical_id}.id}}"]
+    topic_id, topic = topic_of(stack, alert_receiver(definition)["topic_arn"])
+    assert topic["name"] == f"webapp-{env}-prometheus-alerts"
+    assert re.fullmatch(rf"Monitoring_{env.title()}_AlertTopic_[0-9A-F]{{8}}", topic_id)  # path ./AlertTopic/Topic
+    assert definition["provider"] == workspace["provider"] == topic["provider"] == f"aws.{env}"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_environment_alert_topic_is_encrypted_in_its_account_and_admits_only_its_workspace(stack, environments, env):
+    account, provider = ACCOUNTS[env], f"aws.{env}"
+    workspace_id, _ = resource_named(stack, "aws_prometheus_workspace", "alias", f"webapp-{env}")
+    prometheus = {
+        ("StringEquals", "aws:SourceAccount"): [account],
+        ("ArnEquals", "aws:SourceArn"): [f"${{aws_prometheus_workspace.{workspace_id}.arn}}"],
+    }
+    aps = [{"type": "Service", "identifiers": ["aps.amazonaws.com"]}]
+    root = [{"type": "AWS", "identifiers": [f"arn:{PARTITION}:iam::{account}:root"]}]
+
+    topic_id, topic = resource_named(stack, "aws_sns_topic", "name", f"webapp-{env}-prometheus-alerts")
+    assert topic["provider"] == provider
+    key_id = re.fullmatch(r"\$\{aws_kms_key\.(\w+)\.arn\}", topic["kms_master_key_id"]).group(1)
+    key = stack.resources("aws_kms_key")[key_id]
+    assert key["provider"] == provider and key["enable_key_rotation"] is True
+    _, alias = resource_named(stack, "aws_kms_alias", "name", f"alias/webapp-{env}-prometheus-alerts")
+    assert alias["provider"] == provider and alias["target_key_id"] == f"${{aws_kms_key.{key_id}.key_id}}"
+
+    key_statements = statements(stack, key["policy"])
+    assert set(key_statements) == {"AccountAdministers", "PrometheusAlertsEncrypt"}
+    assert key_statements["AccountAdministers"]["principals"] == root
+    encrypt = key_statements["PrometheusAlertsEncrypt"]
+    assert encrypt["principals"] == aps and encrypt["actions"] == ["kms:GenerateDataKey*", "kms:Decrypt"]
+    assert {(c["test"], c["variable"]): c["values"] for c in encrypt["condition"]} == prometheus
+
+    (policy,) = [p for p in stack.resources("aws_sns_topic_policy").values()
+                 if p["arn"] == f"${{aws_sns_topic.{topic_id}.arn}}"]
+    assert policy["provider"] == provider
+    found = statements(stack, policy["policy"])
+    assert set(found) == {"AccountManages", "PrometheusAlertsPublish", "DenyInsecureTransport"}
+    assert found["AccountManages"]["principals"] == root
+    publish = found["PrometheusAlertsPublish"]
+    assert publish["principals"] == aps and publish["actions"] == ["sns:Publish", "sns:GetTopicAttributes"]
+    assert publish["resources"] == [f"${{aws_sns_topic.{topic_id}.arn}}"]
+    assert {(c["test"], c["variable"]): c["values"] for c in publish["condition"]} == prometheus
+    deny = found["DenyInsecureTransport"]
+    assert deny["effect"] == "Deny" and deny["principals"] == [{"type": "*", "identifiers": ["*"]}]
+    assert deny["condition"] == [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}]
+
+    subscriptions = subscriptions_of(stack, topic_id)
+    assert sorted((s["protocol"], s["endpoint"]) for s in subscriptions) == [
+        ("email", a) for a in environments.shared.cicd.report_email_addresses]
+    assert {s["provider"] for s in subscriptions} == {provider}
+
+
+def test_workspace_in_the_registry_account_alerts_through_the_report_topic(tmp_path, environments):
+    """An environment that lives in the registry account needs no topic of its own: its
+    workspace publishes to the report topic, which then admits that account's workspaces only."""
+    from dataclasses import replace
+
+    from cdktf import App
+
+    from modules.cicd.stack import CicdStack
+    from modules.core.target import Target
+
+    registry = environments.shared.registry
+    dev, *others = environments.environments
+    dev = replace(dev, account_id=registry.account_id,
+                  assume_role_arn=f"arn:aws:iam::{registry.account_id}:role/webapp-terraform-dev")
+    app = App(outdir=str(tmp_path))
+    CicdStack(app, shared=environments.shared, environments=[dev, *others], target=Target())
+    app.synth()
+    mixed = read_synthesized(tmp_path).stack(STACK)
+
+    names = sorted(t["name"] for t in mixed.resources("aws_sns_topic").values())
+    assert names == ["webapp-pipeline-reports", "webapp-prod-prometheus-alerts", "webapp-stage-prometheus-alerts"]
+    logical_id, _ = resource_named(mixed, "aws_prometheus_workspace", "alias", "webapp-dev")
+    (definition,) = [d for d in mixed.resources("aws_prometheus_alert_manager_definition").values()
+                     if d["workspace_id"] == f"${{aws_prometheus_workspace.{logical_id}.id}}"]
+    assert alert_receiver(definition)["topic_arn"] == f"${{{REPORT_TOPIC}.arn}}"
+    (policy,) = [p for p in mixed.resources("aws_sns_topic_policy").values() if p["arn"] == f"${{{REPORT_TOPIC}.arn}}"]
+    publish = statements(mixed, policy["policy"])["PrometheusAlertsPublish"]
+    assert {c["variable"]: c["values"] for c in publish["condition"]} == {
+        "aws:SourceAccount": [registry.account_id],
+        "aws:SourceArn": [f"arn:{PARTITION}:aps:*:{registry.account_id}:workspace/*"],
+    }
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -413,9 +539,15 @@ def test_shared_workspace_lives_in_the_registry_account_with_ingest_roles(varian
         parameters = {p["name"]: p["value"] for p in variant.resources("aws_ssm_parameter").values()
                       if p["provider"] == f"aws.{env}"}
         assert parameters[f"/webapp-{env}/monitoring/ingest-role-arn"] == f"${{aws_iam_role.{logical_id}.arn}}"
+    # The shared workspace is in the report topic's account: its alerts go there, as before.
+    (topic,) = variant.resources("aws_sns_topic").values()
+    assert topic["name"] == "webapp-pipeline-reports"
     (policy,) = variant.resources("aws_sns_topic_policy").values()
     conditions = {c["variable"]: c["values"] for c in statements(variant, policy["policy"])["PrometheusAlertsPublish"]["condition"]}
     assert conditions["aws:SourceAccount"] == ["111111111111"]
+    (key,) = [k for n, k in variant.resources("aws_kms_key").items() if n.startswith("ReportTopic_")]
+    encrypt = statements(variant, key["policy"])["PrometheusAlertsEncrypt"]
+    assert {c["variable"]: c["values"] for c in encrypt["condition"]} == conditions
 
 
 def test_oidc_ci_role_trusts_only_the_listed_subjects(variant):

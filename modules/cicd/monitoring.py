@@ -12,7 +12,13 @@ from constructs import Construct
 from modules import aws
 from modules.cicd import names
 from modules.cicd.config import CicdConfig
-from modules.cicd.pipeline import ReportTopic
+from modules.cicd.pipeline import (
+    ReportTopic,
+    prometheus_encrypts,
+    prometheus_publishers,
+    subscribe_emails,
+    topic_statements,
+)
 from modules.cicd.reach import EnvironmentReach
 from modules.core import kms, policy
 from modules.core.naming import NameKind, physical_name
@@ -61,7 +67,7 @@ def rules_yaml(config: CicdConfig, project: str) -> str:
 
 
 def alertmanager_yaml(topic_arn: str, region: str, project: str) -> str:
-    """Every alert goes to the report topic, grouped per environment and service."""
+    """Every alert goes to `topic_arn` (in `region`), grouped per environment and service."""
     return (
         "alertmanager_config: |\n"
         "  route:\n"
@@ -81,14 +87,68 @@ def alertmanager_yaml(topic_arn: str, region: str, project: str) -> str:
     )
 
 
+def report_topic_alert_accounts(config: CicdConfig, registry_account_id: str,
+                                environment_account_ids: Sequence[str]) -> list[str]:
+    """The accounts whose workspaces alert through the report topic (registry account).
+
+    Amazon Managed Service for Prometheus publishes only to SNS topics in the workspace's
+    own account: the report topic serves the workspaces in the registry account (the shared
+    one, or an environment that lives there), every other workspace gets an `AlertTopic`.
+    """
+    workspace_accounts = [registry_account_id] if config.shared_prometheus else environment_account_ids
+    return sorted({account for account in workspace_accounts if account == registry_account_id})
+
+
 @dataclass
 class Workspace:
-    """One Prometheus workspace, and the provider (account) it lives in (None: the registry's)."""
+    """One Prometheus workspace, the provider (account) it lives in (None: the registry's),
+    and the topic its alert manager publishes to."""
 
     arn: str
     id: str
     remote_write_url: str
     provider: Any
+    alert_topic_arn: str
+
+
+class AlertTopic(Construct):
+    """Creates the topic a workspace outside the registry account alerts through.
+
+    Amazon Managed Service for Prometheus publishes only to SNS topics in the workspace's
+    account, so the report topic (registry account) cannot receive these alerts. In the
+    account of `workspace` (an `aws_prometheus_workspace`, created through `provider`): a KMS key, the topic
+    `<prefix>-prometheus-alerts` encrypted with it, and the same e-mail subscriptions as the
+    report topic (`report_email_addresses`; each confirms on its own). Only
+    aps.amazonaws.com acting for exactly this workspace (`aws:SourceAccount`,
+    `aws:SourceArn`) may publish and use the key; the account manages both; nothing is
+    published without TLS.
+
+    Attributes: `arn`, `key_arn`, `region`.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: CicdConfig, prefix: str, partition: str,
+                 account_id: str, region: str, workspace: Any, provider: Any) -> None:
+        super().__init__(scope, construct_id)
+        self.region = region
+        prometheus = prometheus_publishers([account_id], [workspace.arn])
+        key_policy = policy.document(self, "KeyPolicy", policy.account_root_admin(account_id, partition),
+                                     prometheus_encrypts(prometheus))
+        key = kms.key(self, "Key", description=f"Encrypts the {prefix} Prometheus alert topic",
+                      policy_json=key_policy.json, alias_prefix=prefix, alias="prometheus-alerts",
+                      provider=provider)
+        self.key_arn = key.arn
+        topic = aws.sns_topic.SnsTopic(
+            self, "Topic", name=physical_name(NameKind.SNS_TOPIC, prefix, "prometheus-alerts"),
+            kms_master_key_id=key.arn, provider=provider,
+        )
+        self.arn = topic.arn
+        topic_policy = policy.document(self, "TopicPolicyDocument", *topic_statements(
+            topic.arn, account_root_arn=f"arn:{partition}:iam::{account_id}:root", prometheus=prometheus,
+        ))
+        aws.sns_topic_policy.SnsTopicPolicy(self, "TopicPolicy", arn=topic.arn, policy=topic_policy.json,
+                                            provider=provider)
+        subscribe_emails(self, topic.arn, config.report_email_addresses, provider=provider)
+        TerraformOutput(self, "TopicArn", value=topic.arn, description=f"Prometheus alert topic of {prefix}")
 
 
 class Monitoring(Construct):
@@ -101,7 +161,9 @@ class Monitoring(Construct):
     - in each workspace a rule group namespace: a task failing its health probe for
       `health_alert_after_seconds`, and a service's 5xx share above
       `server_error_alert_percent` for `server_error_alert_after_seconds`, alert;
-    - an alert manager definition that sends every alert to the report topic;
+    - an alert manager definition that sends every alert to the report topic when the
+      workspace is in the registry account, else to an `AlertTopic` in the workspace's
+      account (Prometheus publishes only to topics in its own account);
     - in each environment's account, SSM parameters `/<prefix>/monitoring/...` where
       the API tier reads the workspace and remote-write URL (and ingest role);
     - with a `grafana` block: an Amazon Managed Grafana workspace in the registry
@@ -120,6 +182,7 @@ class Monitoring(Construct):
         self.project = project
         self.partition = partition
         self.topic = topic
+        self.registry_account_id = registry_account_id
         self.target = target
         self.workspaces: dict[str, Workspace] = {}  # environment name -> its workspace
         self.ingest_roles: dict[str, Any] = {}
@@ -177,19 +240,24 @@ class Monitoring(Construct):
             scope, "AlertRules", name="service-health", workspace_id=resource.id,
             data=rules_yaml(self.config, self.project), provider=provider,
         )
+        # The rule of `report_topic_alert_accounts`: Prometheus publishes only within its own account.
+        if account_id == self.registry_account_id:
+            topic_arn, topic_region = self.topic.arn, self.topic.region
+        else:
+            alert_topic = AlertTopic(scope, "AlertTopic", config=self.config, prefix=prefix, partition=p,
+                                     account_id=account_id, region=region, workspace=resource,
+                                     provider=provider)
+            topic_arn, topic_region = alert_topic.arn, alert_topic.region
         if self.target.supports("aws_prometheus_alert_manager_definition"):
             aws.prometheus_alert_manager_definition.PrometheusAlertManagerDefinition(
                 scope, "AlertManager", workspace_id=resource.id, provider=provider,
-                definition=alertmanager_yaml(self.topic.arn, self.topic_region, self.project),
+                definition=alertmanager_yaml(topic_arn, topic_region, self.project),
             )
         TerraformOutput(scope, "WorkspaceEndpoint", value=resource.prometheus_endpoint,
                         description=f"Prometheus endpoint of {prefix}")
         return Workspace(arn=resource.arn, id=resource.id,
-                         remote_write_url=f"{resource.prometheus_endpoint}api/v1/remote_write", provider=provider)
-
-    @property
-    def topic_region(self) -> str:
-        return self.topic.region
+                         remote_write_url=f"{resource.prometheus_endpoint}api/v1/remote_write", provider=provider,
+                         alert_topic_arn=topic_arn)
 
     def _ingest_role(self, environment: EnvironmentReach, workspace: Workspace) -> Any:
         """Shared workspace: the role exactly this environment's task roles assume to remote-write."""

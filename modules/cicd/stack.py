@@ -10,7 +10,7 @@ from constructs import Construct
 
 from modules import aws
 from modules.cicd import names
-from modules.cicd.monitoring import Monitoring
+from modules.cicd.monitoring import Monitoring, report_topic_alert_accounts
 from modules.cicd.pipeline import Pipeline, ReportTopic
 from modules.cicd.reach import EnvironmentReach
 from modules.cicd.registry import Puller, Registry
@@ -54,7 +54,7 @@ class CicdStack(TerraformStack):
     Its default provider works in the registry account (`registry { ... }`); each
     environment has a provider alias pinned to its own account and region that
     assumes the environment's Terraform role, for what must live there (its deploy
-    role, its Prometheus workspace). State: `s3://<state bucket>/shared/cicd.tfstate`
+    role, its Prometheus workspace and the topic that workspace alerts through). State: `s3://<state bucket>/shared/cicd.tfstate`
     with the lock table. It names other tiers' resources but never references them,
     so every environment stack may read it.
     """
@@ -76,7 +76,7 @@ class CicdStack(TerraformStack):
 
         self.registry = Registry(self, "Registry", config=config, project=shared.project,
                                  pullers=pullers_by_repository(shared, environments), partition=partition)
-        alert_accounts = [registry.account_id] if config.shared_prometheus else [e.account_id for e in reaches]
+        alert_accounts = report_topic_alert_accounts(config, registry.account_id, [e.account_id for e in reaches])
         self.report_topic = ReportTopic(self, "ReportTopic", config=config, project=shared.project,
                                         region=registry.region, partition=partition, alert_accounts=alert_accounts)
         self.pipeline = Pipeline(self, "Pipeline", config=config, project=shared.project, partition=partition,
