@@ -34,7 +34,9 @@ cicd {
   # and ECR's scan on push stay on.
   enhanced_scanning = false
 
-  # The "REPORT" e-mail (a critical Trivy finding) and every monitoring alert.
+  # The "REPORT" e-mail (a critical Trivy finding) goes to the report topic, every monitoring
+  # alert to the alert topic in its workspace's account; these addresses subscribe to all of
+  # them, and each topic mails its own confirmation link.
   report_topic_name      = "pipeline-reports"
   report_email_addresses = ["platform-team@webapp.example.com"]
 
