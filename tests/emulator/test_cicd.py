@@ -6,8 +6,10 @@ retries HTTP 500 forever) or for the Prometheus alert manager
 404); the emulator target leaves those resources out (modules/core/target.py) and
 `test_emulator_leaves_out_only_what_moto_lacks` checks it. Everything else is
 applied and read back: ECR (repositories, lifecycle, repository policies), SNS
-(topic, policy, e-mail subscription), IAM, KMS, Prometheus workspaces and rule
-group namespaces, SSM parameters.
+(the report topic and each environment's alert topic, policies, e-mail
+subscriptions), IAM, KMS, Prometheus workspaces and rule group namespaces, SSM
+parameters. That each alert manager names its environment's alert topic is shown by
+putting the applied topic's ARN into the definition the real target synthesizes.
 
 In the emulator every environment is moto's one account, so the stack's provider
 aliases all land in it; the resources keep their per-environment names.
@@ -16,8 +18,10 @@ aliases all land in it; the resources keep their per-environment names.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+import yaml
 
 STACK = "shared-cicd"
 REPOSITORIES = ("webapp/migrations", "webapp/service1", "webapp/service2")
@@ -98,3 +102,44 @@ def test_each_environment_has_a_workspace_with_rules_and_parameters(applied, emu
         assert arn == workspace["arn"]
         url = ssm.get_parameter(Name=f"/webapp-{env}/monitoring/remote-write-url")["Parameter"]["Value"]
         assert url.endswith("/api/v1/remote_write") and workspace["workspaceId"] in url
+
+
+ENVS = ("dev", "stage", "prod")
+
+
+def alert_topic_output(synthesized, env: str) -> tuple[str, str]:
+    """The stack output of `env`'s alert topic ARN: its name and the topic's logical id."""
+    outputs = synthesized.stack(STACK).json["output"]
+    (name,) = [n for n in outputs if n.startswith(f"Monitoring_{env.title()}_AlertTopic_TopicArn")]
+    logical_id = re.fullmatch(r"\$\{aws_sns_topic\.(\w+)\.arn\}", outputs[name]["value"]).group(1)
+    return name, logical_id
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_environment_workspace_alerts_through_its_own_topic(applied, emulator, emulator_synth, synth, env):
+    """The topic exists (encrypted, mailing the platform team), admits only its workspace's
+    Prometheus, and is what the alert manager definition (not in moto) names."""
+    amp, sns = emulator.boto3_client("amp"), emulator.boto3_client("sns")
+    output, logical_id = alert_topic_output(emulator_synth, env)
+    topic_arn = applied.outputs(STACK)[output]
+    assert topic_arn.endswith(f":webapp-{env}-prometheus-alerts")
+    attributes = sns.get_topic_attributes(TopicArn=topic_arn)["Attributes"]
+    assert attributes["KmsMasterKeyId"].startswith("arn:aws:kms:")
+    subscriptions = sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
+    assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("email", "platform-team@webapp.example.com")]
+
+    (workspace,) = [w for w in amp.list_workspaces()["workspaces"] if w["alias"] == f"webapp-{env}"]
+    publish = {s["Sid"]: s for s in json.loads(attributes["Policy"])["Statement"]}["PrometheusAlertsPublish"]
+    assert publish["Principal"] == {"Service": "aps.amazonaws.com"}
+    assert publish["Condition"]["ArnEquals"] == {"aws:SourceArn": workspace["arn"]}
+
+    # The same construct is the same logical id in both targets: the real target's alert manager
+    # definition of this workspace, with the applied ARN in place of the reference, names this topic.
+    real = synth.stack(STACK)
+    (definition,) = [d for d in real.resources("aws_prometheus_alert_manager_definition").values()
+                     if d["provider"] == f"aws.{env}"]
+    reference = f"${{aws_sns_topic.{logical_id}.arn}}"
+    assert reference in definition["definition"]
+    config = yaml.safe_load(yaml.safe_load(definition["definition"].replace(reference, topic_arn))["alertmanager_config"])
+    (receiver,) = config["receivers"]
+    assert [c["topic_arn"] for c in receiver["sns_configs"]] == [topic_arn]
