@@ -182,7 +182,6 @@ class Monitoring(Construct):
         self.project = project
         self.partition = partition
         self.topic = topic
-        self.registry_account_id = registry_account_id
         self.target = target
         self.workspaces: dict[str, Workspace] = {}  # environment name -> its workspace
         self.ingest_roles: dict[str, Any] = {}
@@ -240,8 +239,9 @@ class Monitoring(Construct):
             scope, "AlertRules", name="service-health", workspace_id=resource.id,
             data=rules_yaml(self.config, self.project), provider=provider,
         )
-        # The rule of `report_topic_alert_accounts`: Prometheus publishes only within its own account.
-        if account_id == self.registry_account_id:
+        # The report topic admits the workspaces of `report_topic_alert_accounts`; Prometheus
+        # publishes only within its own account, so any other workspace gets a topic of its own.
+        if account_id in self.topic.alert_accounts:
             topic_arn, topic_region = self.topic.arn, self.topic.region
         else:
             alert_topic = AlertTopic(scope, "AlertTopic", config=self.config, prefix=prefix, partition=p,

@@ -102,7 +102,7 @@ class ReportTopic(Construct):
     (`monitoring.AlertTopic`). The topic and its key admit only those publishers,
     over TLS.
 
-    Attributes: `arn`, `key_arn`, `region`.
+    Attributes: `arn`, `key_arn`, `region`, `alert_accounts`.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: CicdConfig, project: str, region: str,
@@ -111,6 +111,7 @@ class ReportTopic(Construct):
         self.region = region
         identity = aws.data_aws_caller_identity.DataAwsCallerIdentity(self, "Identity")
         accounts = sorted(set(alert_accounts))
+        self.alert_accounts = tuple(accounts)
         workspaces = [f"arn:{partition}:aps:*:{account}:workspace/*" for account in accounts]
         prometheus = prometheus_publishers(accounts, workspaces) if accounts else None
         key_statements = [policy.account_root_admin(identity.account_id, partition)]
