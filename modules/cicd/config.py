@@ -23,7 +23,7 @@ from modules.network.config import LOG_RETENTION_DAYS
 
 # Principals a trust policy may name: roles and users, never a whole account (`:root`),
 # which would hand the decision to every administrator of that account.
-PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:(?:role|user)/[\w+=,.@/-]{1,64}$")
+PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::([0-9]{12}):(?:role|user)/[\w+=,.@/-]{1,64}$")
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::([0-9]{12}):role/[\w+=,.@/-]{1,64}$")
 OIDC_PROVIDER_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/[A-Za-z0-9.\-_/:]+$")
 # STS: 2..1224 characters of letters, digits and `+=,.@:/-`.
@@ -74,6 +74,13 @@ def check_role(key: str, value: str | None) -> None:
 
 def role_account(arn: str) -> str:
     match = ROLE_ARN.match(arn)
+    assert match, arn
+    return match.group(1)
+
+
+def principal_account(arn: str) -> str:
+    """The account of a role or user ARN that `PRINCIPAL_ARN` accepted."""
+    match = PRINCIPAL_ARN.match(arn)
     assert match, arn
     return match.group(1)
 

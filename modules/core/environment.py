@@ -22,7 +22,7 @@ from hcl2.utils import SerializationOptions
 from lark.exceptions import LarkError, UnexpectedInput
 
 from modules.api.config import ApiConfig
-from modules.cicd.config import CicdConfig, CicdEnvironmentConfig, role_account
+from modules.cicd.config import PRINCIPAL_ARN, CicdConfig, CicdEnvironmentConfig, principal_account, role_account
 from modules.core.errors import ConfigError
 from modules.core.naming import NameKind, check_name
 from modules.core.regions import AZ_COUNT_BY_REGION, CLOUDFRONT_LOGS_UNSUPPORTED_REGIONS
@@ -35,7 +35,6 @@ SHARED_FILE = "shared.hcl"
 ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9]{1,9}$")
 ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,64}$")
-PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::([0-9]{12}):(?:role|user)/[\w+=,.@/-]{1,64}$")
 NAME_PREFIX = re.compile(r"^[a-z](?:[a-z0-9-]*[a-z0-9])?$")
 PROJECT_NAME = re.compile(r"^[a-z][a-z0-9-]{1,18}[a-z0-9]$")
 
@@ -239,9 +238,7 @@ class EnvironmentConfig:
 
     def _check_backend(self) -> None:
         for arn in self.backend.state_principal_arns:
-            match = PRINCIPAL_ARN.match(arn)
-            assert match
-            check(match.group(1) == self.account_id, "backend.state_principal_arns", arn,
+            check(principal_account(arn) == self.account_id, "backend.state_principal_arns", arn,
                   f"principals in this environment's account {self.account_id}")
 
     def _check_cicd(self) -> None:
