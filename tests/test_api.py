@@ -136,6 +136,17 @@ def test_database_location_is_plain_environment(synth):
     assert all(v["value"] != "" for v in dev["environment"])
 
 
+def test_container_definitions_leave_out_empty_variables():
+    """ECS drops them from the definition it stores: kept, every plan would replace the task definition."""
+    from modules.api.task import container_definitions
+
+    (container,) = json.loads(container_definitions(
+        name="app", image="repo:1", user="10001", log_group_name="logs", region="eu-west-1",
+        environment={"EMPTY": "", "SET": "x"}, secrets={},
+    ))
+    assert container["environment"] == [{"name": "SET", "value": "x"}]
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_services_roll_instead_of_being_replaced(synth, env):
     """force_new_deployment: a changed capacity-provider strategy is a deployment, not a replacement (5.x);

@@ -60,20 +60,14 @@ class TaskEnvironment:
 
     def database_variables(self) -> dict[str, str]:
         """Where the database is; plain values (the credentials go through `database_secrets`).
-
-        `DB_READER_HOSTS` only with replicas: ECS drops an empty variable from the task
-        definition it stores, so Terraform would plan to replace the task definition (and
-        roll the service) on every apply (hashicorp/terraform-provider-aws#39533).
-        """
+        Without replicas `DB_READER_HOSTS` is empty, so the container gets none (`container_definitions`)."""
         database = self.database
-        variables = {
+        return {
             "DB_HOST": database.writer_endpoint,
             "DB_PORT": Token.as_string(database.port),
             "DB_NAME": database.database_name,
+            "DB_READER_HOSTS": ",".join(database.reader_endpoints),
         }
-        if database.reader_endpoints:
-            variables["DB_READER_HOSTS"] = ",".join(database.reader_endpoints)
-        return variables
 
     def database_secrets(self, username: str, password: str) -> dict[str, str]:
         """`{variable: valueFrom}` for the master user secret's JSON keys (modules/database)."""
@@ -107,7 +101,10 @@ def container_definitions(
 
     Written as JSON text with Terraform references inside, so the synthesized stack
     shows (and tests read) exactly what ECS gets. Defaults ECS would add are spelled
-    out so a plan after apply shows no difference.
+    out, and variables with an empty value, which ECS drops from the definition it
+    stores, are left out, so a plan after apply shows no difference (an empty one would
+    replace the task definition, and roll the service, on every apply:
+    hashicorp/terraform-provider-aws#39533).
     """
     container: dict[str, Any] = {
         "name": name,
@@ -120,7 +117,7 @@ def container_definitions(
         "mountPoints": [{"sourceVolume": TMP_VOLUME, "containerPath": "/tmp", "readOnly": False}],
         "volumesFrom": [],
         "portMappings": [],
-        "environment": [{"name": k, "value": v} for k, v in sorted(environment.items())],
+        "environment": [{"name": k, "value": v} for k, v in sorted(environment.items()) if v != ""],
         "secrets": [{"name": k, "valueFrom": v} for k, v in sorted(secrets.items())],
         "logConfiguration": {
             "logDriver": "awslogs",
