@@ -46,6 +46,9 @@ def function_body(text: str, name: str) -> str:
     return body
 
 
+BOTH_PIPELINES = pytest.mark.parametrize("path", [INFRA, APP], ids=["Jenkinsfile", "app.Jenkinsfile"])
+
+
 def stages(text: str) -> list[str]:
     return re.findall(r"stage\('([^']+)'\)", text)
 
@@ -120,6 +123,34 @@ def test_infra_pipeline_plans_on_pull_requests_and_gates_stage_and_prod():
     for environment in ("dev", "stage", "prod"):
         (stage,) = blocks(text, f"stage('Apply {environment}')")
         assert f"lock(resource: 'webapp-{environment}')" in blocks(stage, "options")[0]
+
+
+@BOTH_PIPELINES
+def test_no_build_is_aborted_while_it_applies(path):
+    """A newer build never aborts one in the middle of an apply (partial apply, stale lock): no
+    abortPrevious; builds of main are ordered by a milestone that is the first step under each
+    environment's lock, with increasing ordinals, so an older build is stopped before it plans."""
+    text = strip_comments(path.read_text())
+    assert "abortPrevious" not in text
+    groups = ({"dev": "Apply dev", "stage": "Apply stage", "prod": "Apply prod"} if path == INFRA
+              else {"dev": "Dev", "stage": "Stage", "prod": "Prod"})
+    ordinals = []
+    for environment, name in groups.items():
+        (stage,) = blocks(text, f"stage('{name}')")
+        assert f"lock(resource: 'webapp-{environment}')" in blocks(stage, "options")[0]
+        first_steps = blocks(stage, "steps")[0]
+        first_call = re.search(r"^\s*(\w+)\(", first_steps, re.MULTILINE)
+        assert first_call and first_call.group(1) == "milestone", f"{name}: the milestone comes first"
+        ordinals.append(int(re.search(r"milestone\(ordinal: (\d+)", first_steps).group(1)))
+    assert ordinals == sorted(set(ordinals)), "milestones pass in environment order"
+
+
+def test_a_pull_request_push_supersedes_only_its_checks():
+    text = strip_comments(INFRA.read_text())
+    order = stages(text)
+    assert order[0] == "Supersede"
+    (stage,) = blocks(text, "stage('Supersede')")
+    assert "changeRequest()" in stage and "milestone(build - 1)" in stage and "make" not in stage
 
 
 def test_rejects_a_pipeline_calling_a_missing_command():
