@@ -447,7 +447,10 @@ DEV_WAF = "  waf_enabled                        = false"
     ('subdomain = ".www"', "frontend.subdomain", "lowercase DNS labels"),
     ('price_class = "PriceClass_50"', "frontend.price_class",
      "one of 'PriceClass_100', 'PriceClass_200', 'PriceClass_All', got 'PriceClass_50'"),
-    ('origin_shield_region = "eu-westish-1"', "frontend.origin_shield_region", "an AWS region code"),
+    ('origin_shield_region = "eu-westish-1"', "frontend.origin_shield_region", "a region Origin Shield runs in"),
+    # A real region without a regional edge cache: CreateDistribution would refuse it at apply.
+    ('origin_shield_region = "eu-west-3"', "frontend.origin_shield_region",
+     "one with a CloudFront regional edge cache: ap-northeast-1"),
     ('content_security_policy = ""', "frontend.content_security_policy", "a non-empty policy"),
     ('content_security_policy = "' + "a" * 1784 + '"', "frontend.content_security_policy", "at most 1783"),
     ('content_security_policy = "default-src \'self\'\\n"', "frontend.content_security_policy", "one line"),

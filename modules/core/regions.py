@@ -53,3 +53,13 @@ CLOUDFRONT_LOGS_UNSUPPORTED_REGIONS = frozenset({
     "ap-southeast-7", "ca-west-1", "eu-central-2", "eu-south-1", "eu-south-2", "il-central-1",
     "me-central-1", "me-south-1", "mx-central-1",
 })
+
+
+# Regions Origin Shield can run in: those with a CloudFront regional edge cache (CloudFront
+# developer guide, "Choosing the AWS Region for Origin Shield"). CreateDistribution refuses any
+# other `OriginShieldRegion`; for an origin elsewhere that guide names the nearest of these
+# (us-west-1 -> us-west-2, ca-central-1 -> us-east-1, eu-west-3 and eu-north-1 -> eu-west-2, ...).
+ORIGIN_SHIELD_REGIONS = frozenset({
+    "us-east-1", "us-east-2", "us-west-2", "ap-south-1", "ap-northeast-1", "ap-northeast-2",
+    "ap-southeast-1", "ap-southeast-2", "eu-central-1", "eu-west-1", "eu-west-2", "sa-east-1",
+})

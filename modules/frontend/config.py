@@ -6,7 +6,7 @@ import enum
 import re
 from dataclasses import dataclass
 
-from modules.core.regions import AZ_COUNT_BY_REGION
+from modules.core.regions import ORIGIN_SHIELD_REGIONS
 from modules.core.schema import check, check_range
 from modules.network.config import LOG_RETENTION_DAYS
 
@@ -86,8 +86,10 @@ class FrontendConfig:
             check(bool(SUBDOMAIN.match(self.subdomain)), "subdomain", self.subdomain,
                   "lowercase DNS labels like 'www' or 'app.eu' (no dots at the ends; unset for the zone apex)")
         if self.origin_shield_region is not None:
-            check(self.origin_shield_region in AZ_COUNT_BY_REGION, "origin_shield_region", self.origin_shield_region,
-                  "an AWS region code, ideally the bucket's region")
+            check(self.origin_shield_region in ORIGIN_SHIELD_REGIONS, "origin_shield_region", self.origin_shield_region,
+                  "a region Origin Shield runs in (one with a CloudFront regional edge cache: "
+                  f"{', '.join(sorted(ORIGIN_SHIELD_REGIONS))}); the bucket's region if it is one, else "
+                  "the nearest (CloudFront guide: Choosing the AWS Region for Origin Shield)")
         csp = self.content_security_policy
         if csp is not None:
             check(bool(csp.strip()) and len(csp) <= CSP_MAX_LENGTH, "content_security_policy", csp,
