@@ -410,6 +410,10 @@ def test_a_subdomain_names_the_site_inside_the_zone_looked_up_by_id(variant):
     stack, _ = variant
     (lookup,) = stack.data("aws_route53_zone").values()
     assert lookup == {**lookup, "zone_id": "Z0123456789ABC"} and "name" not in lookup
+    # An id is checked against the name once read (tests/emulator/test_frontend.py applies it).
+    (postcondition,) = lookup["lifecycle"]["postcondition"]
+    assert postcondition["condition"] == \
+        '${trimsuffix(lower(self.name), ".") == "dev.example.com" && !self.private_zone}'
     assert distribution(stack)["aliases"] == ["www.dev.example.com"]
     assert stack.resource("aws_acm_certificate", "Frontend/Certificate")["domain_name"] == "www.dev.example.com"
     assert stack.json["output"]["site_url"]["value"] == "https://www.dev.example.com"

@@ -13,6 +13,7 @@ from modules import aws
 from modules.api.config import ApiConfig, ServiceConfig
 from modules.api.load_balancer import LoadBalancer
 from modules.core import policy
+from modules.core.dns import public_zone
 from modules.core.environment import DnsConfig
 from modules.core.naming import NameKind, physical_name
 
@@ -363,8 +364,7 @@ class Gateway(Construct):
 
     def _custom_domain(self, dns: DnsConfig) -> str:
         domain_name = dns.api_host_name
-        zone_lookup: dict[str, Any] = {"zone_id": dns.zone_id} if dns.zone_id else {"name": dns.zone_name}
-        zone = aws.data_aws_route53_zone.DataAwsRoute53Zone(self, "Zone", private_zone=False, **zone_lookup)
+        zone = public_zone(self, "Zone", dns)
         certificate = aws.acm_certificate.AcmCertificate(
             self, "Certificate", domain_name=domain_name, validation_method="DNS",
             lifecycle=TerraformResourceLifecycle(create_before_destroy=True),

@@ -9,6 +9,7 @@ from constructs import Construct
 
 from modules import aws
 from modules.core import buckets, kms, policy
+from modules.core.dns import public_zone
 from modules.core.environment import DnsConfig
 from modules.core.naming import NameKind, physical_name
 from modules.core.stack import TierStack
@@ -323,11 +324,7 @@ class Frontend(Construct):
     def _certificate(self, dns: DnsConfig) -> tuple[str, str]:
         """An ACM certificate in us-east-1 for the host name, validated in the zone; (arn, zone id)."""
         assert self.host_name is not None
-        zones = aws.data_aws_route53_zone
-        zone = (
-            zones.DataAwsRoute53Zone(self, "Zone", zone_id=dns.zone_id)
-            if dns.zone_id else zones.DataAwsRoute53Zone(self, "Zone", name=dns.zone_name, private_zone=False)
-        )
+        zone = public_zone(self, "Zone", dns)
         global_provider = self.stack.provider_in(GLOBAL_REGION)
         certificate = aws.acm_certificate.AcmCertificate(
             self, "Certificate", provider=global_provider, domain_name=self.host_name, validation_method="DNS",

@@ -47,30 +47,36 @@ frontend {{
 
 dns {{
   zone_name = "{VARIANT_ZONE}"
+  zone_id   = "%(zone_id)s"
 }}
 """
 
 
-def variant_environments(directory):
-    """`environments/` plus `qa.hcl`: dev's file with the frontend block above and a dns block."""
+def variant_environments(directory, zone_id):
+    """`environments/` plus `qa.hcl`: dev's file with the frontend block above and a dns block
+    naming the zone by id (so the apply passes the zone's postcondition: modules/core/dns.py)."""
     shutil.copytree(ENVIRONMENTS_DIR, directory)
     text = (directory / "dev.hcl").read_text()
     start = text.index("\nfrontend {")
     end = text.index("\n}\n", start) + 3
-    (directory / "qa.hcl").write_text(text[:start] + VARIANT_FRONTEND + text[end:])
+    (directory / "qa.hcl").write_text(text[:start] + VARIANT_FRONTEND % {"zone_id": zone_id} + text[end:])
     return load_environments(directory, ("qa",))
+
+
+def zone_id(response) -> str:
+    return response["HostedZone"]["Id"].split("/")[-1]
 
 
 @pytest.fixture(scope="module")
 def applied(deployer, emulator, terraform, tmp_path_factory):
     """Both stacks applied (in parallel); `{stack: (deployer, outputs)}`."""
     root = tmp_path_factory.mktemp("frontend-variant")
-    synthesized = synthesize(variant_environments(root / "environments"), root / "cdktf.out",
+    # The zone exists before the stack (the stack looks it up, never creates it).
+    zone = zone_id(emulator.boto3_client("route53", region="us-east-1").create_hosted_zone(
+        Name=VARIANT_ZONE, CallerReference="frontend-emulator-test"))
+    synthesized = synthesize(variant_environments(root / "environments", zone), root / "cdktf.out",
                              Target(emulator_endpoint=emulator.endpoint))
     variant = Deployer(terraform, emulator, synthesized.outdir / "stacks")
-    # The zone exists before the stack (the stack looks it up, never creates it).
-    emulator.boto3_client("route53", region="us-east-1").create_hosted_zone(
-        Name=VARIANT_ZONE, CallerReference="frontend-emulator-test")
     deployer.apply("bootstrap")
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(lambda pair: pair[0].apply(pair[1]), [(deployer, STACK), (variant, VARIANT)]))
@@ -87,6 +93,34 @@ def test_frontend_applies_and_a_second_plan_is_clean(applied, stack):
     deployer, _ = applied[stack]
     changes = deployer.plan_changes(stack)
     assert changes is None, changes
+
+
+def test_a_zone_id_of_another_or_a_private_zone_fails_the_plan(applied, emulator):
+    """dns.zone_id is checked against dns.zone_name once the zone is read: a copy of the applied
+    variant pointed at another public zone, or at a private zone of the same name, stops at plan."""
+    deployer, _ = applied[VARIANT]
+    route53 = emulator.boto3_client("route53", region="us-east-1")
+    vpc = emulator.boto3_client("ec2").create_vpc(CidrBlock="10.99.0.0/16")["Vpc"]["VpcId"]
+    wrong = {
+        "other": zone_id(route53.create_hosted_zone(Name="other.example.com", CallerReference="frontend-other")),
+        "private": zone_id(route53.create_hosted_zone(
+            Name=VARIANT_ZONE, CallerReference="frontend-private", HostedZoneConfig={"PrivateZone": True},
+            VPC={"VPCRegion": "eu-west-1", "VPCId": vpc})),
+    }
+    source = deployer.directory(VARIANT)
+    text = (source / "cdk.tf.json").read_text()
+    (lookup,) = json.loads(text)["data"]["aws_route53_zone"].values()
+    for name, wrong_id in wrong.items():
+        copy = source.parent / f"{VARIANT}-{name}-zone"
+        copy.mkdir()
+        (copy / "cdk.tf.json").write_text(text.replace(lookup["zone_id"], wrong_id))  # as if configured
+        shutil.copy(source / ".terraform.lock.hcl", copy)
+        deployer.run(copy.name, "init", "-input=false")
+        result = deployer.run(copy.name, "plan", "-input=false", "-lock=false", check=False)
+        assert result.returncode == 1, f"{name}: {result.stdout[-2000:]}"
+        error = " ".join(result.stderr.split())  # terraform wraps long messages
+        assert "Resource postcondition failed" in error, result.stderr[-2000:]
+        assert f"dns.zone_id {wrong_id} must be the public hosted zone {VARIANT_ZONE}" in error, error[-2000:]
 
 
 def test_the_stack_outputs_what_the_deploy_command_reads(frontend):
@@ -158,7 +192,8 @@ def test_a_domain_gets_a_us_east_1_certificate_alias_records_and_the_web_acl(app
     assert certificate["DomainName"] == VARIANT_HOST and certificate["Status"] == "ISSUED"
 
     route53 = emulator.boto3_client("route53", region="us-east-1")
-    (zone,) = [z for z in route53.list_hosted_zones()["HostedZones"] if z["Name"] == f"{VARIANT_ZONE}."]
+    (zone,) = [z for z in route53.list_hosted_zones()["HostedZones"]
+               if z["Name"] == f"{VARIANT_ZONE}." and not z["Config"]["PrivateZone"]]
     records = route53.list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"]
     aliases = {r["Type"]: r["AliasTarget"]["DNSName"] for r in records
                if r["Name"] == f"{VARIANT_HOST}." and "AliasTarget" in r}

@@ -206,6 +206,20 @@ def give_network_interfaces_a_private_dns_name() -> None:
     NetworkInterface.private_dns_name = property(get_name, set_name)
 
 
+def give_hosted_zones_route53_shaped_ids() -> None:
+    """Route 53 zone ids start with "Z" (Z1D633PJN98FT9); moto draws all 22 characters at random,
+    so an id it returns fails the environment files' `dns.zone_id` check."""
+    from moto.route53 import models
+
+    original = models.create_route53_zone_id
+
+    def create_route53_zone_id(*args, **kwargs):  # type: ignore[no-untyped-def]
+        zone_id = original(*args, **kwargs)
+        return zone_id if zone_id.startswith("Z") else "Z" + zone_id[1:]
+
+    models.create_route53_zone_id = create_route53_zone_id
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
@@ -222,6 +236,7 @@ def main() -> None:
     report_invalidations_completed_as_cloudfront_does()
     run_fargate_tasks_whose_containers_leave_memory_to_the_task()
     give_network_interfaces_a_private_dns_name()
+    give_hosted_zones_route53_shaped_ids()
     from moto.server import main as moto_main
 
     moto_main(["--host", "127.0.0.1", "--port", str(args.port)])
