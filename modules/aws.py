@@ -50,6 +50,7 @@ from types import MappingProxyType, ModuleType
 from typing import Any
 
 from modules.core.jsii_node import plain_provider_import
+from modules.core.jsii_node import restore as restore_node_options
 
 PACKAGE = "cdktf_cdktf_provider_aws"
 
@@ -180,6 +181,8 @@ PLAIN = plain_provider_import()
 _typing = None if PLAIN else _typing_with_cached_hints()
 _jsii = None if PLAIN else _jsii_with_cached_gets()
 _package = importlib.import_module(PACKAGE) if PLAIN else _load_package_without_init()
+# The kernel is running: child processes of this one get NODE_OPTIONS without the hook.
+restore_node_options()
 
 
 def __getattr__(name: str) -> Any:

@@ -7,6 +7,8 @@ import functools
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import PROJECT
 
 PACKAGE = "cdktf_cdktf_provider_aws"
@@ -140,6 +142,43 @@ def test_the_session_kernel_runs_with_the_lazy_index(synth):
             kernels.append(environ)
     assert kernels, "no jsii kernel is running under this test session"
     assert all(str(HOOK) in environ for environ in kernels)
+
+
+NODE_OPTIONS_PROBE = """
+import json, os, sys
+import modules
+prepared = os.environ.get("NODE_OPTIONS")
+from modules import aws
+import jsii._kernel.providers.process as process
+kernel = next(o for o in __import__("gc").get_objects() if isinstance(o, process._NodeProcess))
+pid = kernel._process.pid
+environ = open(f"/proc/{pid}/environ", "rb").read().decode(errors="replace").split("\\0")
+print(json.dumps({"prepared": prepared, "after": os.environ.get("NODE_OPTIONS"),
+                  "kernel": [e for e in environ if e.startswith("NODE_OPTIONS=")]}))
+"""
+
+
+@pytest.mark.parametrize("user_options", [None, "--max-old-space-size=4096"])
+def test_the_hook_reaches_the_kernel_only_and_node_options_are_put_back(user_options):
+    """Programs started after the kernel (terraform, npm, node) get the user's NODE_OPTIONS."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from modules.core.jsii_node import HOOK
+
+    env = {k: v for k, v in os.environ.items() if k not in ("NODE_OPTIONS", "CDKTF_PLAIN_PROVIDER_IMPORT")}
+    if user_options is not None:
+        env["NODE_OPTIONS"] = user_options
+    result = subprocess.run([sys.executable, "-c", NODE_OPTIONS_PROBE], cwd=PROJECT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert str(HOOK) in seen["prepared"]
+    (kernel,) = seen["kernel"]
+    assert str(HOOK) in kernel and (user_options or "") in kernel
+    assert seen["after"] == user_options
 
 
 def test_node_options_add_and_remove_the_hook_once():

@@ -53,16 +53,40 @@ def plain_provider_import() -> bool:
     return os.environ.get("CDKTF_PLAIN_PROVIDER_IMPORT") == "1"
 
 
+# NODE_OPTIONS as it was before prepare() changed it (None: unset), until restore() puts it back.
+_saved: list[str | None] = []
+
+
 def prepare() -> None:
-    if _kernel_started():
+    if _kernel_started() or _saved:
         return
-    current = os.environ.get("NODE_OPTIONS", "")
+    original = os.environ.get("NODE_OPTIONS")
+    current = original or ""
     if plain_provider_import():
         # The baseline: a hook inherited from a parent process is taken out too.
         updated = without_hook(current)
     else:
         updated = node_options(current)
+    if updated == current:
+        return
+    _saved.append(original)
     if updated:
         os.environ["NODE_OPTIONS"] = updated
     else:
         os.environ.pop("NODE_OPTIONS", None)
+
+
+def restore() -> None:
+    """Put NODE_OPTIONS back once the kernel runs (it read its environment when it started).
+
+    The hook is for jsii's kernel only: programs this process starts later (terraform,
+    npm, node, another synth) get the environment the user gave it. Called by
+    modules/aws.py once the provider assembly is loaded, so the kernel is up.
+    """
+    if not _saved or not _kernel_started():
+        return
+    original = _saved.pop()
+    if original is None:
+        os.environ.pop("NODE_OPTIONS", None)
+    else:
+        os.environ["NODE_OPTIONS"] = original
