@@ -351,6 +351,10 @@ def test_one_listener_and_ip_target_group_per_service(synth):
     assert set(listeners) == {8080, 8081}
     for port, listener in listeners.items():
         assert listener["default_action"][0]["target_group_arn"] == ref("aws_lb_target_group", groups[port], "arn")
+        # A new container_port replaces the group; the listener is replaced with it (only then: the
+        # group's id changes on replacement alone), so the old group is never deleted while in use.
+        group_id = ref("aws_lb_target_group", groups[port])[2:-1]
+        assert listener["lifecycle"] == {"replace_triggered_by": [group_id]}
 
 
 # ECS services ------------------------------------------------------------------------------------

@@ -107,6 +107,12 @@ class LoadBalancer(Construct):
             port=port,
             protocol="TCP",
             default_action=[aws.lb_listener.LbListenerDefaultAction(type="forward", target_group_arn=target_group.arn)],
+            # A new container_port replaces the target group (port is ForceNew), and AWS refuses to
+            # delete one a listener still forwards to (ResourceInUse): the apply failed half done.
+            # Replacing the listener with it (only when the group's id changes, never on a health
+            # check edit) orders it: old listener, old group, new group, new listener.
+            lifecycle=TerraformResourceLifecycle(
+                replace_triggered_by=[f"{target_group.terraform_resource_type}.{target_group.friendly_unique_id}.id"]),
         )
         aws.vpc_security_group_egress_rule.VpcSecurityGroupEgressRule(
             scope, "LoadBalancerEgress", security_group_id=self.security_group_id,

@@ -167,3 +167,39 @@ def test_execution_logs_have_a_group_with_the_tier_retention_and_key(applied, em
                 if g["logGroupName"] == name]
     assert group["retentionInDays"] == 30
     assert ":key/" in group["kmsKeyId"]
+
+
+def test_a_new_container_port_replaces_the_listener_with_its_target_group(applied, emulator, tmp_path_factory):
+    """AWS refuses to delete a target group a listener forwards to (ResourceInUse); moto does
+    not, so the apply would pass here either way. What is checked is the plan of dev-api with
+    service1 moved to another port, against the applied state: the group is replaced, the
+    listener is replaced with it (destroyed first, as it depends on the group), and the ECS
+    service is updated in place, not replaced."""
+    import shutil
+
+    from modules.core.environment import load_environments
+    from modules.core.target import Target
+    from tests.conftest import ENVIRONMENTS_DIR
+    from tests.harness.synth import synthesize
+
+    root = tmp_path_factory.mktemp("api-port")
+    shutil.copytree(ENVIRONMENTS_DIR, root / "environments")
+    dev = root / "environments" / "dev.hcl"
+    assert "container_port   = 8080" in dev.read_text()
+    dev.write_text(dev.read_text().replace("container_port   = 8080", "container_port   = 8090"))
+    moved = synthesize(load_environments(root / "environments", ("dev",)), root / "cdktf.out",
+                       Target(emulator_endpoint=emulator.endpoint))
+    source = applied.directory("dev-api")
+    copy = source.parent / "dev-api-port-8090"
+    copy.mkdir()
+    shutil.copy(moved.outdir / "stacks" / "dev-api" / "cdk.tf.json", copy)
+    shutil.copy(source / ".terraform.lock.hcl", copy)
+    applied.run(copy.name, "init", "-input=false")
+    plan = applied.run(copy.name, "plan", "-input=false", "-lock=false").stdout
+    actions = [line.strip() for line in plan.splitlines() if line.strip().startswith("# aws_")]
+    group = next(line for line in actions if "aws_lb_target_group.Api_Service1_TargetGroup" in line)
+    listener = next(line for line in actions if "aws_lb_listener.Api_Service1_Listener" in line)
+    service = next(line for line in actions if "aws_ecs_service.Api_Service1_Service" in line)
+    assert group.endswith("must be replaced"), group
+    assert listener.endswith("will be replaced due to changes in replace_triggered_by"), listener
+    assert service.endswith("will be updated in-place"), service
