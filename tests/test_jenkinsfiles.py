@@ -46,7 +46,7 @@ def function_body(text: str, name: str) -> str:
     return body
 
 
-BOTH_PIPELINES = pytest.mark.parametrize("path", [INFRA, APP], ids=["Jenkinsfile", "app.Jenkinsfile"])
+BOTH = pytest.mark.parametrize("path", [INFRA, APP], ids=["Jenkinsfile", "app.Jenkinsfile"])
 
 
 def stages(text: str) -> list[str]:
@@ -125,7 +125,7 @@ def test_infra_pipeline_plans_on_pull_requests_and_gates_stage_and_prod():
         assert f"lock(resource: 'webapp-{environment}')" in blocks(stage, "options")[0]
 
 
-@BOTH_PIPELINES
+@BOTH
 def test_no_build_is_aborted_while_it_applies(path):
     """A newer build never aborts one in the middle of an apply (partial apply, stale lock): no
     abortPrevious; builds of main are ordered by a milestone that is the first step under each
@@ -161,8 +161,6 @@ def test_rejects_a_pipeline_calling_a_missing_command():
 
 
 # --- how the pipelines reach AWS: the role chain the trust policies allow --------------------------
-
-BOTH = pytest.mark.parametrize("path", [INFRA, APP], ids=["Jenkinsfile", "app.Jenkinsfile"])
 
 
 @BOTH

@@ -11,7 +11,7 @@ from modules import aws
 from modules.core.environment import DnsConfig
 
 
-def public_zone(scope: Construct, construct_id: str, dns: DnsConfig, **kwargs: Any) -> Any:
+def public_zone(scope: Construct, construct_id: str, dns: DnsConfig) -> Any:
     """`aws_route53_zone` for `dns`: by id when `zone_id` is set, else the public zone by name.
 
     Looked up by id, the zone is checked after it is read: it must be `zone_name` and public.
@@ -21,7 +21,7 @@ def public_zone(scope: Construct, construct_id: str, dns: DnsConfig, **kwargs: A
     """
     if dns.zone_id is None:
         return aws.data_aws_route53_zone.DataAwsRoute53Zone(
-            scope, construct_id, name=dns.zone_name, private_zone=False, **kwargs)
+            scope, construct_id, name=dns.zone_name, private_zone=False)
     zone = 'trimsuffix(lower(self.name), ".")'
     return aws.data_aws_route53_zone.DataAwsRoute53Zone(
         scope, construct_id, zone_id=dns.zone_id,
@@ -30,5 +30,4 @@ def public_zone(scope: Construct, construct_id: str, dns: DnsConfig, **kwargs: A
             error_message=f"dns.zone_id {dns.zone_id} must be the public hosted zone {dns.zone_name} "
                           "(environment file's dns block).",
         )]),
-        **kwargs,
     )

@@ -189,13 +189,9 @@ def test_a_new_container_port_replaces_the_listener_with_its_target_group(applie
     dev.write_text(dev.read_text().replace("container_port   = 8080", "container_port   = 8090"))
     moved = synthesize(load_environments(root / "environments", ("dev",)), root / "cdktf.out",
                        Target(emulator_endpoint=emulator.endpoint))
-    source = applied.directory("dev-api")
-    copy = source.parent / "dev-api-port-8090"
-    copy.mkdir()
-    shutil.copy(moved.outdir / "stacks" / "dev-api" / "cdk.tf.json", copy)
-    shutil.copy(source / ".terraform.lock.hcl", copy)
-    applied.run(copy.name, "init", "-input=false")
-    plan = applied.run(copy.name, "plan", "-input=false", "-lock=false").stdout
+    result = applied.plan_copy("dev-api", "port-8090", (moved.outdir / "stacks" / "dev-api" / "cdk.tf.json").read_text())
+    assert result.returncode == 0, result.stderr[-3000:]
+    plan = result.stdout
     actions = [line.strip() for line in plan.splitlines() if line.strip().startswith("# aws_")]
     group = next(line for line in actions if "aws_lb_target_group.Api_Service1_TargetGroup" in line)
     listener = next(line for line in actions if "aws_lb_listener.Api_Service1_Listener" in line)

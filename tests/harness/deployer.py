@@ -10,6 +10,7 @@ if nobody has.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import threading
 import time
@@ -110,6 +111,18 @@ class Deployer:
         if result.returncode == 2:
             return result.stdout[-8000:]
         raise TerraformFailed(f"terraform plan failed in {stack}:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+
+    def plan_copy(self, stack: str, name: str, config: str) -> subprocess.CompletedProcess[str]:
+        """`terraform plan` of `config` (a cdk.tf.json text) against `stack`'s applied state, in a
+        folder of its own (`<stack>-<name>`, same backend and lock file), without taking the
+        state lock and without failing on a non-zero exit: what a changed stack would do."""
+        source = self.directory(stack)
+        copy = source.parent / f"{stack}-{name}"
+        copy.mkdir()
+        (copy / "cdk.tf.json").write_text(config)
+        shutil.copy(source / ".terraform.lock.hcl", copy)
+        self.run(copy.name, "init", "-input=false")
+        return self.run(copy.name, "plan", "-input=false", "-lock=false", check=False)
 
     def outputs(self, stack: str) -> dict[str, object]:
         import json
