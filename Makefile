@@ -98,8 +98,8 @@ diagrams: synth $(VENV)/.graphviz
 	$(PY) -m diagrams_gen --out docs/architecture --synth-dir cdktf.out
 
 lint: $(VENV)/.synced
-	$(PY) -m ruff check modules delivery bench diagrams_gen tests main.py
-	$(PY) -m mypy modules delivery diagrams_gen main.py
+	$(PY) -m ruff check modules delivery bench diagrams_gen checks tests main.py
+	$(PY) -m mypy modules delivery diagrams_gen checks main.py
 
 # Synth wall time and peak memory (python and node separately), baseline vs optimized, 1x/3x/10x.
 bench: $(VENV)/.synced
