@@ -60,17 +60,28 @@ def test_bucket_policy_denies_requests_without_tls(bootstrap):
 
 def test_bucket_policy_refuses_uploads_that_ask_for_another_encryption(bootstrap):
     """State takes the bucket default (SSE-KMS, the state key): an upload asking for SSE-S3
-    (what `encrypt = true` without `kms_key_id` sends), another key or `aws/s3` is refused."""
+    (what `encrypt = true` without `kms_key_id` sends), another key, `aws/s3` or SSE-C is refused.
+    Each Deny needs its header present (`Null: false`): the backend sends none, and a negated
+    operator, `...IfExists` or not, is true on a missing key (tests/test_policies_evaluated.py
+    evaluates the policy against the backend's real requests)."""
     found = by_sid(document(bootstrap, "StateBackend/BucketPolicyDocument"))
     header, key_header = "s3:x-amz-server-side-encryption", "s3:x-amz-server-side-encryption-aws-kms-key-id"
-    for sid in ("DenyOtherEncryption", "DenyOtherKeys", "DenyKmsWithoutTheKey"):
+    customer_header = "s3:x-amz-server-side-encryption-customer-algorithm"
+    for sid in ("DenyOtherEncryption", "DenyOtherKeys", "DenyKmsWithoutTheKey", "DenyCustomerKeys"):
         assert found[sid]["effect"] == "Deny" and found[sid]["actions"] == ["s3:PutObject"]
         assert found[sid]["principals"] == [{"type": "*", "identifiers": ["*"]}]
-    assert conditions(found["DenyOtherEncryption"]) == {header: ("StringNotEqualsIfExists", ["aws:kms"])}
-    assert conditions(found["DenyOtherKeys"])[key_header][0] == "StringNotEqualsIfExists"
-    assert conditions(found["DenyOtherKeys"])[key_header][1][0].startswith("${aws_kms_key.StateBackend_Key")
+    other_encryption = [(c["test"], c["variable"], c["values"]) for c in found["DenyOtherEncryption"]["condition"]]
+    assert sorted(other_encryption) == [("Null", header, ["false"]), ("StringNotEquals", header, ["aws:kms"])]
+    other_keys = {c["test"]: c for c in found["DenyOtherKeys"]["condition"]}
+    assert set(other_keys) == {"Null", "StringNotEquals"}
+    assert other_keys["Null"]["variable"] == key_header and other_keys["Null"]["values"] == ["false"]
+    assert other_keys["StringNotEquals"]["variable"] == key_header
+    assert other_keys["StringNotEquals"]["values"][0].startswith("${aws_kms_key.StateBackend_Key")
     assert conditions(found["DenyKmsWithoutTheKey"]) == {header: ("StringEquals", ["aws:kms"]),
                                                          key_header: ("Null", ["true"])}
+    assert conditions(found["DenyCustomerKeys"]) == {customer_header: ("Null", ["false"])}
+    no_if_exists = [c["test"] for s in found.values() for c in s.get("condition", []) if c["test"].endswith("IfExists")]
+    assert no_if_exists == []
 
 
 def test_state_bucket_has_no_bucket_key_so_key_use_is_scoped_per_object(bootstrap):

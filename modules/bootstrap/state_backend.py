@@ -25,7 +25,8 @@ class StateBackend(Construct):
     - a KMS key (rotation on) that encrypts both;
     - the bucket: versioned, SSE-KMS under that key (no bucket key, so key use can be
       scoped per environment prefix), all public access blocked, ACLs disabled, a policy
-      that refuses requests without TLS and uploads that ask for any other encryption,
+      that refuses requests without TLS and uploads that ask for any other encryption
+      (an upload without an encryption header takes the bucket default, the state key),
       noncurrent state versions expired after `noncurrent_version_retention_days`;
     - the table: `LockID` hash key, on-demand, point-in-time recovery, KMS
       encryption, deletion protection.
@@ -80,22 +81,40 @@ class StateBackend(Construct):
 
 def deny_other_encryption(bucket_arn: str, key_arn: str) -> list[Any]:
     """Uploads take the bucket's default encryption (SSE-KMS under the state key) or name that
-    key: one asking for SSE-S3 (Terraform's S3 backend sends `AES256` when `encrypt = true` has
-    no `kms_key_id`), another KMS key, or `aws:kms` without a key (S3 would use `aws/s3`) is refused."""
+    key: one asking for SSE-S3, another KMS key, `aws:kms` without a key (S3 would use `aws/s3`), or
+    a customer-provided key (SSE-C) is refused.
+
+    Each Deny holds only when its header is present (`Null: false`). The S3 backend sends no
+    encryption header (modules/core/stack.py), and IAM evaluates a negated operator on a missing
+    key as true, `...IfExists` included ("IAM JSON policy elements: Condition operators"): a
+    `StringNotEqualsIfExists` Deny alone refused every state write and `.tflock` on AWS. An absent
+    header is safe to allow, since the bucket's default encryption then applies the state key.
+    The alternative, the backend naming the key (`kms_key_id`), needs the key's ARN in every
+    environment's configuration and breaks when the key is replaced; this bucket-side rule does not.
+    """
     objects = [f"{bucket_arn}/*"]
     everyone = [{"type": "*", "identifiers": ["*"]}]
     header, key_header = "s3:x-amz-server-side-encryption", "s3:x-amz-server-side-encryption-aws-kms-key-id"
+    customer_key_header = "s3:x-amz-server-side-encryption-customer-algorithm"
+
+    def present(key: str) -> dict[str, Any]:
+        return {"test": "Null", "variable": key, "values": ["false"]}
+
     return [
         policy.statement(sid="DenyOtherEncryption", effect="Deny", actions=["s3:PutObject"], resources=objects,
                          principals=everyone,
-                         conditions=[{"test": "StringNotEqualsIfExists", "variable": header, "values": ["aws:kms"]}]),
+                         conditions=[present(header),
+                                     {"test": "StringNotEquals", "variable": header, "values": ["aws:kms"]}]),
         policy.statement(sid="DenyOtherKeys", effect="Deny", actions=["s3:PutObject"], resources=objects,
                          principals=everyone,
-                         conditions=[{"test": "StringNotEqualsIfExists", "variable": key_header, "values": [key_arn]}]),
+                         conditions=[present(key_header),
+                                     {"test": "StringNotEquals", "variable": key_header, "values": [key_arn]}]),
         policy.statement(sid="DenyKmsWithoutTheKey", effect="Deny", actions=["s3:PutObject"], resources=objects,
                          principals=everyone,
                          conditions=[{"test": "StringEquals", "variable": header, "values": ["aws:kms"]},
                                      {"test": "Null", "variable": key_header, "values": ["true"]}]),
+        policy.statement(sid="DenyCustomerKeys", effect="Deny", actions=["s3:PutObject"], resources=objects,
+                         principals=everyone, conditions=[present(customer_key_header)]),
     ]
 
 
