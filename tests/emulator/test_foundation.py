@@ -6,6 +6,7 @@ deployer never starts it in the background); dev-network is applied like every s
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 
@@ -159,3 +160,142 @@ def test_prod_network_spans_three_zones_with_a_nat_gateway_each_and_plans_clean(
     gateways = ec2.describe_nat_gateways(Filter=[{"Name": "vpc-id", "Values": [vpc_id]}])["NatGateways"]
     assert len({g["SubnetId"] for g in gateways}) == 3
     assert bootstrapped.plan_changes("prod-network") is None
+
+
+# ---------------------------------------------------------------- the state bucket's policy, enforced
+# The emulator evaluates bucket policies with checks/iam.py against the request S3 would see
+# (tests/harness/moto_server.py): what follows fails on an emulator that drops conditional statements.
+
+# The encryption statements bootstrap wrote before issue 25, as synthesized then: each Deny used
+# StringNotEqualsIfExists, which IAM evaluates as true when the header is missing - and the S3
+# backend sends none - so every state write and `.tflock` was refused on AWS.
+def old_state_bucket_policy(bucket: str, key_arn: str) -> dict:
+    objects = f"arn:aws:s3:::{bucket}/*"
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+         "Resource": [f"arn:aws:s3:::{bucket}", objects], "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+        {"Sid": "DenyOtherEncryption", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+         "Resource": objects,
+         "Condition": {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}}},
+        {"Sid": "DenyOtherKeys", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": objects,
+         "Condition": {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn}}},
+        {"Sid": "DenyKmsWithoutTheKey", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+         "Resource": objects, "Condition": {"StringEquals": {"s3:x-amz-server-side-encryption": "aws:kms"},
+                                            "Null": {"s3:x-amz-server-side-encryption-aws-kms-key-id": "true"}}},
+    ]}
+
+
+OLD_POLICY_BUCKET = "webapp-tfstate-old-policy"
+
+
+@pytest.fixture(scope="module")
+def state_key_arn(bootstrapped, emulator) -> str:
+    return emulator.boto3_client("kms").describe_key(KeyId="alias/webapp-tfstate")["KeyMetadata"]["Arn"]
+
+
+@pytest.fixture(scope="module")
+def old_policy_bucket(emulator, state_key_arn) -> str:
+    """A bucket like the state bucket (SSE-KMS default under the state key) with the old policy."""
+    s3 = emulator.boto3_client("s3")
+    s3.create_bucket(Bucket=OLD_POLICY_BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_bucket_encryption(Bucket=OLD_POLICY_BUCKET, ServerSideEncryptionConfiguration={"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": state_key_arn}}]})
+    s3.put_bucket_policy(Bucket=OLD_POLICY_BUCKET, Policy=json.dumps(old_state_bucket_policy(OLD_POLICY_BUCKET,
+                                                                                             state_key_arn)))
+    return OLD_POLICY_BUCKET
+
+
+def state_write(deployer, emulator, directory, *, bucket: str, key: str, lockfile: bool):
+    """`terraform init` + `apply` of a one-resource configuration whose S3 backend is `bucket`/`key`,
+    configured as the project's backends are (no encryption header; modules/core/stack.py)."""
+    endpoint = emulator.endpoint
+    backend = {"bucket": bucket, "key": key, "region": "eu-west-1", "access_key": "test", "secret_key": "test",
+               "skip_credentials_validation": True, "skip_metadata_api_check": True, "skip_region_validation": True,
+               "use_path_style": True, "use_lockfile": lockfile,
+               "endpoints": {"s3": endpoint, "sts": endpoint, "iam": endpoint, "dynamodb": endpoint}}
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "main.tf.json").write_text(json.dumps({
+        "terraform": {"backend": {"s3": backend}},
+        "resource": {"terraform_data": {"probe": {"input": "a state write"}}},
+    }))
+    terraform = deployer.terraform
+    init = terraform.run(directory, "init", "-input=false", "-no-color", extra_env=emulator_env(), timeout=300)
+    assert init.returncode == 0, init.stdout[-3000:] + init.stderr[-3000:]
+    return terraform.run(directory, "apply", "-auto-approve", "-input=false", "-no-color", "-lock-timeout=0s",
+                         extra_env=emulator_env(), timeout=300)
+
+
+def put(emulator, bucket: str, key: str, **arguments) -> str:
+    """"ok" or the S3 error code of a PutObject."""
+    from botocore.exceptions import ClientError
+
+    try:
+        emulator.boto3_client("s3").put_object(Bucket=bucket, Key=key, Body=b"{}", **arguments)
+        return "ok"
+    except ClientError as error:
+        return str(error.response["Error"]["Code"])
+
+
+def test_the_old_state_bucket_policy_refuses_the_backends_state_write(deployer, emulator, old_policy_bucket,
+                                                                      tmp_path):
+    """What AWS did with the old policy: the apply creates its resources, then cannot save state."""
+    assert put(emulator, old_policy_bucket, "dev/network.tfstate") in ("403", "AccessDenied")
+    result = state_write(deployer, emulator, tmp_path / "save", bucket=old_policy_bucket,
+                         key="dev/probe.tfstate", lockfile=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Failed to save state" in output and "403" in output, output[-3000:]
+    assert (tmp_path / "save" / "errored.tfstate").is_file()
+
+
+def test_the_old_state_bucket_policy_refuses_the_lockfile(deployer, emulator, old_policy_bucket, tmp_path):
+    """With `use_lockfile` (stage) the `.tflock` write was refused, so no plan could take the lock."""
+    result = state_write(deployer, emulator, tmp_path / "lock", bucket=old_policy_bucket,
+                         key="stage/probe.tfstate", lockfile=True)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "Error acquiring the state lock" in output, output[-3000:]
+
+
+def test_the_state_bucket_takes_the_backends_state_write_and_lockfile(deployer, emulator, bootstrapped,
+                                                                     state_key_arn, tmp_path):
+    """The bucket as bootstrap now makes it: the state and its `.tflock` go in without an
+    encryption header and are stored under the state key."""
+    result = state_write(deployer, emulator, tmp_path / "new", bucket=STATE_BUCKET, key="probe/state.tfstate",
+                         lockfile=True)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    s3 = emulator.boto3_client("s3")
+    head = s3.head_object(Bucket=STATE_BUCKET, Key="probe/state.tfstate")
+    assert (head["ServerSideEncryption"], head["SSEKMSKeyId"]) == ("aws:kms", state_key_arn)
+    listed = s3.list_objects_v2(Bucket=STATE_BUCKET, Prefix="probe/")
+    assert [o["Key"] for o in listed.get("Contents", [])] == ["probe/state.tfstate"]  # the lock file is gone
+
+
+def test_the_state_bucket_refuses_uploads_that_ask_for_another_encryption(bootstrapped, emulator, state_key_arn):
+    other_key = emulator.boto3_client("kms").create_key(Description="not the state key")["KeyMetadata"]["Arn"]
+    key = "probe/encryption.tfstate"
+    assert put(emulator, STATE_BUCKET, key, ServerSideEncryption="AES256") in ("403", "AccessDenied")
+    assert put(emulator, STATE_BUCKET, key, ServerSideEncryption="aws:kms", SSEKMSKeyId=other_key) in (
+        "403", "AccessDenied")
+    assert put(emulator, STATE_BUCKET, key, ServerSideEncryption="aws:kms") in ("403", "AccessDenied")
+    assert put(emulator, STATE_BUCKET, key, ServerSideEncryption="aws:kms", SSEKMSKeyId=state_key_arn) == "ok"
+    assert put(emulator, STATE_BUCKET, key) == "ok"
+
+
+def test_the_state_bucket_refuses_plain_http(bootstrapped, emulator):
+    """The emulator counts a request carrying `X-Forwarded-Proto: http` as plain HTTP
+    (tests/harness/moto_server.py PLAIN_HTTP_HEADER): the TLS-only Deny refuses it, list included."""
+    from botocore.exceptions import ClientError
+
+    s3 = emulator.boto3_client("s3")
+
+    def plain_http(params, **_):  # type: ignore[no-untyped-def]
+        params["headers"]["X-Forwarded-Proto"] = "http"
+
+    s3.meta.events.register("before-call.s3.*", plain_http)
+    for call in (lambda: s3.get_object(Bucket=STATE_BUCKET, Key="dev/network.tfstate"),
+                 lambda: s3.put_object(Bucket=STATE_BUCKET, Key="dev/x.tfstate", Body=b"{}"),
+                 lambda: s3.list_objects_v2(Bucket=STATE_BUCKET, Prefix="dev/")):
+        with pytest.raises(ClientError) as refused:
+            call()
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403

@@ -13,7 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import sys
 import uuid
+from contextvars import ContextVar
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlparse
+
+from checks.iam import Decision, Principal, Request, evaluate_policy
 
 
 def new_db_resource_id() -> str:
@@ -83,26 +90,129 @@ def serve_application_autoscaling_tags() -> None:
     ApplicationAutoScalingResponse.register_scalable_target = register_scalable_target
 
 
-def skip_bucket_policy_conditions_moto_cannot_evaluate() -> None:
-    """moto checks bucket policies with no request context and treats every Condition
-    as met, so the TLS-only Deny (`aws:SecureTransport = false`) refuses every request,
-    even over TLS. Statements with a Condition are left out of moto's check; the policy
-    itself is still stored and returned as written (tests assert it in the JSON)."""
-    from moto.iam.access_control import IAMPolicy, PermissionResult
+# What an S3 request looks like to a bucket policy, set per request by the patched
+# handlers below and read by `FakeBucket.get_permission` (moto passes it only action and resource).
+S3_CALL: ContextVar[S3Call | None] = ContextVar("S3_CALL", default=None)
+
+# The emulator serves plain HTTP on 127.0.0.1 only: it stands in for the HTTPS endpoint every client
+# here uses on AWS, so a request counts as TLS unless it says otherwise with this header (what a
+# TLS-terminating proxy sets for a plain-HTTP client); tests send it to play a plain-HTTP caller.
+PLAIN_HTTP_HEADER = "X-Forwarded-Proto"
+
+# Headers S3 turns into condition keys ("Amazon S3 condition key examples", Service
+# Authorization Reference: Amazon S3 condition keys).
+S3_HEADER_KEYS = ("x-amz-server-side-encryption", "x-amz-server-side-encryption-aws-kms-key-id",
+                  "x-amz-acl", "x-amz-copy-source")
+
+# ListObjects(V2)'s own parameters: a bucket GET with only these is s3:ListBucket.
+LIST_PARAMETERS = {"prefix", "delimiter", "encoding-type", "list-type", "max-keys", "marker",
+                   "continuation-token", "start-after", "fetch-owner"}
+
+
+@dataclass(frozen=True)
+class S3Call:
+    access_key: str | None  # None: an unsigned (anonymous) request
+    headers: dict[str, str]
+    query: dict[str, list[str]]
+
+
+def s3_call(request, full_url: str) -> S3Call:  # type: ignore[no-untyped-def]
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    query = parse_qs(urlparse(full_url).query, keep_blank_values=True)
+    credential = re.search(r"Credential=([^/,\s]+)/", headers.get("authorization", ""))
+    access_key = credential.group(1) if credential else (query.get("X-Amz-Credential", [""])[0].split("/")[0] or None)
+    return S3Call(access_key, headers, query)
+
+
+def s3_request_context(call: S3Call | None, action: str, resource: str, bucket_account: str, region: str) -> Request:
+    """The request as S3 puts it to a bucket policy: the caller moto knows for the access key, TLS
+    (see PLAIN_HTTP_HEADER), the request's SSE and ACL headers, and `s3:prefix`/`s3:max-keys` of a list."""
+    from moto.sts.models import sts_backends
+
+    call = call or S3Call("test", {}, {})
+    if call.access_key is None:
+        principal = Principal.anonymous()
+    else:
+        # moto's own answer to GetCallerIdentity for these credentials: an assumed role's session,
+        # an IAM user, or its default user (arn:aws:sts::<account>:user/moto) for keys it did not issue.
+        _, arn, _ = sts_backends[bucket_account]["global"].get_caller_identity(call.access_key, region)
+        principal = Principal.aws(arn)
+    plain_http = call.headers.get(PLAIN_HTTP_HEADER.lower(), "").lower() == "http"
+    context: dict[str, str] = {"aws:SecureTransport": "false" if plain_http else "true"}
+    context.update({f"s3:{name}": call.headers[name] for name in S3_HEADER_KEYS if name in call.headers})
+    if action in ("s3:ListBucket", "s3:ListBucketVersions"):
+        for parameter in ("prefix", "max-keys", "delimiter"):
+            if parameter in call.query:
+                context[f"s3:{parameter}"] = call.query[parameter][0]
+    return Request(action=action, resource=resource, principal=principal, context=context)
+
+
+def s3_policy_action(moto_action: str, call: S3Call | None) -> str:
+    """moto names an object request after its HTTP method; the policy action S3 checks differs:
+    HEAD is s3:GetObject, POST (multipart upload, form upload) is s3:PutObject, and the `?tagging`
+    and `?acl` subresources have actions of their own."""
+    query = call.query if call else {}
+    verb = "Put" if moto_action in ("s3:PutObject", "s3:PostObject") else moto_action[3:].split("Object")[0]
+    verb = "Get" if verb == "Head" else verb
+    for subresource, suffix in (("tagging", "Tagging"), ("acl", "Acl")):
+        if subresource in query:
+            return f"s3:{verb}Object{suffix}"
+    return f"s3:{verb}Object"
+
+
+def evaluate_bucket_policies_against_the_request() -> None:
+    """moto checks a bucket policy with no request context and treats every Condition as met (the
+    TLS-only Deny would refuse everything), and never checks one on a list. Here the policy is
+    evaluated by the project's IAM evaluator (checks/iam.py) against the request S3 would see
+    (`s3_request_context`), on object requests and on ListObjects: an explicit Deny answers 403
+    AccessDenied, as S3 does. Allows stay as lenient as moto is (no identity policies are enforced)."""
+    from moto.iam.access_control import PermissionResult
     from moto.s3 import models
+    from moto.s3.exceptions import S3AccessDeniedError
+    from moto.s3.responses import S3Response
 
     def get_permission(self, action: str, resource: str):  # type: ignore[no-untyped-def]
         if self.policy is None:
             return PermissionResult.NEUTRAL
-        document = json.loads(self.policy)
-        statements = document.get("Statement", [])
-        statements = statements if isinstance(statements, list) else [statements]
-        unconditional = [s for s in statements if "Condition" not in s]
-        if not unconditional:
-            return PermissionResult.NEUTRAL
-        return IAMPolicy(json.dumps({**document, "Statement": unconditional})).is_action_permitted(action, resource)
+        call = S3_CALL.get()
+        policy_action = action if action.startswith("s3:List") else s3_policy_action(action, call)
+        request = s3_request_context(call, policy_action, resource, self.account_id, self.region_name)
+        result = evaluate_policy(json.loads(self.policy), request, source=f"bucket {self.name}",
+                                 resource_policy=True)
+        if result.decision is Decision.EXPLICIT_DENY:
+            print(f"emulator: {policy_action} {resource} by {request.principal.arn or 'anonymous'} "
+                  f"with {dict(request.context)}: {result.explain()}", file=sys.stderr, flush=True)
+            return PermissionResult.DENIED
+        return PermissionResult.PERMITTED if result.allowed else PermissionResult.NEUTRAL
+
+    def with_call(original):  # type: ignore[no-untyped-def]
+        def handler(self, request, full_url, headers):  # type: ignore[no-untyped-def]
+            token = S3_CALL.set(s3_call(request, full_url))
+            try:
+                return original(self, request, full_url, headers)
+            finally:
+                S3_CALL.reset(token)
+        return handler
+
+    original_get = S3Response._bucket_response_get
+
+    def bucket_response_get(self, bucket_name, querystring):  # type: ignore[no-untyped-def]
+        if set(querystring) - {"versions"} <= LIST_PARAMETERS:
+            action = "s3:ListBucketVersions" if "versions" in querystring else "s3:ListBucket"
+            try:
+                bucket = self.backend.get_bucket(bucket_name)
+            except Exception:  # noqa: BLE001 - the original answers NoSuchBucket
+                bucket = None
+            if bucket is not None:
+                arn = f"arn:{bucket.partition}:s3:::{bucket_name}"
+                if bucket.get_permission(action, arn) == PermissionResult.DENIED:
+                    raise S3AccessDeniedError()
+        return original_get(self, bucket_name, querystring)
 
     models.FakeBucket.get_permission = get_permission
+    S3Response.key_response = with_call(S3Response.key_response)
+    S3Response.bucket_response = with_call(S3Response.bucket_response)
+    S3Response._bucket_response_get = bucket_response_get
 
 
 def list_buckets_with_the_canonical_owner() -> None:
@@ -230,7 +340,7 @@ def main() -> None:
     give_each_db_instance_its_own_resource_id()
     make_read_replicas_instances_of_their_own()
     serve_application_autoscaling_tags()
-    skip_bucket_policy_conditions_moto_cannot_evaluate()
+    evaluate_bucket_policies_against_the_request()
     describe_rules_that_reference_groups_and_prefix_lists_with_their_description()
     list_buckets_with_the_canonical_owner()
     report_invalidations_completed_as_cloudfront_does()
