@@ -343,6 +343,27 @@ def test_cloudwatch_alarms_publish_to_the_encrypted_alarm_topic(policies, env):
 
 
 @pytest.mark.parametrize("env", API_ENVS)
+def test_prometheus_alerts_publish_to_the_encrypted_alert_topic(policies, env):
+    """Amazon Managed Service for Prometheus alert manager -> SNS (AMP User Guide, "Set up the SNS
+    topic": aps.amazonaws.com with aws:SourceAccount and aws:SourceArn = the workspace)."""
+    account, stack, name = ACCOUNTS[env], "shared-cicd", env.title()
+    topic = policies.named(stack, "aws_sns_topic", f"Monitoring/{name}/AlertTopic/Topic")
+    topic_arn = policies.value(stack, f"aws_sns_topic.{topic}.arn")
+    workspace = policies.named(stack, "aws_prometheus_workspace", f"Monitoring/{name}/Workspace")
+    source = {**TLS, "aws:SourceAccount": account,
+              "aws:SourceArn": policies.value(stack, f"aws_prometheus_workspace.{workspace}.arn")}
+    prometheus = Principal.service("aps.amazonaws.com")
+    topic_policy = policies.topic_policy(stack, topic)
+    key_policy = policies.key_policy(stack, policies.named(stack, "aws_kms_key", f"Monitoring/{name}/AlertTopic/Key"))
+    assert decide([], topic_policy, prometheus, "sns:Publish", topic_arn, source, account) is ALLOW
+    assert decide([], key_policy, prometheus, "kms:GenerateDataKey", "*", source, account) is ALLOW
+    other_workspace = {**source, "aws:SourceArn": f"arn:aws:aps:{REGION}:{account}:workspace/ws-other"}
+    assert decide([], topic_policy, prometheus, "sns:Publish", topic_arn, other_workspace, account) is NEITHER
+    assert decide([], key_policy, prometheus, "kms:GenerateDataKey", "*", other_workspace, account) is NEITHER
+    assert decide([], topic_policy, prometheus, "sns:Publish", topic_arn, {**source, **PLAIN_HTTP}, account) is DENY
+
+
+@pytest.mark.parametrize("env", API_ENVS)
 def test_service_trusts_hold_the_confused_deputy_conditions(policies, env):
     """Each service role is assumable by its service for this account only. What the services send
     (README "First deploy on a real account: checklist"): ECS sends aws:SourceAccount and

@@ -163,6 +163,14 @@ class Policies:
     def key_policy(self, stack: str, key: str) -> dict[str, Any]:
         return self.referenced_document(stack, self._config(stack, "resource", "aws_kms_key", key)["policy"])
 
+    def topic_policy(self, stack: str, topic: str) -> dict[str, Any]:
+        """The policy of `aws_sns_topic.<topic>` (its `aws_sns_topic_policy`)."""
+        wanted = f"${{aws_sns_topic.{topic}.arn}}"
+        found = [c for c in self.stacks[stack]["resource"].get("aws_sns_topic_policy", {}).values() if c["arn"] == wanted]
+        if len(found) != 1:
+            raise UnresolvedReference(f"{stack}: {len(found)} topic policies for aws_sns_topic.{topic}")
+        return self.referenced_document(stack, found[0]["policy"])
+
     def trust_policy(self, stack: str, role: str) -> dict[str, Any]:
         return self.referenced_document(stack, self._config(stack, "resource", "aws_iam_role", role)["assume_role_policy"])
 
