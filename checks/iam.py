@@ -289,6 +289,8 @@ def _parse_operator(name: str) -> tuple[str | None, str, bool]:
     if_exists = base.endswith("IfExists") and base != "IfExists"
     if if_exists:
         base = base[: -len("IfExists")]
+    if base == "Null" and (if_exists or qualifier):
+        raise UnsupportedPolicy(f"{name!r}: Null takes neither IfExists nor a set operator")
     if base != "Null" and base not in _OPERATORS:
         raise UnsupportedPolicy(f"condition operator {name!r} is not implemented")
     return qualifier or None, base, if_exists
