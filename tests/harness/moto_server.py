@@ -90,10 +90,6 @@ def serve_application_autoscaling_tags() -> None:
     ApplicationAutoScalingResponse.register_scalable_target = register_scalable_target
 
 
-# What an S3 request looks like to a bucket policy, set per request by the patched
-# handlers below and read by `FakeBucket.get_permission` (moto passes it only action and resource).
-S3_CALL: ContextVar[S3Call | None] = ContextVar("S3_CALL", default=None)
-
 # The emulator serves plain HTTP on 127.0.0.1 only: it stands in for the HTTPS endpoint every client
 # here uses on AWS, so a request counts as TLS unless it says otherwise with this header (what a
 # TLS-terminating proxy sets for a plain-HTTP client); tests send it to play a plain-HTTP caller.
@@ -115,6 +111,10 @@ class S3Call:
     headers: dict[str, str]
     query: dict[str, list[str]]
 
+
+# What an S3 request looks like to a bucket policy, set per request by the patched
+# handlers below and read by `FakeBucket.get_permission` (moto passes it only action and resource).
+S3_CALL: ContextVar[S3Call | None] = ContextVar("S3_CALL", default=None)
 
 def s3_call(request, full_url: str) -> S3Call:  # type: ignore[no-untyped-def]
     headers = {k.lower(): v for k, v in request.headers.items()}
