@@ -15,7 +15,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: synth test test-fast test-emulator snapshot-update lint bench install venv checkov-venv cdktf-synth clean deploy-frontend \
         checkov plan-env apply-env deploy-role ci-role role-access diagrams \
-        release promote migrate verify apply-migrations
+        release promote migrate verify apply-migrations check
 
 # ENVIRONMENTS=dev,stage limits the run to some environments.
 synth: $(VENV)/.synced
@@ -33,6 +33,12 @@ test-emulator: $(VENV)/.synced
 # Re-record the stack snapshots on purpose; read `git diff tests/__snapshots__` before committing.
 snapshot-update: $(VENV)/.synced
 	$(PY) -m pytest tests/test_snapshots.py --snapshot-update
+
+# The design's rule pack over cdktf.out/ (make synth first): one line per finding, exit 1 on any that
+# checks/rules/suppressions.toml does not explain (README: "What the checks guarantee"). CHECK_ARGS adds
+# options, e.g. CHECK_ARGS="--emulator cdktf.local" for WEBAPP-TARGET-1.
+check: $(VENV)/.synced
+	$(PY) -m checks cdktf.out $(CHECK_ARGS)
 
 # Publish a built frontend to an environment (README: "Publishing the frontend"), e.g.
 #   make deploy-frontend ENV=stage DIR=dist ARGS="--wait --keep-old-days 7"

@@ -63,6 +63,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             JOBS.start("cdktf-cli-synth", cdktf_cli_synth, BACKGROUND_OUTDIRS / "cdktf-cli" / "cdktf.out")
 
 
+# Lines a test wants under pytest's summary (the mutation score): printed even when output is captured.
+SUMMARY: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001 - pytest's TerminalReporter
+    for line in SUMMARY:
+        terminalreporter.write_line(line)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     JOBS.close()
     shutil.rmtree(BACKGROUND_OUTDIRS, ignore_errors=True)
@@ -102,6 +111,16 @@ def synth(environments: Environments, tmp_path_factory: pytest.TempPathFactory) 
     if JOBS.wanted("test_checkov.py") and CHECKOV.exists():
         JOBS.start("checkov", run_checkov, stacks_dir)
     return synthesized
+
+
+@pytest.fixture(scope="session")
+def emulator_synth(environments: Environments, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """All environments, synthesized once for the emulator target (nothing is started: the
+    endpoint is never called). Compared with `synth` by the rule pack's WEBAPP-TARGET-1."""
+    from modules.core.target import Target
+
+    return synthesize(environments, tmp_path_factory.mktemp("emulator-synth") / "cdktf.out",
+                      Target(emulator_endpoint="http://127.0.0.1:1"))
 
 
 @pytest.fixture(scope="session")

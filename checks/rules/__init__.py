@@ -134,7 +134,8 @@ def run(stacks: Iterable[Stack], context: Context,
         suppressions: Iterable[Suppression] = ()) -> tuple[list[Finding], list[Finding]]:
     """`(unexplained, suppressed)` findings."""
     suppressions = tuple(suppressions)
-    unexplained, suppressed = [], []
+    unexplained: list[Finding] = []
+    suppressed: list[Finding] = []
     for finding in findings(stacks, context):
         (suppressed if any(s.matches(finding) for s in suppressions) else unexplained).append(finding)
     return unexplained, suppressed

@@ -51,7 +51,8 @@ def cloudfront_uses_managed_cache_policies(stack: Stack, _context: object) -> It
                 continue  # a cache policy of this stack
             elif policy not in MANAGED_CACHE_POLICIES:
                 yield f"{where}.{label}", f"cache_policy_id {policy} is not an AWS managed cache policy"
-        default = next(iter(as_list(distribution.get("default_cache_behavior"))), {})
+        defaults: list[dict] = as_list(distribution.get("default_cache_behavior"))
+        default = defaults[0] if defaults else {}
         origins_are_s3 = all("s3" in str(o.get("domain_name", "")) for o in as_list(distribution.get("origin")))
         if origins_are_s3 and default.get("cache_policy_id") != CACHING_OPTIMIZED:
             yield f"{where}.default_cache_behavior", "the static site is not cached with Managed-CachingOptimized"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from checks.rules.stack import Stack, address, as_list, conditions, principals, statements
+from checks.rules.stack import Stack, address, conditions, principals, statements
 
 # `logs.eu-west-1.amazonaws.com`: a regional service principal and its region.
 REGIONAL_PRINCIPAL = re.compile(r"^[a-z0-9-]+\.([a-z]{2}(?:-gov)?-[a-z]+-\d)\.amazonaws\.com$")

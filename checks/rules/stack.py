@@ -57,7 +57,8 @@ class Stack:
     def __post_init__(self) -> None:
         for config in as_list(self.json.get("provider", {}).get("aws")):
             alias = config.get("alias")
-            tags = next(iter(as_list(config.get("default_tags"))), {}).get("tags", {})
+            default_tags: list[dict[str, Any]] = as_list(config.get("default_tags"))
+            tags = default_tags[0].get("tags", {}) if default_tags else {}
             self._providers["aws" if alias is None else f"aws.{alias}"] = Provider(
                 region=config.get("region"),
                 accounts=tuple(config.get("allowed_account_ids") or ()),
