@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from modules.cicd.collector import CONTAINER as COLLECTOR
+COLLECTOR = "otel-collector"  # the sidecar's container name (modules/api/README.md)
 from modules.core.environment import load_environments
 from tests.harness.synth import Stack, synthesize
 

@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from modules.cicd.names import PROMOTED_TAG_PREFIX, promoted_tag
+from modules.cicd.names import promoted_tag
 from modules.core.environment import load_environments
 from modules.layout import stack_names
 from tests.harness.synth import read_synthesized, synthesize
@@ -85,9 +85,10 @@ def test_lifecycle_expires_untagged_images_and_keeps_the_newest_releases(stack, 
         promoted, untagged, tagged = (r["selection"] for r in rules)
         # Priority 1: a promoted image (what an environment runs) is matched here first, so the
         # newest-tagged-images rule below can never expire it.
-        assert promoted == {"tagStatus": "tagged", "tagPatternList": [f"{PROMOTED_TAG_PREFIX}*"],
+        assert promoted == {"tagStatus": "tagged", "tagPatternList": ["release-*"],
                             "countType": "imageCountMoreThan", "countNumber": 1000}
-        assert promoted_tag("prod", "3f2c1a9").startswith(PROMOTED_TAG_PREFIX)
+        # README (Delivery): promotion adds the tag release-<env>-<tag>.
+        assert promoted_tag("prod", "3f2c1a9") == "release-prod-3f2c1a9"
         assert untagged == {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days",
                             "countNumber": 7}
         assert tagged == {"tagStatus": "tagged", "tagPatternList": ["*"], "countType": "imageCountMoreThan",

@@ -12,7 +12,8 @@ import re
 import pytest
 import yaml
 
-from modules.cicd.collector import CONTAINER
+# The collector sidecar's container name (modules/api/README.md).
+CONTAINER = "otel-collector"
 from tests.test_cicd import VARIANT, document_of, resource_named, role_policy, statements
 from tests.test_cicd_config import shared_with
 from tests.test_config import load_error

@@ -10,10 +10,18 @@ import pytest
 from modules.core.environment import load_environments
 from modules.core.errors import ConfigError
 from modules.core.target import Target
-from modules.frontend.config import DEFAULT_WAF_RULE_GROUPS, FrontendConfig, GeoRestriction, PriceClass
-from modules.frontend.frontend import CACHING_OPTIMIZED_POLICY_ID
+from modules.frontend.config import FrontendConfig, GeoRestriction, PriceClass
 from tests.harness.synth import synthesize
 from tests.test_config import append, edit, load_error
+
+# CloudFront "Use managed cache policies": "Name: Managed-CachingOptimized ID: 658327ea-f89d-4fab-a63d-7e88639e58f6"
+# (https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/using-managed-cache-policies.html).
+CACHING_OPTIMIZED_POLICY_ID = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+# The frontend's default web ACL (modules/frontend/README.md), AWS managed rule groups by their documented names:
+# the Amazon IP reputation list (https://docs.aws.amazon.com/waf/latest/developerguide/aws-managed-rule-groups-ip-rep.html),
+# the core rule set and known bad inputs (https://docs.aws.amazon.com/waf/latest/developerguide/aws-managed-rule-groups-baseline.html).
+DEFAULT_WAF_RULE_GROUPS = ("AWSManagedRulesAmazonIpReputationList", "AWSManagedRulesCommonRuleSet",
+                           "AWSManagedRulesKnownBadInputsRuleSet")
 
 ENVS = ("dev", "stage", "prod")
 CLOUDFRONT_LOG_DELIVERY = "data.aws_cloudfront_log_delivery_canonical_user_id"

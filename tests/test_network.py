@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from modules.network.network import INTERFACE_ENDPOINTS
+# The interface endpoints Fargate tasks need without NAT (AWS docs): ECR api and dkr and Logs
+# (https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html), Secrets Manager
+# (https://docs.aws.amazon.com/secretsmanager/latest/userguide/vpc-endpoint-overview.html), STS
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_sts_vpce.html) and Prometheus remote write
+# (https://docs.aws.amazon.com/prometheus/latest/userguide/AMP-and-interface-VPC.html).
+INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "secretsmanager", "sts", "aps-workspaces")
 
 
 def subnets(stack, tier):

@@ -7,11 +7,15 @@ from pathlib import Path
 import pytest
 
 from modules.core.environment import load_environments
+from modules.layout import stack_names
 from tests.harness.synth import synthesize
 
 
-def test_synthesizes_exactly_the_stacks_of_the_layout(synth, expected_stacks):
+def test_synthesizes_exactly_the_stacks_of_the_layout(synth, expected_stacks, environments):
     assert sorted(synth.stacks) == sorted(expected_stacks)
+    assert sorted(stack_names(environments)) == sorted(expected_stacks)
+    # Bootstrap first (it holds every other stack's state), then shared-cicd, then the tiers in order.
+    assert stack_names(environments)[:3] == ["bootstrap", "shared-cicd", "dev-network"]
     assert "bootstrap" in synth.stacks and "prod-network" in synth.stacks
 
 

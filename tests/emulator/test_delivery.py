@@ -19,7 +19,7 @@ from delivery.pipeline import Context, migrate, promote, release
 from modules.core.environment import load_environments
 from modules.core.errors import ConfigError
 from modules.core.release import load_release, release_path
-from modules.core.target import EMULATOR_ACCOUNT_ID
+EMULATOR_ACCOUNT_ID = "123456789012"  # moto's default account (moto docs; ARCHITECTURE.md)
 from tests.conftest import ENVIRONMENTS_DIR
 
 REPOSITORIES = ("webapp/service1", "webapp/service2", "webapp/migrations")

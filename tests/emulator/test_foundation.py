@@ -12,7 +12,6 @@ import threading
 
 import pytest
 
-from modules.network.network import INTERFACE_ENDPOINTS
 from tests.harness.emulator import emulator_env
 
 STATE_BUCKET = "webapp-tfstate-111111111111"
@@ -146,7 +145,8 @@ def test_dev_network_exists_in_the_emulator(bootstrapped, emulator):
     assert {s["AvailabilityZone"] for s in subnets} == {"eu-west-1a", "eu-west-1b"}
     assert len(ec2.describe_nat_gateways(Filter=[{"Name": "vpc-id", "Values": [vpc_id]}])["NatGateways"]) == 1
     endpoints = ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["VpcEndpoints"]
-    assert len(endpoints) == 1 + len(INTERFACE_ENDPOINTS)
+    # The S3 gateway endpoint and six interface endpoints (tests/test_network.py: INTERFACE_ENDPOINTS, with sources).
+    assert len(endpoints) == 7
 
 
 def test_prod_network_spans_three_zones_with_a_nat_gateway_each_and_plans_clean(bootstrapped, emulator):
