@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-COLLECTOR = "otel-collector"  # the sidecar's container name (modules/api/README.md)
 from modules.core.environment import load_environments
 from tests.harness.synth import Stack, synthesize
+
+COLLECTOR = "otel-collector"  # the sidecar's container name (modules/api/README.md)
 
 ENVIRONMENTS = ("dev", "stage", "prod")
 REMOTE_DATABASE = "data.terraform_remote_state.cross-stack-reference-input-{env}-database"

@@ -12,11 +12,12 @@ import re
 import pytest
 import yaml
 
-# The collector sidecar's container name (modules/api/README.md).
-CONTAINER = "otel-collector"
 from tests.test_cicd import VARIANT, document_of, resource_named, role_policy, statements
 from tests.test_cicd_config import shared_with
 from tests.test_config import load_error
+
+# The collector sidecar's container name (modules/api/README.md).
+CONTAINER = "otel-collector"
 
 ENVS = ("dev", "stage", "prod")
 SERVICES = {"Service1": ("service1", 8080), "Service2": ("service2", 8081)}

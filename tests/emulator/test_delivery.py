@@ -19,8 +19,9 @@ from delivery.pipeline import Context, migrate, promote, release
 from modules.core.environment import load_environments
 from modules.core.errors import ConfigError
 from modules.core.release import load_release, release_path
-EMULATOR_ACCOUNT_ID = "123456789012"  # moto's default account (moto docs; ARCHITECTURE.md)
 from tests.conftest import ENVIRONMENTS_DIR
+
+EMULATOR_ACCOUNT_ID = "123456789012"  # moto's default account (moto docs; ARCHITECTURE.md)
 
 REPOSITORIES = ("webapp/service1", "webapp/service2", "webapp/migrations")
 
