@@ -121,7 +121,7 @@ def synth(environments: Environments, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture(scope="session")
-def emulator_synth(environments: Environments, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+def local_target_synth(environments: Environments, tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """All environments, synthesized once for the emulator target (nothing is started: the
     endpoint is never called). Compared with `synth` by the rule pack's WEBAPP-TARGET-1."""
     from modules.core.target import Target

@@ -204,10 +204,10 @@ def test_a_partial_synth_leaves_bootstrap_out_rather_than_drop_other_environment
     assert "bootstrap" not in synthesized.stacks and "dev-network" in synthesized.stacks
 
 
-def test_the_emulator_target_keeps_the_roles_but_its_backends_assume_none(emulator_synth):
+def test_the_emulator_target_keeps_the_roles_but_its_backends_assume_none(local_target_synth):
     """moto maps every account to one: the backend reaches state directly there, while
     bootstrap still creates the roles (the emulator apply shows they are valid)."""
-    emulated = emulator_synth
+    emulated = local_target_synth
     assert {r["name"] for r in emulated.stack("bootstrap").resources("aws_iam_role").values()} == {
         f"webapp-{env}-tfstate" for env in ACCOUNTS}
     assert "assume_role" not in emulated.stack("dev-network").json["terraform"]["backend"]["s3"]

@@ -17,8 +17,13 @@ def checkov_result(synth):
 
 
 def test_checkov_ran_on_every_stack(checkov_result, synth):
+    """Each stack produced results of its own: a stack checkov skipped or could not read would
+    otherwise hide behind the others' totals."""
     failures, passed = checkov_result
-    assert passed > 100, "checkov reported almost nothing: did it parse the stacks?"
+    assert sorted(passed) == sorted(synth.stacks)
+    silent = [stack for stack in synth.stacks if passed[stack] == 0]
+    assert not silent, f"checkov passed no check in {silent}: did it parse them?"
+    assert {f.stack for f in failures} <= set(synth.stacks)
 
 
 def test_no_unexplained_checkov_failures(checkov_result):

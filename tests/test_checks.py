@@ -22,21 +22,21 @@ def check(stacks: dict[str, dict[str, Any]], context: Context) -> tuple[list[Fin
     return run([Stack(name, stack) for name, stack in stacks.items()], context, load_suppressions())
 
 
-def test_every_stack_passes_every_rule(synth: Synthesized, emulator_synth: Synthesized, environments):
-    assert sorted(emulator_synth.stacks) == sorted(synth.stacks)
-    unexplained, _ = check(synth.stacks, pack_context(environments, emulator_synth.stacks))
+def test_every_stack_passes_every_rule(synth: Synthesized, local_target_synth: Synthesized, environments):
+    assert sorted(local_target_synth.stacks) == sorted(synth.stacks)
+    unexplained, _ = check(synth.stacks, pack_context(environments, local_target_synth.stacks))
     assert not unexplained, "rule pack findings:\n" + "\n".join(map(str, unexplained))
 
 
-def test_every_suppression_still_matches_a_finding(synth: Synthesized, emulator_synth: Synthesized, environments):
-    _, suppressed = check(synth.stacks, pack_context(environments, emulator_synth.stacks))
+def test_every_suppression_still_matches_a_finding(synth: Synthesized, local_target_synth: Synthesized, environments):
+    _, suppressed = check(synth.stacks, pack_context(environments, local_target_synth.stacks))
     stale = [s for s in load_suppressions() if not any(s.matches(f) for f in suppressed)]
     assert not stale, "suppressions that match nothing any more (remove them):\n" + "\n".join(
         f"{s.rule} {s.address} in {s.stacks}" for s in stale)
 
 
-def test_the_production_context_comes_from_the_environment_files(environments, emulator_synth):
-    context = pack_context(environments, emulator_synth.stacks)
+def test_the_production_context_comes_from_the_environment_files(environments, local_target_synth):
+    context = pack_context(environments, local_target_synth.stacks)
     # environments/prod.hcl says `production = true`; dev and stage say false.
     assert context.production == {"prod"} and context.environments == {"dev", "stage", "prod"}
 

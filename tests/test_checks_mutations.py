@@ -236,16 +236,16 @@ def _key(finding: Finding) -> tuple[str, str, str, str]:
 _CAUGHT: dict[str, list[Finding]] = {}
 
 
-def new_findings(synth, emulator_synth, environments, mutation: Mutation) -> list[Finding]:
+def new_findings(synth, local_target_synth, environments, mutation: Mutation) -> list[Finding]:
     """The findings the mutation adds, on the stacks it changed (computed once per mutation)."""
     if mutation.name in _CAUGHT:
         return _CAUGHT[mutation.name]
-    real, emulated = copy.deepcopy(synth.stacks), copy.deepcopy(emulator_synth.stacks)
+    real, emulated = copy.deepcopy(synth.stacks), copy.deepcopy(local_target_synth.stacks)
     mutation.edit(real, emulated)
-    changed = {name for name in real if real[name] != synth.stacks[name] or emulated[name] != emulator_synth.stacks[name]}
+    changed = {name for name in real if real[name] != synth.stacks[name] or emulated[name] != local_target_synth.stacks[name]}
     assert changed, f"{mutation.name}: the edit changed nothing"
     baseline = {_key(f) for f in check({n: synth.stacks[n] for n in changed},
-                                       pack_context(environments, emulator_synth.stacks))[0]}
+                                       pack_context(environments, local_target_synth.stacks))[0]}
     found, _ = check({n: real[n] for n in changed}, pack_context(environments, emulated))
     _CAUGHT[mutation.name] = [f for f in found if _key(f) not in baseline]
     return _CAUGHT[mutation.name]
@@ -258,13 +258,13 @@ def test_the_catalogue_holds_issue_26s_twenty_bugs_and_more():
 
 
 @pytest.mark.parametrize("mutation", CATALOGUE, ids=[m.name for m in CATALOGUE])
-def test_the_expected_rule_catches_the_mutation(synth, emulator_synth, environments, mutation):
-    caught_by = {f.rule for f in new_findings(synth, emulator_synth, environments, mutation)}
+def test_the_expected_rule_catches_the_mutation(synth, local_target_synth, environments, mutation):
+    caught_by = {f.rule for f in new_findings(synth, local_target_synth, environments, mutation)}
     assert caught_by & set(mutation.rules), f"{mutation.name}: expected {mutation.rules}, caught by {caught_by or 'nothing'}"
 
 
-def test_mutation_score_does_not_drop(synth, emulator_synth, environments):
-    missed = [m.name for m in CATALOGUE if not new_findings(synth, emulator_synth, environments, m)]
+def test_mutation_score_does_not_drop(synth, local_target_synth, environments):
+    missed = [m.name for m in CATALOGUE if not new_findings(synth, local_target_synth, environments, m)]
     caught = len(CATALOGUE) - len(missed)
     SUMMARY.append(f"mutation score: {caught}/{len(CATALOGUE)} caught by the rule pack (recorded: "
                    f"{RECORDED_CAUGHT}/{RECORDED_TOTAL})" + (f"; missed: {', '.join(missed)}" if missed else ""))

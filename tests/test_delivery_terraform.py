@@ -8,11 +8,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 import delivery.terraform as terraform
 from delivery.terraform import apply_migrations, migrations_target, plan
 from modules.core.terraform import TerraformCli
+from tests.conftest import require
 
 
 def test_migrations_target_is_the_task_definition_migrate_runs(synth):
@@ -55,8 +54,7 @@ def test_apply_migrations_applies_only_the_flyway_task_definition_of_the_api_sta
 def test_a_targeted_apply_updates_the_outputs_migrate_reads(tmp_path):
     """What apply-migrations relies on: the output of a targeted resource follows the apply, and
     resources outside the target (the services) keep their old values until the full apply."""
-    if TerraformCli.create(tmp_path / "cli") is None:
-        pytest.skip("terraform is not on PATH")
+    require(TerraformCli.create(tmp_path / "cli") is not None, "terraform is not on PATH (install Terraform >= 1.11)")
     stack = tmp_path / "stacks" / "demo"
     stack.mkdir(parents=True)
 

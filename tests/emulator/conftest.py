@@ -36,7 +36,7 @@ MODULE_STACKS = {
     "test_frontend": ("dev-frontend",),
     "test_cicd": ("shared-cicd",),
     "test_frontend_deploy": ("dev-frontend",),
-    "test_delivery": ("dev-api",),
+    "test_delivery": ("shared-cicd", "dev-api"),
 }
 @dataclass
 class EmulatorSession:

@@ -116,16 +116,6 @@ def test_second_plan_of_dev_database_is_clean(applied):
     assert applied.plan_changes("dev-database") is None
 
 
-def test_performance_insights_and_enhanced_monitoring(applied, instance):
-    # moto accepts these settings but does not echo them back (see EMULATOR_IGNORE_CHANGES).
-    missing = [key for key in ("PerformanceInsightsEnabled", "EnhancedMonitoringResourceArn") if key not in instance]
-    if missing:
-        pytest.skip(f"moto's DescribeDBInstances does not report {', '.join(missing)}; "
-                    "the synthesized settings are asserted in tests/test_database.py")
-    assert instance["PerformanceInsightsEnabled"] is True
-    assert instance["MonitoringInterval"] == 60
-
-
 def test_stage_replica_sits_in_the_third_zone_and_reads_from_the_multi_az_primary(applied, emulator):
     rds = emulator.boto3_client("rds")
     instances = {d["DBInstanceIdentifier"]: d for d in rds.describe_db_instances()["DBInstances"]}

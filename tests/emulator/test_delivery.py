@@ -44,14 +44,13 @@ def context(emulator, environments_dir):
 
 
 @pytest.fixture
-def ecr(emulator):
+def ecr(emulator, deployer):
+    """The registry as shared-cicd creates it (applied through the session deployer, as a real
+    account has it before any release): this module runs alone and in any order with test_cicd."""
+    deployer.apply("shared-cicd")
     client = emulator.boto3_client("ecr")
-    for name in REPOSITORIES:
-        try:
-            # Scans are started explicitly where a test needs one (moto returns static results).
-            client.create_repository(repositoryName=name)
-        except client.exceptions.RepositoryAlreadyExistsException:
-            pass
+    names = {r["repositoryName"] for r in client.describe_repositories()["repositories"]}
+    assert set(REPOSITORIES) <= names, f"shared-cicd created {sorted(names)}"
     return client
 
 

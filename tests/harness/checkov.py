@@ -75,14 +75,14 @@ def _checkable_copy(stacks_dir: Path, copy_dir: Path) -> None:
         (target / stack_file.name).write_text(json.dumps(stack, indent=2))
 
 
-def run_checkov(stacks_dir: Path) -> tuple[list[Failure], int]:
-    """Every failed check in every stack under `stacks_dir`, and how many checks passed."""
+def run_checkov(stacks_dir: Path) -> tuple[list[Failure], dict[str, int]]:
+    """Every failed check in every stack under `stacks_dir`, and how many checks passed in each stack."""
     with tempfile.TemporaryDirectory(prefix="checkov-") as scratch:
         copy_dir = Path(scratch) / "stacks"
         _checkable_copy(stacks_dir, copy_dir)
         result = subprocess.run(
             [str(CHECKOV), "--directory", "stacks", "--framework", "terraform_json",
-             "--output", "json", "--quiet", "--compact", "--skip-download"],
+             "--output", "json", "--compact", "--skip-download"],
             capture_output=True, text=True, env={**os.environ, "BC_SKIP_MAPPING": "TRUE"}, timeout=600,
             cwd=scratch,
         )
@@ -91,7 +91,7 @@ def run_checkov(stacks_dir: Path) -> tuple[list[Failure], int]:
     reports = json.loads(result.stdout)
     reports = reports if isinstance(reports, list) else [reports]
     failures = []
-    passed = 0
+    passed = {stack_file.parent.name: 0 for stack_file in stacks_dir.glob("*/cdk.tf.json")}
     for report in reports:
         unparsed = report.get("summary", {}).get("parsing_errors", 0)
         if unparsed:
@@ -99,7 +99,10 @@ def run_checkov(stacks_dir: Path) -> tuple[list[Failure], int]:
                                f"{result.stderr[-4000:]}")
         if "results" not in report:
             continue
-        passed += report["summary"]["passed"]
+        # Without --quiet, which would leave the passed checks out: each stack must show its own.
+        for check in report["results"]["passed_checks"]:
+            stack = Path(check["file_path"]).parts[1]
+            passed[stack] = passed.get(stack, 0) + 1
         for check in report["results"]["failed_checks"]:
             stack = Path(check["file_path"]).parts[1]
             failures.append(Failure(stack, check["check_id"], check["resource"], check["check_name"]))
@@ -112,7 +115,7 @@ def main(argv: list[str]) -> int:
     failures, passed = run_checkov(stacks_dir)
     suppressions = load_suppressions()
     unexplained = [f for f in failures if not any(s.matches(f) for s in suppressions)]
-    print(f"checkov: {passed} passed, {len(failures)} failed, {len(failures) - len(unexplained)} explained "
+    print(f"checkov: {sum(passed.values())} passed, {len(failures)} failed, {len(failures) - len(unexplained)} explained "
           f"by {SUPPRESSIONS_FILE.relative_to(PROJECT)}")
     for failure in unexplained:
         print(f"UNEXPLAINED {failure}")
