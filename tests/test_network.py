@@ -86,6 +86,30 @@ def test_flow_logs_go_to_an_encrypted_log_group_with_the_configured_retention(sy
         assert flow_log["vpc_id"].startswith("${aws_vpc.")
 
 
+# Amazon VPC User Guide, "IAM role for publishing flow logs to CloudWatch Logs": the role's
+# policy "must include at least the following permissions".
+FLOW_LOG_ROLE_ACTIONS = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+                         "logs:DescribeLogGroups", "logs:DescribeLogStreams"}
+
+
+@pytest.mark.parametrize("env", ["dev", "stage", "prod"])
+def test_flow_log_role_has_the_documented_actions_scoped_to_its_log_group(synth, env):
+    stack = synth.stack(f"{env}-network")
+    role_policy = stack.resource("aws_iam_role_policy", "Network/FlowLogRolePolicy")
+    document = stack.data("aws_iam_policy_document")[role_policy["policy"].split(".")[2]]
+    granted = {action: statement["resources"] for statement in document["statement"]
+               for action in statement["actions"]}
+    assert set(granted) == FLOW_LOG_ROLE_ACTIONS
+    assert all(statement.get("effect", "Allow") == "Allow" for statement in document["statement"])
+    group = "${aws_cloudwatch_log_group.Network_FlowLogGroup_"
+    for action, resources in granted.items():
+        if action == "logs:DescribeLogGroups":
+            # A list call: the Service Authorization Reference gives it no resource type to scope to.
+            assert resources == ["*"]
+        else:
+            assert len(resources) == 2 and all(r.startswith(group) for r in resources), (action, resources)
+
+
 def test_endpoints_let_private_subnets_reach_aws_without_nat(synth):
     stack = synth.stack("dev-network")
     endpoints = {e["service_name"]: e for e in stack.resources("aws_vpc_endpoint").values()}

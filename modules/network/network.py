@@ -182,14 +182,19 @@ class Network(Construct):
             self, "FlowLogRole", name=physical_name(NameKind.IAM_ROLE, self.prefix, "vpc-flow-logs-delivery"),
             assume_role_policy=trust.json,
         )
+        # The actions the VPC Flow Logs user guide lists for this role ("IAM role for publishing
+        # flow logs to CloudWatch Logs"): all on this one log group, except DescribeLogGroups, a
+        # list call that names no log group and so has no resource to scope to.
         permissions = policy.document(
             self,
             "FlowLogPermissions",
             policy.statement(
                 sid="WriteFlowLogs",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+                         "logs:DescribeLogStreams"],
                 resources=[log_group.arn, f"{log_group.arn}:*"],
             ),
+            policy.statement(sid="FindLogGroup", actions=["logs:DescribeLogGroups"], resources=["*"]),
         )
         aws.iam_role_policy.IamRolePolicy(
             self, "FlowLogRolePolicy", name="write-flow-logs", role=role.id, policy=permissions.json
