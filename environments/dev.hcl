@@ -49,7 +49,6 @@ api {
   fargate_base                  = 0
   fargate_spot_weight           = 3
   log_retention_days            = 30
-  nlb_access_log_retention_days = 30
   deletion_protection           = false
   throttling_burst_limit        = 50
   throttling_rate_limit         = 20

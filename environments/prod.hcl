@@ -54,7 +54,6 @@ frontend {
 # for GET responses, logs kept a year, deletion protection.
 api {
   log_retention_days            = 365
-  nlb_access_log_retention_days = 365
   deletion_protection           = true
   throttling_burst_limit        = 1000
   throttling_rate_limit         = 500

@@ -58,7 +58,6 @@ frontend {
 # protection, no cache (prod measures the cache; stage keeps the cost down).
 api {
   log_retention_days            = 90
-  nlb_access_log_retention_days = 90
   deletion_protection           = true
   throttling_burst_limit        = 200
   throttling_rate_limit         = 100

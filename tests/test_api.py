@@ -317,7 +317,7 @@ def test_nlb_group_has_no_ingress_and_reaches_only_the_service_ports(synth):
 # Load balancer ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("env, protected", [("dev", False), ("stage", True), ("prod", True)])
-def test_internal_nlb_with_access_logs_and_deletion_protection_per_environment(synth, env, protected):
+def test_internal_nlb_with_deletion_protection_per_environment_and_no_access_logs(synth, env, protected):
     stack = api(synth, env)
     (nlb,) = stack.resources("aws_lb").values()
     assert nlb["internal"] is True and nlb["load_balancer_type"] == "network"
@@ -325,12 +325,42 @@ def test_internal_nlb_with_access_logs_and_deletion_protection_per_environment(s
     assert nlb["enable_deletion_protection"] is protected
     assert nlb["enforce_security_group_inbound_rules_on_private_link_traffic"] == "off"
     assert all("PrivateSubnet" in s for s in nlb["subnets"])
-    bucket = stack.resource("aws_s3_bucket", "Api/LoadBalancer/AccessLogBucket")
-    assert nlb["access_logs"] == {"bucket": ref("aws_s3_bucket", bucket), "enabled": True, "prefix": "nlb"}
-    assert bucket.get("lifecycle", {}).get("prevent_destroy", False) is protected
+    # ELB user guide, "Access logs for your Network Load Balancer": "Access logs are created only
+    # if the load balancer has a TLS listener". Every listener here is TCP, so none is configured.
+    assert "access_logs" not in nlb
+    assert {listener["protocol"] for listener in stack.resources("aws_lb_listener").values()} == {"TCP"}
+    assert not stack.resources("aws_s3_bucket")
 
 
-def test_readme_says_the_nlb_access_logs_stay_empty_while_every_listener_is_tcp(synth):
+# The access-log bucket and its settings as earlier versions addressed them (the dev/stage/prod-api
+# snapshots before this change): Terraform must forget them, never destroy them.
+FORMER_ACCESS_LOG_ADDRESSES = {
+    "aws_s3_bucket.Api_LoadBalancer_AccessLogBucket_F5CBD5B2",
+    "aws_s3_bucket_versioning.Api_LoadBalancer_AccessLogVersioning_800985AC",
+    "aws_s3_bucket_server_side_encryption_configuration.Api_LoadBalancer_AccessLogEncryption_9A1280DE",
+    "aws_s3_bucket_public_access_block.Api_LoadBalancer_AccessLogPublicAccessBlock_E9A0FAD1",
+    "aws_s3_bucket_ownership_controls.Api_LoadBalancer_AccessLogOwnership_BA3BE628",
+    "aws_s3_bucket_lifecycle_configuration.Api_LoadBalancer_AccessLogLifecycle_28D5B93B",
+    "aws_s3_bucket_policy.Api_LoadBalancer_AccessLogBucketPolicy_B53AF095",
+}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_former_nlb_access_log_bucket_is_forgotten_not_destroyed(synth, env):
+    removed = api(synth, env).json["removed"]
+    assert {block["from"] for block in removed} == FORMER_ACCESS_LOG_ADDRESSES
+    assert all(block["lifecycle"] == {"destroy": False} for block in removed)
+
+
+def test_log_key_no_longer_lets_log_delivery_use_it(synth):
+    stack = api(synth, "prod")
+    key = stack.resource("aws_kms_key", "Api/LogKey")
+    document = stack.data("aws_iam_policy_document")[key["policy"].split(".")[2]]
+    principals = [p for statement in document["statement"] for p in statement.get("principals", [])]
+    assert all("delivery.logs.amazonaws.com" not in p["identifiers"] for p in principals)
+
+
+def test_readme_says_the_nlb_writes_no_access_logs_while_every_listener_is_tcp(synth):
     """AWS writes NLB access logs only for TLS listeners: the README must not promise them."""
     from pathlib import Path
 

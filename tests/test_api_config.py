@@ -79,6 +79,14 @@ def test_rejects_waf_allow_large_bodies_that_is_not_a_bool(environments_copy):
     assert error.key == "api.waf_allow_large_bodies" and "true or false" in str(error)
 
 
+def test_rejects_the_former_nlb_access_log_retention_with_the_upgrade_step(environments_copy):
+    edit(environments_copy, "dev.hcl", "api {\n", "api {\n  nlb_access_log_retention_days = 30\n")
+    error = load_error(environments_copy)
+    assert error.key == "api.nlb_access_log_retention_days"
+    assert "dev.hcl: api.nlb_access_log_retention_days" in str(error)
+    assert "only for TLS listeners" in str(error) and "remove the key" in str(error)
+
+
 def test_rejects_a_path_prefix_used_twice(environments_copy):
     edit(environments_copy, "dev.hcl", 'path_prefix      = "service2"', 'path_prefix      = "service1"')
     error = load_error(environments_copy)

@@ -28,7 +28,7 @@ class Api(Construct):
     """Creates the `<env>-api` tier from `api { ... }`: every service, and what is in front of them.
 
     - a KMS key (rotation on) for the tier's logs: container, API Gateway access and
-      execution, WAF, ECS Exec log groups and the NLB's access-log bucket;
+      execution, WAF and ECS Exec log groups;
     - `api.secrets`: Secrets Manager secrets (own KMS key) whose values are set out of
       band (`aws secretsmanager put-secret-value`), so no value is in Terraform state;
     - an SNS topic (KMS; email subscriptions from `alarm_email_addresses`) for the
@@ -37,8 +37,7 @@ class Api(Construct):
       `service` block, API Gateway with WAF and the custom domain (`Gateway`), and the
       Flyway task definition (`Migrations`).
 
-    With `deletion_protection`, the keys, the secrets and the access-log bucket carry
-    `prevent_destroy` and the NLB has deletion protection.
+    With `deletion_protection`, the keys and the secrets carry `prevent_destroy` and the NLB has deletion protection.
 
     Every task reaches the database through the `DatabaseHandle`: the database's
     ingress rule from each task's security group is created here, in the client's stack.
@@ -86,8 +85,6 @@ class Api(Construct):
         self.load_balancer = LoadBalancer(
             self, "LoadBalancer", name_prefix=name_prefix, network=network,
             deletion_protection=config.deletion_protection,
-            access_log_retention_days=config.nlb_access_log_retention_days, log_key_arn=log_key.arn,
-            account_id=account, partition=part, region=region,
         )
         self.services = {
             service.name: Service(
@@ -125,14 +122,6 @@ class Api(Construct):
                 # API Gateway's execution logs: the REST API's id is not known here (the key is made
                 # first), so any id, this stage only (`Gateway.execution_logs`).
                 f"{log_groups}:{execution_log_group_name('*', self.config.stage_name)}",
-            ),
-            # The NLB's access logs are written to S3 by the log delivery service (TLS listeners only).
-            policy.statement(
-                sid="LogDeliveryEncrypts",
-                actions=["kms:GenerateDataKey*", "kms:Decrypt"],
-                resources=["*"],
-                principals=[{"type": "Service", "identifiers": ["delivery.logs.amazonaws.com"]}],
-                conditions=[{"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account]}],
             ),
         )
         key = kms.key(self, "LogKey", description=f"Encrypts {self.prefix} API logs", policy_json=document.json,

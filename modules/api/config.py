@@ -238,7 +238,8 @@ class ApiConfig:
     # API Gateway's CloudWatch role is one setting per account and region: when environments
     # share an account, exactly one of them sets it (load_environments checks).
     account_cloudwatch_role: bool = True
-    nlb_access_log_retention_days: int = 90
+    # No longer used (the NLB writes no access logs): a clear error rather than "unknown key".
+    nlb_access_log_retention_days: int | None = None
     stage_name: str = "v1"
     throttling_burst_limit: int = 100
     throttling_rate_limit: float = 50.0
@@ -266,7 +267,10 @@ class ApiConfig:
               "above 0 when fargate_spot_weight is 0 (tasks need a capacity provider)")
         check(self.log_retention_days in LOG_RETENTION_DAYS, "log_retention_days", self.log_retention_days,
               f"one of CloudWatch's retention periods {LOG_RETENTION_DAYS}")
-        check_range("nlb_access_log_retention_days", self.nlb_access_log_retention_days, 1, 3650)
+        check(self.nlb_access_log_retention_days is None, "nlb_access_log_retention_days",
+              self.nlb_access_log_retention_days,
+              "unset: the NLB no longer has access logging (AWS writes it only for TLS listeners, and every "
+              "listener is TCP); remove the key (README, Upgrade notes)")
         check(bool(STAGE_NAME.match(self.stage_name)), "stage_name", self.stage_name,
               "1..128 letters, digits, _ -")
         check_range("throttling_burst_limit", self.throttling_burst_limit, 1, 100000)

@@ -9,29 +9,38 @@ from constructs import Construct
 
 from modules import aws
 from modules.api.config import ServiceConfig
-from modules.core import buckets, policy
+from modules.core.forget import forget
 from modules.core.naming import NameKind, physical_name
 from modules.network.network import Network
 
-ACCESS_LOG_PREFIX = "nlb"
+# The access-log bucket and its settings of earlier versions (construct paths below the stack):
+# Terraform forgets them, the bucket and its objects stay (README, "Upgrade notes").
+FORMER_ACCESS_LOG_BUCKET = (
+    ("aws_s3_bucket", "AccessLogBucket"),
+    ("aws_s3_bucket_versioning", "AccessLogVersioning"),
+    ("aws_s3_bucket_server_side_encryption_configuration", "AccessLogEncryption"),
+    ("aws_s3_bucket_public_access_block", "AccessLogPublicAccessBlock"),
+    ("aws_s3_bucket_ownership_controls", "AccessLogOwnership"),
+    ("aws_s3_bucket_lifecycle_configuration", "AccessLogLifecycle"),
+    ("aws_s3_bucket_policy", "AccessLogBucketPolicy"),
+)
 
 
 class LoadBalancer(Construct):
     """Creates the internal NLB every service is reached through.
 
     - an internal NLB across the private subnets, cross-zone on, deletion protection
-      per `deletion_protection`, access logging to its own bucket. AWS writes NLB access
-      logs only for TLS listeners, and these are TCP: the bucket stays empty until a TLS
-      listener exists. Kept anyway: harmless, ready for TLS, and stateful (removing it would
-      fail on `prevent_destroy` or delete it). Requests are recorded by API Gateway's access
-      logs, connections by the VPC flow logs;
+      per `deletion_protection`, and no access logging. AWS writes NLB access logs only for
+      TLS listeners, and these are TCP: API Gateway reaches a TLS listener only under a name
+      that a certificate from a CA it trusts covers (a custom domain of ours), which an
+      environment without `dns` has not got. Requests are recorded by API Gateway's access
+      logs, connections by the VPC flow logs (modules/api/README.md, "What is logged");
     - its security group: no inbound rule at all. API Gateway's VPC link reaches the
       NLB over PrivateLink, which `enforce_security_group_inbound_rules_on_private_link_traffic
       = "off"` admits; nothing inside the VPC can connect to it directly. Outbound
-      rules (one per service, added by `add_service`) reach only each service's port;
-    - the access-log bucket (`prevent_destroy` with `deletion_protection`): SSE-KMS with
-      the tier's log key, versioned, private, TLS only, log delivery allowed only for
-      this account, objects expired after `access_log_retention_days`.
+      rules (one per service, added by `add_service`) reach only each service's port.
+
+    The access-log bucket of earlier versions is forgotten (`removed`, not destroyed).
 
     Per service (`add_service`): a TCP listener on the service's port and an `ip`
     target group with an HTTP health check on its health path.
@@ -40,13 +49,11 @@ class LoadBalancer(Construct):
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, name_prefix: str, network: Network,
-                 deletion_protection: bool, access_log_retention_days: int, log_key_arn: str,
-                 account_id: str, partition: str, region: str) -> None:
+                 deletion_protection: bool) -> None:
         super().__init__(scope, construct_id)
         self.prefix = name_prefix
         self.network = network
-        self.keep = TerraformResourceLifecycle(prevent_destroy=True) if deletion_protection else None
-        bucket = self._access_log_bucket(access_log_retention_days, log_key_arn, account_id, partition, region)
+        forget(self, *((kind, f"{self.node.path.split('/', 1)[1]}/{path}") for kind, path in FORMER_ACCESS_LOG_BUCKET))
         self.security_group = aws.security_group.SecurityGroup(
             self,
             "SecurityGroup",
@@ -67,9 +74,6 @@ class LoadBalancer(Construct):
             enforce_security_group_inbound_rules_on_private_link_traffic="off",
             enable_cross_zone_load_balancing=True,
             enable_deletion_protection=deletion_protection,
-            # Written only for TLS listeners (AWS); with the TCP listeners here, nothing arrives.
-            access_logs=aws.lb.LbAccessLogs(bucket=bucket.id, prefix=ACCESS_LOG_PREFIX, enabled=True),
-            depends_on=[self._bucket_policy],
         )
         self.arn = self.nlb.arn
         self.arn_suffix = self.nlb.arn_suffix
@@ -125,52 +129,3 @@ class LoadBalancer(Construct):
             from_port=port, to_port=port, referenced_security_group_id=self.security_group_id,
         )
         return target_group, listener
-
-    def _access_log_bucket(self, retention_days: int, key_arn: str, account_id: str, partition: str,
-                           region: str) -> Any:
-        bucket = aws.s3_bucket.S3Bucket(
-            self, "AccessLogBucket", bucket=physical_name(NameKind.S3_BUCKET, self.prefix, "api-access-logs"),
-            lifecycle=self.keep,
-        )
-        bucket_id = bucket.id
-        buckets.versioning(self, "AccessLogVersioning", bucket_id)
-        buckets.encryption(self, "AccessLogEncryption", bucket_id, kms_key_arn=key_arn)
-        buckets.public_access_block(self, "AccessLogPublicAccessBlock", bucket_id)
-        buckets.ownership(self, "AccessLogOwnership", bucket_id)
-        buckets.lifecycle(self, "AccessLogLifecycle", bucket_id, rule_id="expire-access-logs",
-                          expiration_days=retention_days, noncurrent_days=1, abort_multipart_days=7)
-        # Log delivery writes for this account's load balancers only (AWS "Access logs for
-        # your Network Load Balancer": bucket policy for delivery.logs.amazonaws.com).
-        source = [
-            {"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account_id]},
-            {"test": "ArnLike", "variable": "aws:SourceArn",
-             "values": [f"arn:{partition}:logs:{region}:{account_id}:*"]},
-        ]
-        document = policy.document(
-            self,
-            "AccessLogBucketPolicyDocument",
-            policy.statement(
-                sid="LogDeliveryWrite",
-                actions=["s3:PutObject"],
-                resources=[f"{bucket.arn}/{ACCESS_LOG_PREFIX}/AWSLogs/{account_id}/*"],
-                principals=[{"type": "Service", "identifiers": ["delivery.logs.amazonaws.com"]}],
-                conditions=[
-                    *source,
-                    {"test": "StringEquals", "variable": "s3:x-amz-acl", "values": ["bucket-owner-full-control"]},
-                ],
-            ),
-            policy.statement(
-                sid="LogDeliveryAclCheck",
-                actions=["s3:GetBucketAcl"],
-                resources=[bucket.arn],
-                principals=[{"type": "Service", "identifiers": ["delivery.logs.amazonaws.com"]}],
-                conditions=source,
-            ),
-            policy.deny_insecure_transport(bucket.arn),
-        )
-        self._bucket_policy = aws.s3_bucket_policy.S3BucketPolicy(
-            self, "AccessLogBucketPolicy", bucket=bucket_id, policy=document.json,
-        )
-        self.access_log_bucket = bucket
-        return bucket
-

@@ -5,10 +5,11 @@ cannot share the project's environment: `make checkov-venv` builds `.venv-checko
 from `tests/checkov/requirements.txt`.
 
 checkov 3.3's terraform_json parser fails a whole file on an `ephemeral` block (Terraform
-1.10) and on `terraform.required_version` (a string where it expects blocks), and reports
-that only as a parsing error, with no findings. So checkov reads copies of the stacks
-without those two (neither creates anything to check), and any parsing error fails the
-run instead of passing it empty.
+1.10), on a `removed` block (1.7; a list of objects, where it expects named blocks) and on
+`terraform.required_version` (a string where it expects blocks), and reports that only as a
+parsing error, with no findings. So checkov reads copies of the stacks without those three
+(none creates anything to check), and any parsing error fails the run instead of passing it
+empty.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def _checkable_copy(stacks_dir: Path, copy_dir: Path) -> None:
     for stack_file in stacks_dir.glob("*/cdk.tf.json"):
         stack = json.loads(stack_file.read_text())
         stack.pop("ephemeral", None)
+        stack.pop("removed", None)
         stack.get("terraform", {}).pop("required_version", None)
         target = copy_dir / stack_file.parent.name
         target.mkdir(parents=True)
