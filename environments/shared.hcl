@@ -7,7 +7,8 @@ project = "webapp"
 state {
   account_id = "111111111111"
   region     = "eu-west-1"
-  bucket     = "webapp-tfstate-111111111111"
+  # The state bucket is webapp-tfstate-<account_id> unless `bucket` names it (S3 names are
+  # global: the account id keeps anyone else from holding the name first).
   lock_table = "webapp-tfstate-locks"
 
   # Old state versions are kept this long for recovery.

@@ -64,7 +64,7 @@ class EnvironmentBuilder:
         stack = self.stack("frontend")
         environment = self.environment
         return Frontend(stack, "Frontend", config=environment.frontend, dns=environment.dns, name_prefix=stack.prefix,
-                        api_origin=environment.api_origin)
+                        bucket_unique=environment.bucket_unique, api_origin=environment.api_origin)
 
 
 def build_app(environments: Environments, *, target: Target, outdir: Path | str) -> App:

@@ -286,7 +286,8 @@ def test_deploy_role_names_match_what_the_api_and_frontend_stacks_create(stack, 
         groups = {g["name"] for g in api.resources("aws_cloudwatch_log_group").values()}
         assert any(g.startswith(f"/api/{prefix}/") for g in groups)
         buckets = {b["bucket"] for b in synth.stack(f"{env}-frontend").resources("aws_s3_bucket").values()}
-        assert f"{prefix}-frontend-site" in buckets
+        account = {"dev": "222222222222", "stage": "333333333333", "prod": "444444444444"}[env]  # <env>.hcl
+        assert f"{prefix}-frontend-site-{account}" in buckets
 
 
 # --- monitoring --------------------------------------------------------------------------

@@ -222,7 +222,7 @@ def test_rejects_name_prefix_that_breaks_aws_limits(environments_copy):
 
 
 def test_rejects_state_bucket_name_aws_would_refuse(environments_copy):
-    edit(environments_copy, "shared.hcl", '"webapp-tfstate-111111111111"', '"Webapp_TFState"')
+    edit(environments_copy, "shared.hcl", "  lock_table", '  bucket = "Webapp_TFState"\n  lock_table')
     error = load_error(environments_copy)
     assert error.file.endswith("shared.hcl") and error.key == "state.bucket"
 

@@ -9,7 +9,12 @@ API and frontend stacks, so a rename there fails the suite instead of a deploy.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from modules.core.naming import NameKind, physical_name
+
+if TYPE_CHECKING:
+    from modules.core.environment import EnvironmentConfig
 
 MIGRATIONS = "migrations"  # modules/api/migrations.py: NAME
 
@@ -48,9 +53,9 @@ def api_log_group_prefix(prefix: str) -> str:
     return f"/api/{prefix}/"
 
 
-def site_bucket_name(prefix: str) -> str:
+def site_bucket_name(prefix: str, environment: EnvironmentConfig) -> str:
     """modules/frontend/frontend.py: the site bucket the deploy step syncs to."""
-    return physical_name(NameKind.S3_BUCKET, prefix, "frontend-site")
+    return environment.frontend.site_bucket(prefix, environment.bucket_unique)
 
 
 def monitoring_parameter(prefix: str, what: str) -> str:

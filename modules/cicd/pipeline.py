@@ -239,7 +239,7 @@ class Pipeline(Construct):
         cluster = names.cluster_name(prefix)
         migration_roles = [f"arn:{p}:iam::{account}:role/{name(prefix, names.MIGRATIONS)}"
                            for name in (names.execution_role_name, names.task_role_name)]
-        bucket = f"arn:{p}:s3:::{names.site_bucket_name(prefix)}"
+        bucket = f"arn:{p}:s3:::{names.site_bucket_name(prefix, environment.config)}"
         log_groups = f"arn:{p}:logs:{region}:{account}:log-group:{names.api_log_group_prefix(prefix)}*"
         owned = [
             {"test": "StringEquals", "variable": "aws:ResourceTag/project", "values": [self.project]},

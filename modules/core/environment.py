@@ -24,11 +24,11 @@ from lark.exceptions import LarkError, UnexpectedInput
 from modules.api.config import ApiConfig
 from modules.cicd.config import PRINCIPAL_ARN, CicdConfig, CicdEnvironmentConfig, principal_account, role_account
 from modules.core.errors import ConfigError
-from modules.core.naming import NameKind, check_name
+from modules.core.naming import NameKind, bucket_name, check_bucket_name, check_name
 from modules.core.regions import AZ_COUNT_BY_REGION, CLOUDFRONT_LOGS_UNSUPPORTED_REGIONS
 from modules.core.schema import check, from_data
 from modules.database.config import DatabaseConfig
-from modules.frontend.config import ACM_DOMAIN_MAX_LENGTH, FrontendConfig
+from modules.frontend.config import ACM_DOMAIN_MAX_LENGTH, LOG_BUCKET_PURPOSE, SITE_BUCKET_PURPOSE, FrontendConfig
 from modules.network.config import NatGateways, NetworkConfig
 
 SHARED_FILE = "shared.hcl"
@@ -37,6 +37,8 @@ ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,64}$")
 NAME_PREFIX = re.compile(r"^[a-z](?:[a-z0-9-]*[a-z0-9])?$")
 PROJECT_NAME = re.compile(r"^[a-z][a-z0-9-]{1,18}[a-z0-9]$")
+BUCKET_SUFFIX = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,18}[a-z0-9])?$")
+STATE_BUCKET_PURPOSE = "tfstate"
 
 
 def _check_account(key: str, value: str) -> None:
@@ -63,8 +65,9 @@ class StateConfig:
 
     account_id: str
     region: str
-    bucket: str
     lock_table: str
+    # Empty: `<project>-tfstate-<account_id>` (SharedConfig fills it in, knowing the project).
+    bucket: str = ""
     assume_role_arn: str | None = None
     noncurrent_version_retention_days: int = 90
 
@@ -75,7 +78,8 @@ class StateConfig:
         if self.assume_role_arn is not None:
             check(role_account(self.assume_role_arn) == self.account_id, "assume_role_arn", self.assume_role_arn,
                   f"a role in the state account {self.account_id}")
-        check_name(NameKind.S3_BUCKET, "bucket", self.bucket)
+        if self.bucket:
+            check_name(NameKind.S3_BUCKET, "bucket", self.bucket)
         check_name(NameKind.DYNAMODB_TABLE, "lock_table", self.lock_table)
         check(1 <= self.noncurrent_version_retention_days <= 3650, "noncurrent_version_retention_days",
               self.noncurrent_version_retention_days, "1..3650")
@@ -107,6 +111,10 @@ class SharedConfig:
     def __post_init__(self) -> None:
         check(bool(PROJECT_NAME.match(self.project)), "project", self.project,
               "3..20 lowercase letters, digits and hyphens, starting with a letter")
+        if not self.state.bucket:
+            # 20 + 8 + 12 characters at most: always within S3's 63.
+            name = bucket_name(self.project, STATE_BUCKET_PURPOSE, unique=self.state.account_id)
+            object.__setattr__(self, "state", dataclasses.replace(self.state, bucket=name))
         check(len(self.promotion_order) >= 1 and len(set(self.promotion_order)) == len(self.promotion_order),
               "promotion_order", self.promotion_order, "a list of distinct environment names")
         if self.registry.account_id != self.state.account_id:
@@ -200,10 +208,17 @@ class EnvironmentConfig:
     production: bool = False
     assume_role_arn: str | None = None
     name_prefix: str | None = None
+    # The end of every bucket name (S3 names are global): the account id unless set.
+    bucket_suffix: str | None = None
     backend: BackendConfig = BackendConfig()
     dns: DnsConfig | None = None
     frontend: FrontendConfig = FrontendConfig()
     cicd: CicdEnvironmentConfig = CicdEnvironmentConfig()
+
+    @property
+    def bucket_unique(self) -> str:
+        """What ends this environment's bucket names: `bucket_suffix`, else the account id."""
+        return self.bucket_suffix or self.account_id
 
     @property
     def api_origin(self) -> str:
@@ -229,6 +244,9 @@ class EnvironmentConfig:
         if self.name_prefix is not None:
             check(bool(NAME_PREFIX.match(self.name_prefix)), "name_prefix", self.name_prefix,
                   "lowercase letters, digits and hyphens, starting with a letter")
+        if self.bucket_suffix is not None:
+            check(bool(BUCKET_SUFFIX.match(self.bucket_suffix)), "bucket_suffix", self.bucket_suffix,
+                  "1..20 lowercase letters, digits and hyphens, starting and ending with a letter or digit")
         self._check_network()
         self._check_frontend()
         self._check_database()
@@ -423,6 +441,7 @@ def load_environment(path: Path, shared: SharedConfig) -> EnvironmentConfig:
             raise ConfigError("name", "is not a key: the environment's name is the file name")
         environment = from_data(EnvironmentConfig, {"name": path.stem, **data})
         check_prefix_fits(prefix_of(shared, environment))
+        check_bucket_names_fit(environment, prefix_of(shared, environment))
         environment.api.check_names(prefix_of(shared, environment))
     except ConfigError as error:
         raise error.in_file(display(path)) from None
@@ -443,10 +462,21 @@ def _with_release(environment: EnvironmentConfig, path: Path) -> EnvironmentConf
 def check_prefix_fits(prefix: str) -> None:
     """The tightest AWS name limits, checked against the longest names the tiers build."""
     key = "name_prefix"
-    check_name(NameKind.S3_BUCKET, key, prefix, "frontend-cloudfront-logs")
     check_name(NameKind.LOAD_BALANCER, key, prefix, "api")
     check_name(NameKind.IAM_ROLE, key, prefix, "vpc-flow-logs-delivery")
     check_name(NameKind.RDS_IDENTIFIER, key, prefix, "postgres-replica-0")
+
+
+def check_bucket_names_fit(environment: EnvironmentConfig, prefix: str) -> None:
+    """Each bucket the environment names by rule (`<prefix>-<purpose>-<account id or bucket_suffix>`)
+    fits S3's 63 characters; the error says what to shorten, or which name to give instead."""
+    key = "bucket_suffix" if environment.bucket_suffix is not None else "name_prefix"
+    for purpose, override in ((SITE_BUCKET_PURPOSE, "frontend.site_bucket_name"),
+                              (LOG_BUCKET_PURPOSE, "frontend.log_bucket_name")):
+        if getattr(environment.frontend, override.split(".")[1]) is None:
+            check_bucket_name(key, prefix, purpose, unique=environment.bucket_unique,
+                              instead=f"shorten name_prefix or set a shorter bucket_suffix, or name the bucket "
+                                      f"with {override}")
 
 
 def load_environments(directory: Path, names: tuple[str, ...] | None = None) -> Environments:

@@ -5,6 +5,10 @@ reject at apply time (too long, wrong characters) fails at load time instead,
 with the limit that was broken. Environment validation calls `check_name` on the
 longest names a configuration can produce, so a `name_prefix` that is too long
 is a config error that names the file and key.
+
+S3 bucket names are one namespace across all of AWS: `bucket_name` ends every bucket name
+with a part only its owner uses (the account id, or a suffix the environment chooses), so
+a name somebody else took first (`BucketAlreadyExists`) cannot happen by construction.
 """
 
 from __future__ import annotations
@@ -93,3 +97,15 @@ def check_name(kind: NameKind, key: str, *parts: str) -> None:
     problem = _problem(kind, _build(kind, parts))
     if problem:
         raise ConfigError(key, problem)
+
+
+def bucket_name(*parts: str, unique: str) -> str:
+    """`<parts>-<unique>`: an S3 bucket name only the owner of `unique` (an account id) makes."""
+    return physical_name(NameKind.S3_BUCKET, *parts, unique)
+
+
+def check_bucket_name(key: str, *parts: str, unique: str, instead: str) -> None:
+    """Config-time form of `bucket_name`; `instead` says how else the bucket may be named."""
+    problem = _problem(NameKind.S3_BUCKET, join(*parts, unique))
+    if problem:
+        raise ConfigError(key, f"{problem}; {instead}")

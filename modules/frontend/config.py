@@ -6,6 +6,7 @@ import enum
 import re
 from dataclasses import dataclass
 
+from modules.core.naming import NameKind, bucket_name, check_name
 from modules.core.regions import ORIGIN_SHIELD_REGIONS
 from modules.core.schema import check, check_range
 from modules.network.config import LOG_RETENTION_DAYS
@@ -16,6 +17,9 @@ SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a
 CSP_MAX_LENGTH = 1783
 # hstspreload.org refuses a max-age under one year.
 HSTS_PRELOAD_MIN_SECONDS = 31_536_000
+# What the site and log buckets are named for: `<prefix>-<purpose>-<account id or bucket_suffix>`.
+SITE_BUCKET_PURPOSE = "frontend-site"
+LOG_BUCKET_PURPOSE = "frontend-cloudfront-logs"
 # ACM: the certificate's domain name is its subject CN, at most 64 characters.
 ACM_DOMAIN_MAX_LENGTH = 64
 
@@ -80,8 +84,19 @@ class FrontendConfig:
     geo_restriction: GeoRestriction = GeoRestriction.NONE
     geo_restriction_countries: tuple[str, ...] = ()
     prevent_destroy: bool = True
+    # Names kept from before bucket names carried the account id (README, "Upgrade notes"):
+    # renaming a bucket replaces it, so existing buckets keep theirs until they are moved.
+    site_bucket_name: str | None = None
+    log_bucket_name: str | None = None
 
     def __post_init__(self) -> None:
+        for key in ("site_bucket_name", "log_bucket_name"):
+            value = getattr(self, key)
+            if value is not None:
+                check_name(NameKind.S3_BUCKET, key, value)
+        if self.site_bucket_name is not None:
+            check(self.site_bucket_name != self.log_bucket_name, "log_bucket_name", self.log_bucket_name,
+                  "another name than site_bucket_name")
         if self.subdomain is not None:
             check(bool(SUBDOMAIN.match(self.subdomain)), "subdomain", self.subdomain,
                   "lowercase DNS labels like 'www' or 'app.eu' (no dots at the ends; unset for the zone apex)")
@@ -133,3 +148,11 @@ class FrontendConfig:
     def host_name(self, zone_name: str) -> str:
         """The site's name in `zone_name`: `<subdomain>.<zone>`, or the zone apex."""
         return f"{self.subdomain}.{zone_name}" if self.subdomain else zone_name
+
+    def site_bucket(self, prefix: str, unique: str) -> str:
+        """The site bucket's name: `site_bucket_name`, else `<prefix>-frontend-site-<unique>`."""
+        return self.site_bucket_name or bucket_name(prefix, SITE_BUCKET_PURPOSE, unique=unique)
+
+    def log_bucket(self, prefix: str, unique: str) -> str:
+        """The log bucket's name: `log_bucket_name`, else `<prefix>-frontend-cloudfront-logs-<unique>`."""
+        return self.log_bucket_name or bucket_name(prefix, LOG_BUCKET_PURPOSE, unique=unique)

@@ -60,7 +60,7 @@ class Frontend(Construct):
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: FrontendConfig, dns: DnsConfig | None,
-                 name_prefix: str, api_origin: str) -> None:
+                 name_prefix: str, bucket_unique: str, api_origin: str) -> None:
         super().__init__(scope, construct_id)
         stack = TerraformStack.of(self)
         if not isinstance(stack, TierStack):
@@ -68,6 +68,7 @@ class Frontend(Construct):
         self.stack = stack
         self.config = config
         self.prefix = name_prefix
+        self.bucket_unique = bucket_unique
         self.api_origin = api_origin
         self.host_name = config.host_name(dns.zone_name) if dns else None
         # Stateful resources: protected where the environment says so (data, not a name).
@@ -79,7 +80,7 @@ class Frontend(Construct):
 
         self.log_bucket = self._log_bucket()
         self.bucket = aws.s3_bucket.S3Bucket(
-            self, "SiteBucket", bucket=physical_name(NameKind.S3_BUCKET, name_prefix, "frontend-site"),
+            self, "SiteBucket", bucket=config.site_bucket(name_prefix, bucket_unique),
             force_destroy=False, lifecycle=self.keep,
         )
         access_control = aws.cloudfront_origin_access_control.CloudfrontOriginAccessControl(
@@ -105,7 +106,7 @@ class Frontend(Construct):
 
     def _log_bucket(self) -> Any:
         bucket = aws.s3_bucket.S3Bucket(
-            self, "LogBucket", bucket=physical_name(NameKind.S3_BUCKET, self.prefix, "frontend-cloudfront-logs"),
+            self, "LogBucket", bucket=self.config.log_bucket(self.prefix, self.bucket_unique),
             force_destroy=False, lifecycle=self.keep,
         )
         bucket_id = bucket.id

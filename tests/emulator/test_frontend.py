@@ -119,7 +119,7 @@ def test_a_zone_id_of_another_or_a_private_zone_fails_the_plan(applied, emulator
 
 
 def test_the_stack_outputs_what_the_deploy_command_reads(frontend):
-    assert frontend[OUTPUT_BUCKET_NAME] == "webapp-dev-frontend-site"
+    assert frontend[OUTPUT_BUCKET_NAME] == "webapp-dev-frontend-site-222222222222"
     assert frontend[OUTPUT_DISTRIBUTION_ID]
     assert frontend[OUTPUT_SITE_URL] == f"https://{frontend[OUTPUT_DISTRIBUTION_DOMAIN_NAME]}"
 
@@ -135,11 +135,11 @@ def test_site_bucket_is_private_versioned_kms_encrypted_and_logged(frontend, emu
     ownership = s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"]
     assert ownership == [{"ObjectOwnership": "BucketOwnerEnforced"}]
     logging = s3.get_bucket_logging(Bucket=bucket)["LoggingEnabled"]
-    assert logging["TargetBucket"] == "webapp-dev-frontend-cloudfront-logs"
+    assert logging["TargetBucket"] == "webapp-dev-frontend-cloudfront-logs-222222222222"
 
 
 def test_log_bucket_grants_cloudfront_log_delivery(frontend, emulator):
-    acl = emulator.boto3_client("s3").get_bucket_acl(Bucket="webapp-dev-frontend-cloudfront-logs")
+    acl = emulator.boto3_client("s3").get_bucket_acl(Bucket="webapp-dev-frontend-cloudfront-logs-222222222222")
     grantees = {g["Grantee"].get("ID") for g in acl["Grants"]}
     # CloudFront's log delivery canonical user (awslogsdelivery), as the provider publishes it.
     assert "c4c1ede66af53448b93c283ce9448c4ba468c9432aa01d700d3878632f77d2d0" in grantees
@@ -160,7 +160,7 @@ def test_distribution_serves_the_bucket_through_origin_access_control(frontend, 
     cloudfront = emulator.boto3_client("cloudfront", region="us-east-1")
     config = cloudfront.get_distribution_config(Id=frontend[OUTPUT_DISTRIBUTION_ID])["DistributionConfig"]
     (origin,) = config["Origins"]["Items"]
-    assert origin["DomainName"] == "webapp-dev-frontend-site.s3.eu-west-1.amazonaws.com"
+    assert origin["DomainName"] == "webapp-dev-frontend-site-222222222222.s3.eu-west-1.amazonaws.com"
     # moto does not echo an origin's OriginAccessControlId (tests/test_frontend.py asserts the
     # attachment in the JSON); the control itself exists with the signing settings.
     (control,) = [c for c in cloudfront.list_origin_access_controls()["OriginAccessControlList"]["Items"]
@@ -171,7 +171,7 @@ def test_distribution_serves_the_bucket_through_origin_access_control(frontend, 
     assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
     errors = {e["ErrorCode"]: (e["ResponseCode"], e["ResponsePagePath"]) for e in config["CustomErrorResponses"]["Items"]}
     assert errors == {404: ("200", "/index.html")}
-    assert config["Logging"]["Bucket"].startswith("webapp-dev-frontend-cloudfront-logs.")
+    assert config["Logging"]["Bucket"].startswith("webapp-dev-frontend-cloudfront-logs-222222222222.")
 
 
 def test_a_domain_gets_a_us_east_1_certificate_alias_records_and_the_web_acl(applied, emulator):

@@ -22,7 +22,7 @@ from tests.conftest import ENVIRONMENTS_DIR, PROJECT
 from tests.harness.emulator import emulator_env
 
 STACK = "dev-frontend"
-BUCKET = "webapp-dev-frontend-site"
+BUCKET = "webapp-dev-frontend-site-222222222222"  # dev.hcl account_id
 
 V1 = {
     "index.html": "<!doctype html><script src=/assets/index-1a2b3c4d.js></script>v1",
@@ -208,7 +208,7 @@ def test_explicit_bucket_and_distribution_flags_replace_the_state_lookup(site, e
     environments = tmp_path / "environments"
     shutil.copytree(ENVIRONMENTS_DIR, environments)
     shared = environments / "shared.hcl"
-    shared.write_text(shared.read_text().replace('"webapp-tfstate-111111111111"', '"no-such-state-bucket"'))
+    shared.write_text(shared.read_text().replace('  lock_table', '  bucket     = "no-such-state-bucket"\n  lock_table'))
     build = str(write(tmp_path / "v2", V2))
     without = cli(emulator, "--env", "dev", "--dir", build, "--environments-dir", str(environments))
     assert without.returncode == 1
