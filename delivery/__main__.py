@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from delivery import DeployError, UsageError
@@ -258,8 +258,24 @@ def _plan(args: argparse.Namespace) -> int:
     from delivery.terraform import environment_stacks, plan
 
     context = Context(args.environments_dir, aws=None)  # type: ignore[arg-type]
-    plan(args.stacks_dir, environment_stacks(context.load(args.env), args.env), sys.stdout, apply=args.apply)
+    environments = context.load(args.env)
+    before = _secrets_gate(args, environments) if args.apply else None
+    plan(args.stacks_dir, environment_stacks(environments, args.env), sys.stdout, apply=args.apply, before=before)
     return 0
+
+
+def _secrets_gate(args: argparse.Namespace, environments: object) -> Callable[[str], None]:
+    """Before `<env>-api` is planned: its new secrets applied alone, then every secret its tasks read
+    checked for a value (delivery/secrets.py)."""
+    from delivery.secrets import gate
+    from delivery.terraform import plan
+    from modules.layout import stack_name
+
+    region = environments.get(args.env).region  # type: ignore[attr-defined]
+    api = stack_name(args.env, "api")
+    secretsmanager = _context(args).aws.client("secretsmanager", region)  # type: ignore[attr-defined]
+    return gate(args.stacks_dir, api, secretsmanager, lambda targets: plan(
+        args.stacks_dir, [api], sys.stdout, apply=True, targets=tuple(targets), name="secrets"))
 
 
 def _apply_migrations(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from delivery import DeployError, UsageError
+from delivery import DeployError, UsageError, secrets
 from delivery.aws import Aws, aws_error, load_environments, read_state_outputs, stack_output, state_role
 
 MIGRATIONS = "migrations"
@@ -387,6 +387,9 @@ def verify(context: Context, environment: str, *, base_url: str | None = None, p
     expected = stack_output(outputs, "Api_TaskDefinitionArns",
                             missing="the <env>-api state has no TaskDefinitionArns output: apply the api stack")
     ecs = context.aws.client("ecs", config.region)
+    # A secret without a value would fail every new task: say so now, not after the circuit breaker.
+    secrets.check(context.aws.client("secretsmanager", config.region),
+                  secrets.task_definition_secrets(ecs, [expected[s.name] for s in config.api.service]))
     failed: list[str] = []
     pending = [s.name for s in config.api.service]
     deadline = time.monotonic() + rollout_timeout_seconds

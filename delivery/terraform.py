@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +47,18 @@ def _run(cli: Any, directory: Path, *args: str) -> str:
 
 
 def plan(stacks_dir: Path, stacks: list[str], out: Any, *, apply: bool = False, targets: tuple[str, ...] = (),
-         name: str = "") -> list[str]:
+         name: str = "", before: Callable[[str], None] | None = None) -> list[str]:
     """Plan (and with `apply`, apply) each stack in order; the stacks whose plan has changes.
 
     `targets` limits the plans to those resource addresses (and what they need); `name`
-    tells such a plan's files apart (`<stack>.<name>.tfplan`).
+    tells such a plan's files apart (`<stack>.<name>.tfplan`). `before(stack)` runs before
+    each stack is planned, after the ones before it were applied (`delivery/secrets.py`).
     """
     cli = _cli(stacks_dir.parent / ".terraform-cli")
     changed = []
     for stack in stacks:
+        if before is not None:
+            before(stack)
         directory = stacks_dir / stack
         if not (directory / "cdk.tf.json").is_file():
             raise UsageError(f"{directory} has no cdk.tf.json: run `make synth` first")

@@ -267,6 +267,12 @@ def test_deploy_role_reaches_only_its_own_environment(stack, env):
                 continue
             assert f":{account}:" in arn or f":::{prefix}-" in arn, (sid, arn)
             assert prefix in arn or sid in ("RunTerraform", "SiteKey", "InvalidateSite"), (sid, arn)
+    # delivery apply/verify read only the version stages of the environment's own secrets.
+    assert found["CheckSecrets"]["actions"] == ["secretsmanager:DescribeSecret"]
+    assert found["CheckSecrets"]["resources"] == [
+        f"arn:${{data.aws_partition.Partition.partition}}:secretsmanager:eu-west-1:{account}:secret:{prefix}/*"]
+    assert not any(a.startswith("secretsmanager:") and a != "secretsmanager:DescribeSecret"
+                   for st in found.values() for a in st["actions"])
     assert found["RunMigrations"]["resources"] == [
         f"arn:${{data.aws_partition.Partition.partition}}:ecs:eu-west-1:{account}:task-definition/{prefix}-migrations:*"]
     assert {c["variable"]: c["values"] for c in found["InvalidateSite"]["condition"]} == {

@@ -42,13 +42,38 @@ class Ecs:
         return {"services": [{"serviceName": name, "deployments": steps[min(count, len(steps)) - 1]}], "failures": []}
 
 
+    def describe_task_definition(self, taskDefinition: str) -> dict:  # noqa: N803 - boto3's keyword
+        # As ECS returns a registered definition: secrets resolved to ARNs (service2 reads the payments key).
+        secrets = [{"name": "DB_PASSWORD", "valueFrom": f"{DATABASE_SECRET}:password::"}]
+        if "service2" in taskDefinition:
+            secrets.append({"name": "PAYMENTS_API_KEY", "valueFrom": PAYMENTS_SECRET})
+        return {"taskDefinition": {"containerDefinitions": [{"name": "app", "secrets": secrets}]}}
+
+
+DATABASE_SECRET = "arn:aws:secretsmanager:eu-west-1:222222222222:secret:webapp-dev/database/master-AbCdEf"
+PAYMENTS_SECRET = "arn:aws:secretsmanager:eu-west-1:222222222222:secret:webapp-dev/api/payments-api-key-GhIjKl"
+
+
+class SecretsManager:
+    """DescribeSecret: every secret has a current version unless named in `without_value`."""
+
+    def __init__(self, without_value: tuple[str, ...] = ()) -> None:
+        self.without_value = without_value
+
+    def describe_secret(self, SecretId: str) -> dict:  # noqa: N803
+        if SecretId in self.without_value:
+            return {"ARN": SecretId}
+        return {"ARN": SecretId, "VersionIdsToStages": {"v1": ["AWSCURRENT"]}}
+
+
 class FakeAws:
-    def __init__(self, ecs: Ecs) -> None:
+    def __init__(self, ecs: Ecs, secretsmanager: SecretsManager | None = None) -> None:
         self.ecs = ecs
+        self.secretsmanager = secretsmanager or SecretsManager()
 
     def client(self, service: str, region: str, session: Any = None) -> Any:
-        assert service == "ecs" and region == "eu-west-1"
-        return self.ecs
+        assert service in ("ecs", "secretsmanager") and region == "eu-west-1"
+        return self.ecs if service == "ecs" else self.secretsmanager
 
 
 class Health(http.server.BaseHTTPRequestHandler):
@@ -98,6 +123,19 @@ def test_verify_waits_for_the_applied_task_definition_to_roll_out_then_calls_pub
     assert f"ok      service1: {api_url}/service1/health answered 200" in out
     assert len(Health.headers_seen) == 1, "only service1's routes can be called without AWS credentials"
     assert "service2: verified by its ECS rollout only (its routes need AWS_IAM SigV4" in out
+
+
+def test_stops_before_waiting_when_a_secret_the_tasks_read_has_no_value(api_url):
+    from delivery.secrets import SecretMissing
+
+    ecs = Ecs({"service1": rolling("service1"), "service2": rolling("service2")})
+    context = Context(ENVIRONMENTS_DIR, FakeAws(ecs, SecretsManager((PAYMENTS_SECRET,))),  # type: ignore[arg-type]
+                      out=io.StringIO())
+    with pytest.raises(SecretMissing) as caught:
+        verify(context, "dev", poll_seconds=0, grace_seconds=2, sleep=lambda _: None)
+    assert str(caught.value).startswith(f"secret {PAYMENTS_SECRET} has no value; set it with aws secretsmanager "
+                                        f"put-secret-value --secret-id {PAYMENTS_SECRET} --secret-string")
+    assert ecs.calls == {} and not Health.headers_seen
 
 
 def test_rejects_a_release_that_never_finishes_rolling_out_though_health_answers_200(api_url):

@@ -264,6 +264,10 @@ class Pipeline(Construct):
                              resources=[f"arn:{p}:ecs:{region}:{account}:service/{cluster}/*"]),
             # DescribeTaskDefinition has no resource-level permissions: AWS requires "*" (a read).
             policy.statement(sid="ReadTaskDefinitions", actions=["ecs:DescribeTaskDefinition"], resources=["*"]),
+            # `apply` and `verify` (delivery/secrets.py) check that every secret the tasks read has a
+            # value: DescribeSecret returns the version stages, never a value.
+            policy.statement(sid="CheckSecrets", actions=["secretsmanager:DescribeSecret"],
+                             resources=[f"arn:{p}:secretsmanager:{region}:{account}:secret:{prefix}/*"]),
             policy.statement(sid="ReadTaskLogs", actions=["logs:GetLogEvents", "logs:FilterLogEvents"],
                              resources=[log_groups, f"{log_groups}:*"]),
             policy.statement(sid="ListSite", actions=["s3:ListBucket"], resources=[bucket]),

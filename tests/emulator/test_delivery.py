@@ -33,7 +33,10 @@ def environments_dir(tmp_path):
     shutil.copytree(ENVIRONMENTS_DIR, target, ignore=shutil.ignore_patterns("*.release.hcl"))
     shared = target / "shared.hcl"
     shared.write_text(shared.read_text().replace('account_id = "111111111111"', f'account_id = "{EMULATOR_ACCOUNT_ID}"')
-                      .replace("arn:aws:iam::111111111111:", f"arn:aws:iam::{EMULATOR_ACCOUNT_ID}:"))
+                      .replace("arn:aws:iam::111111111111:", f"arn:aws:iam::{EMULATOR_ACCOUNT_ID}:")
+                      # the state bucket bootstrap created from the project's files (its default name
+                      # follows the state account, which the line above moved)
+                      .replace("  lock_table", '  bucket     = "webapp-tfstate-111111111111"\n  lock_table'))
     return target
 
 
@@ -215,3 +218,53 @@ def test_migrate_runs_the_flyway_task_and_returns_its_exit_code(context, deploye
     assert "migrations succeeded" in output and "logs: " in output
 
 # verify: tests/test_delivery_verify.py (ECS rollouts need a scripted stand-in: moto completes them at once).
+
+
+# --- a secret without a value stops apply and verify before anything rolls ----------------------
+
+PAYMENTS_SECRET = "webapp-dev/api/payments-api-key"  # dev.hcl api.secrets, created without a value
+
+
+def deployments(ecs) -> dict[str, list[tuple[str, str]]]:
+    """Each service of the dev API's cluster: its deployments (id, task definition)."""
+    (cluster,) = [c for c in ecs.list_clusters()["clusterArns"] if c.endswith("/webapp-dev-api")]
+    services = ecs.list_services(cluster=cluster)["serviceArns"]
+    return {s["serviceName"]: sorted((d["id"], d["taskDefinition"]) for d in s["deployments"])
+            for s in ecs.describe_services(cluster=cluster, services=services)["services"]}
+
+
+def test_apply_and_verify_stop_on_a_secret_without_a_value_and_roll_nothing(
+        deployer, emulator, environments_dir, tmp_path, monkeypatch, capsys):
+    from delivery.__main__ import main
+
+    for stack in ("bootstrap", "dev-network", "dev-database", "dev-api"):
+        deployer.apply(stack)
+    secretsmanager = emulator.boto3_client("secretsmanager")
+    assert "AWSCURRENT" not in str(secretsmanager.describe_secret(SecretId=PAYMENTS_SECRET).get("VersionIdsToStages"))
+    ecs = emulator.boto3_client("ecs")
+    rolled_before = deployments(ecs)
+    # apply works in copies of the emulator's stacks (same backend and state): dev-network and
+    # dev-database plan with no changes, then the check stops before dev-api is planned.
+    stacks = tmp_path / "stacks"
+    for stack in ("dev-network", "dev-database", "dev-api", "dev-frontend"):
+        (stacks / stack).mkdir(parents=True)
+        shutil.copy(deployer.directory(stack) / "cdk.tf.json", stacks / stack / "cdk.tf.json")
+    for name, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"),
+                        ("AWS_DEFAULT_REGION", "eu-west-1")):
+        monkeypatch.setenv(name, value)
+    common = ["--environments-dir", str(environments_dir), "--endpoint-url", emulator.endpoint]
+
+    assert main(["apply", "dev", "--stacks-dir", str(stacks), *common]) == 2
+    out, err = capsys.readouterr()
+    assert err == (f"error: secret {PAYMENTS_SECRET} has no value; set it with aws secretsmanager put-secret-value "
+                   f"--secret-id {PAYMENTS_SECRET} --secret-string '...', then run this command again "
+                   "(no service was rolled)\n")
+    assert "dev-network: no changes" in out and "dev-database: no changes" in out and "dev-api" not in out
+    assert not list((stacks / "dev-api").glob("*.tfplan"))
+
+    assert main(["verify", "dev", *common]) == 2
+    _, err = capsys.readouterr()
+    assert err.startswith(f"error: secret arn:aws:secretsmanager:eu-west-1:{EMULATOR_ACCOUNT_ID}:secret:"
+                          f"{PAYMENTS_SECRET}-") and err.count("\n") == 1
+    assert "put-secret-value --secret-id arn:aws:secretsmanager:" in err
+    assert deployments(ecs) == rolled_before
