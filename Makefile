@@ -15,7 +15,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: synth test test-fast test-emulator snapshot-update lint bench install venv checkov-venv cdktf-synth clean deploy-frontend \
         checkov plan-env apply-env deploy-role ci-role role-access diagrams \
-        release promote migrate verify apply-migrations check
+        release promote migrate verify apply-migrations check mirror-collector
 
 # ENVIRONMENTS=dev,stage limits the run to some environments.
 synth: $(VENV)/.synced
@@ -66,6 +66,12 @@ apply-env: $(VENV)/.synced
 release: $(VENV)/.synced
 	@test -n "$(SERVICE)" -a -n "$(TAG)" || { echo "usage: make release SERVICE=<service> TAG=<tag>" >&2; exit 2; }
 	$(PY) -m delivery release --service "$(SERVICE)" --tag "$(TAG)"
+
+# The ADOT collector sidecar, copied into the registry with every platform (README: Delivery):
+#   make mirror-collector [SOURCE=public.ecr.aws/aws-observability/aws-otel-collector:<tag>]
+mirror-collector: $(VENV)/.synced
+	@set -- $$($(PY) -m delivery collector-image $(if $(SOURCE),--source "$(SOURCE)")) && ci/mirror-image.sh "$$1" "$$2" "$$3"
+	$(PY) -m delivery collector-image --check
 
 promote: $(VENV)/.synced
 	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make promote FROM=<env> TO=<next env> [SERVICE=<service> [TAG=<tag>]]" >&2; exit 2; }

@@ -224,6 +224,20 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
     common(migrations)
     migrations.set_defaults(handler=_apply_migrations)
 
+    collector = commands.add_parser(
+        "collector-image", help="print the collector mirror's source, target and region, or --check it in ECR",
+        description="Print `SOURCE TARGET REGION` for copying the ADOT collector sidecar into the registry with every "
+                    "platform (`make mirror-collector` passes them to ci/mirror-image.sh). With --check: read the "
+                    "mirrored tag's manifest from ECR (BatchGetImage) and fail unless it offers every CPU "
+                    "architecture the environments' services run on.",
+        epilog="exit status: 0 printed or every architecture present, 1 an architecture missing or the tag absent, "
+               "2 bad input")
+    collector.add_argument("--source", help="copy from this image instead of public.ecr.aws/aws-observability/"
+                                            "aws-otel-collector:<collector_image_tag>")
+    collector.add_argument("--check", action="store_true", help="check the mirrored image instead of printing")
+    common(collector)
+    collector.set_defaults(handler=_collector_image)
+
     role = commands.add_parser("role", help="print the CI role or an environment's deploy role ARN",
                                description="Read the role ARN from the shared-cicd stack's state outputs.")
     role.add_argument("kind", choices=["ci", "deploy"])
@@ -284,6 +298,24 @@ def _apply_migrations(args: argparse.Namespace) -> int:
 
     Context(args.environments_dir, aws=None).load(args.env)  # type: ignore[arg-type]
     apply_migrations(args.stacks_dir, args.env, sys.stdout)
+    return 0
+
+
+def _collector_image(args: argparse.Namespace) -> int:
+    from delivery.images import architectures_in_use, check_sidecar, collector_image
+    from delivery.pipeline import Context
+
+    environments = Context(args.environments_dir, aws=None).load()  # type: ignore[arg-type]
+    if not args.check:
+        print(" ".join(collector_image(environments, args.source)))
+        return 0
+    registry, cicd = environments.shared.registry, environments.shared.cicd
+    ecr = _context(args).aws.client("ecr", registry.region)  # type: ignore[attr-defined]
+    warning = check_sidecar(ecr, registry.account_id, cicd.collector_image_repository, cicd.collector_image_tag,
+                            architectures_in_use(environments))
+    if warning:
+        raise DeployError(warning)
+    print(f"ok: {cicd.collector_image_repository}:{cicd.collector_image_tag} has every architecture in use")
     return 0
 
 

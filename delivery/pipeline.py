@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from delivery import DeployError, UsageError, secrets
+from delivery import DeployError, UsageError, images, secrets
 from delivery.aws import Aws, aws_error, load_environments, read_state_outputs, stack_output, state_role
 
 MIGRATIONS = "migrations"
@@ -142,6 +142,12 @@ def release(context: Context, *, service: str, tag: str, environment: str | None
                           "not released")
     if critical is None:
         context.out.write(f"note: no completed scan for {image.image_repository}@{digest}\n")
+    # The sidecar every service task runs must offer each service's CPU architecture (delivery/images.py).
+    cicd = environments.shared.cicd
+    warning = images.check_sidecar(ecr, registry_id, cicd.collector_image_repository, cicd.collector_image_tag,
+                                   {s.cpu_architecture.value for s in config.api.service})
+    if warning:
+        context.out.write(f"warning: {warning}\n")
     path = release_path(context.environments_dir, target)
     current = load_release(path)
     pinned = ReleasedImage(name=service, image_repository=image.image_repository, image_tag=tag,

@@ -54,7 +54,29 @@ def ecr(emulator, deployer):
     client = emulator.boto3_client("ecr")
     names = {r["repositoryName"] for r in client.describe_repositories()["repositories"]}
     assert set(REPOSITORIES) <= names, f"shared-cicd created {sorted(names)}"
+    # The collector sidecar every service runs (shared.hcl cicd defaults), mirrored with both platforms.
+    push_index(client, COLLECTOR_REPOSITORY, COLLECTOR_TAG, ("amd64", "arm64"))
     return client
+
+
+COLLECTOR_REPOSITORY, COLLECTOR_TAG = "aws-otel-collector", "v0.40.0"  # modules/cicd/config.py defaults
+
+
+def push_index(ecr, repository: str, tag: str, architectures: tuple[str, ...]) -> None:
+    """An OCI image index naming one image per architecture (as `crane copy` or `skopeo copy --all` leave it)."""
+    try:
+        ecr.create_repository(repositoryName=repository)
+    except ecr.exceptions.RepositoryAlreadyExistsException:
+        pass
+    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 1,
+         "digest": "sha256:" + hashlib.sha256(f"{repository}:{tag}:{arch}".encode()).hexdigest(),
+         "platform": {"architecture": arch, "os": "linux"}} for arch in architectures]})
+    try:
+        ecr.put_image(repositoryName=repository, imageManifest=index, imageTag=tag,
+                      imageManifestMediaType="application/vnd.oci.image.index.v1+json")
+    except ecr.exceptions.ImageAlreadyExistsException:
+        pass
 
 
 def push(ecr, repository: str, tag: str) -> str:
@@ -106,6 +128,17 @@ def test_release_refuses_an_image_with_critical_findings(context, ecr, emulator,
                                          data=json.dumps({"results": [], "region": "eu-west-1"}).encode(),
                                          method="POST")
         urllib.request.urlopen(request).close()
+    assert not (environments_dir / "dev.release.hcl").exists()
+
+
+def test_release_refuses_a_collector_sidecar_without_the_arm64_image_service2_needs(context, ecr, environments_dir):
+    # moto's ECR stores a manifest list and serves it back through BatchGetImage in its media type.
+    push_index(ecr, COLLECTOR_REPOSITORY, "amd64-only", ("amd64",))
+    shared = environments_dir / "shared.hcl"
+    shared.write_text(shared.read_text().replace("cicd {\n", 'cicd {\n  collector_image_tag = "amd64-only"\n', 1))
+    push(ecr, "webapp/service1", "a11a11a")
+    with pytest.raises(DeployError, match="aws-otel-collector:amd64-only has no arm64 image"):
+        release(context, service="service1", tag="a11a11a")
     assert not (environments_dir / "dev.release.hcl").exists()
 
 
