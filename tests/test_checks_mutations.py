@@ -67,9 +67,12 @@ def _flow_log_key_for_everyone(s: Stacks, _e: Stacks) -> None:
         {"type": "AWS", "identifiers": ["*"]}]
 
 
-def _nlb_log_bucket_unencrypted(s: Stacks, _e: Stacks) -> None:
-    del s["prod-api"]["resource"]["aws_s3_bucket_server_side_encryption_configuration"][
-        name_of(s, "prod-api", "aws_s3_bucket_server_side_encryption_configuration", "LoadBalancer/AccessLogEncryption")]
+# The NLB's access-log bucket that issue 26's experiment mutated is gone (NLB access logs are written
+# only for TLS listeners; the api tier has none): its three bugs are made on the frontend's log
+# bucket, the remaining bucket with log delivery, where the same rules must catch them.
+def _log_bucket_unencrypted(s: Stacks, _e: Stacks) -> None:
+    del s["prod-frontend"]["resource"]["aws_s3_bucket_server_side_encryption_configuration"][
+        name_of(s, "prod-frontend", "aws_s3_bucket_server_side_encryption_configuration", "Frontend/LogEncryption")]
 
 
 def _frontend_waf_without_log4j(s: Stacks, _e: Stacks) -> None:
@@ -89,13 +92,13 @@ def _service_subnets_on_public_table(s: Stacks, _e: Stacks) -> None:
         association["route_table_id"] = ref(s, "prod-network", "aws_route_table", "PublicRouteTable")
 
 
-def _nlb_log_bucket_tls_deny_removed(s: Stacks, _e: Stacks) -> None:
-    statements = document(s, "prod-api", "LoadBalancer/AccessLogBucketPolicyDocument")
+def _log_bucket_tls_deny_removed(s: Stacks, _e: Stacks) -> None:
+    statements = document(s, "prod-frontend", "Frontend/LogBucketPolicyDocument")
     statements[:] = [x for x in statements if x.get("sid") != "DenyInsecureTransport"]
 
 
-def _nlb_log_delivery_unconditioned(s: Stacks, _e: Stacks) -> None:
-    for x in document(s, "prod-api", "LoadBalancer/AccessLogBucketPolicyDocument"):
+def _log_delivery_unconditioned(s: Stacks, _e: Stacks) -> None:
+    for x in document(s, "prod-frontend", "Frontend/LogBucketPolicyDocument"):
         x["condition"] = [c for c in x.get("condition", [])
                           if c["variable"] not in ("aws:SourceAccount", "aws:SourceArn")]
 
@@ -118,7 +121,7 @@ def _ecr_dkr_endpoint_dropped(s: Stacks, _e: Stacks) -> None:
 
 
 def _emulator_ignores_policy_and_group_drift(_s: Stacks, e: Stacks) -> None:
-    resource(e, "prod-api", "aws_s3_bucket_policy", "LoadBalancer/AccessLogBucketPolicy")["lifecycle"] = {
+    resource(e, "prod-frontend", "aws_s3_bucket_policy", "Frontend/LogBucketPolicy")["lifecycle"] = {
         "ignore_changes": ["policy"]}
     resource(e, "prod-database", "aws_security_group", "Database/SecurityGroup")["lifecycle"] = {
         "ignore_changes": ["ingress", "egress"]}
@@ -193,15 +196,16 @@ def _database_reachable_on_every_port(s: Stacks, _e: Stacks) -> None:
 
 CATALOGUE = (
     Mutation("flow-log key grants kms:* to every principal", "checkov", ("WEBAPP-KMS-1",), _flow_log_key_for_everyone),
-    Mutation("NLB log bucket unencrypted", "checkov", ("WEBAPP-S3-3",), _nlb_log_bucket_unencrypted),
+    Mutation("log bucket unencrypted (was the NLB's)", "checkov", ("WEBAPP-S3-3",), _log_bucket_unencrypted),
     Mutation("frontend WAF without the Log4j rules", "checkov", ("WEBAPP-EDGE-1",), _frontend_waf_without_log4j),
     Mutation("database subnets routed through the NAT gateways", "snapshot", ("WEBAPP-NET-1",),
              _database_subnets_through_nat),
     Mutation("service subnets on the public route table", "snapshot", ("WEBAPP-NET-2",),
              _service_subnets_on_public_table),
-    Mutation("NLB log bucket's TLS-only deny removed", "snapshot", ("WEBAPP-S3-2",), _nlb_log_bucket_tls_deny_removed),
-    Mutation("NLB log delivery without SourceAccount/SourceArn", "snapshot", ("WEBAPP-S3-4",),
-             _nlb_log_delivery_unconditioned),
+    Mutation("log bucket's TLS-only deny removed (was the NLB's)", "snapshot", ("WEBAPP-S3-2",),
+             _log_bucket_tls_deny_removed),
+    Mutation("log delivery without SourceAccount/SourceArn (was the NLB's)", "snapshot", ("WEBAPP-S3-4",),
+             _log_delivery_unconditioned),
     Mutation("database key administered by another account", "snapshot", ("WEBAPP-KMS-1",),
              _database_key_administered_elsewhere),
     Mutation("WAF-log key granted to CloudWatch Logs of the wrong region", "snapshot", ("WEBAPP-KMS-2",),
