@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ from tests.harness.jobs import (  # noqa: E402
     run_plain_import,
     validate_stacks,
 )
+from tests.harness.postgres import PostgresServer, find_bin_dir  # noqa: E402
 from tests.harness.synth import Synthesized, synthesize  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -166,3 +168,16 @@ def environments_copy(tmp_path: Path) -> Path:
     target = tmp_path / "environments"
     shutil.copytree(ENVIRONMENTS_DIR, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server of its own (tests/harness/postgres.py), stopped at the end of the session."""
+    bin_dir = find_bin_dir()
+    require(bin_dir is not None, "PostgreSQL's initdb/pg_ctl are missing (make test installs Debian's postgresql)")
+    assert bin_dir is not None
+    server = PostgresServer.start(bin_dir)
+    try:
+        yield server
+    finally:
+        server.stop()
