@@ -32,6 +32,9 @@ database {
   connections_alarm_count   = 1400
   alarm_topic_name          = "database-alarms"
   alarm_email_addresses     = ["database-oncall@webapp.example.com"]
+  # Automated backups are also copied to Frankfurt (kept backup_retention_days): restore there
+  # if eu-west-1 is lost (modules/database/README.md, "Restoring in the second region").
+  backup_replication_region = "eu-central-1"
 }
 
 # The public hosted zone (already in the prod account) the site and API names live in.
@@ -69,6 +72,8 @@ api {
     container_port   = 8080
     image_repository = "webapp/service1"
     image_tag        = "1.0.0"
+    # Its own PostgreSQL login (IAM authentication): reads and writes the application's tables.
+    database_access  = "read_write"
     cpu_units        = 1024
     memory_mib       = 2048
     desired_count    = 3
@@ -84,6 +89,8 @@ api {
     container_port   = 8081
     image_repository = "webapp/service2"
     image_tag        = "1.0.0"
+    # Its own PostgreSQL login (IAM authentication): reads and writes the application's tables.
+    database_access  = "read_write"
     cpu_architecture = "ARM64"
     cpu_units        = 512
     memory_mib       = 1024

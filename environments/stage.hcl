@@ -71,6 +71,8 @@ api {
     container_port   = 8080
     image_repository = "webapp/service1"
     image_tag        = "1.0.0"
+    # Its own PostgreSQL login (IAM authentication): reads and writes the application's tables.
+    database_access  = "read_write"
     cpu_units        = 512
     memory_mib       = 1024
     desired_count    = 2
@@ -84,6 +86,8 @@ api {
     container_port   = 8081
     image_repository = "webapp/service2"
     image_tag        = "1.0.0"
+    # Its own PostgreSQL login (IAM authentication): reads and writes the application's tables.
+    database_access  = "read_write"
     cpu_architecture = "ARM64"
     desired_count    = 2
     min_count        = 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -101,40 +102,89 @@ def test_container_health_check_probes_the_health_path(synth):
     assert container["portMappings"] == [{"containerPort": 8080, "hostPort": 8080, "protocol": "tcp"}]
 
 
+MASTER_SECRET = "aws_secretsmanager_secretDatabase_MasterSecret_"
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_database_password_reaches_containers_only_through_ecs_secrets(synth, env):
+def test_master_secret_reaches_only_the_migration_task(synth, env):
+    """Services log in as their own IAM-authenticated logins: no task definition, role or policy of a
+    service names the master secret; the Flyway task gets it as ECS secrets only."""
     stack = api(synth, env)
-    secret_output = "aws_secretsmanager_secretDatabase_MasterSecret_"
-    for path, username, password in (
-        ("Api/Service1/TaskDefinition", "DB_USERNAME", "DB_PASSWORD"),
-        ("Api/Service2/TaskDefinition", "DB_USERNAME", "DB_PASSWORD"),
-        ("Api/Migrations/TaskDefinition", "FLYWAY_USER", "FLYWAY_PASSWORD"),
-    ):
-        (container,) = containers(stack, path)
-        secrets = {s["name"]: s["valueFrom"] for s in container["secrets"]}
-        assert secrets[password].endswith(":password::") and secret_output in secrets[password]
-        assert secrets[username].endswith(":username::") and secret_output in secrets[username]
-        for variable in container["environment"]:
-            assert "password" not in variable["name"].lower()
-            assert secret_output not in variable["value"]
-    # Nowhere else does the secret appear, except the execution roles' read permission.
-    for resource_type, _, config in stack.all_resources():
-        if resource_type != "aws_ecs_task_definition":
-            assert not any(secret_output in s for s in strings(config)), resource_type
+    (flyway,) = containers(stack, "Api/Migrations/TaskDefinition")
+    secrets = {s["name"]: s["valueFrom"] for s in flyway["secrets"]}
+    assert secrets["FLYWAY_PASSWORD"].endswith(":password::") and MASTER_SECRET in secrets["FLYWAY_PASSWORD"]
+    assert secrets["FLYWAY_USER"].endswith(":username::") and MASTER_SECRET in secrets["FLYWAY_USER"]
+    for variable in flyway["environment"]:
+        assert MASTER_SECRET not in variable["value"]
+    named = []
+    for block in ("resource", "data"):
+        for resource_type, items in stack.json.get(block, {}).items():
+            for config in items.values():
+                if resource_type == "terraform_remote_state":
+                    continue  # reads the database stack's outputs; names no secret itself
+                if any(MASTER_SECRET in s for s in strings(config)):
+                    named.append((resource_type, config["//"]["metadata"]["path"].split("/", 1)[1]))
+    assert sorted(named) == [
+        ("aws_ecs_task_definition", "Api/Migrations/TaskDefinition"),
+        ("aws_iam_policy_document", "Api/Migrations/ExecutionPermissions"),
+    ]
     assert not any(key == "password" for _, _, config in stack.all_resources() for key in config)
 
 
-def test_database_location_is_plain_environment(synth):
-    (container,) = containers(api(synth, "prod"), "Api/Service1/TaskDefinition")
-    variables = {v["name"]: v["value"] for v in container["environment"]}
-    database = REMOTE_DATABASE.format(env="prod")
-    assert variables["DB_HOST"].startswith(f"${{{database}.outputs.") and "Primary" in variables["DB_HOST"]
-    assert "Replica0" in variables["DB_READER_HOSTS"]
-    assert (variables["DB_PORT"], variables["DB_NAME"]) == ("5432", "app")
-    (dev,) = containers(api(synth, "dev"), "Api/Service1/TaskDefinition")
-    # No replicas, no variable: ECS drops empty ones, which would replace the task definition on every apply.
-    assert "DB_READER_HOSTS" not in {v["name"] for v in dev["environment"]}
-    assert all(v["value"] != "" for v in dev["environment"])
+@pytest.mark.parametrize("env, replicas", [("dev", 0), ("stage", 1), ("prod", 1)])
+def test_services_connect_as_their_own_login_with_iam(synth, env, replicas):
+    stack = api(synth, env)
+    database = REMOTE_DATABASE.format(env=env)
+    for name in ("service1", "service2"):
+        (container,) = containers(stack, f"Api/{name.title()}/TaskDefinition")
+        variables = {v["name"]: v["value"] for v in container["environment"]}
+        assert variables["DB_HOST"].startswith(f"${{{database}.outputs.") and "Primary" in variables["DB_HOST"]
+        # One name for reads, in the database's private zone, whatever the replicas.
+        assert variables["DB_READER_HOST"] == f"reader.database.webapp-{env}.internal"
+        assert (variables["DB_PORT"], variables["DB_NAME"]) == ("5432", "app")
+        assert (variables["DB_USERNAME"], variables["DB_IAM_AUTH"]) == (f"svc_{name}", "true")
+        assert "DB_PASSWORD" not in variables and "DB_READER_HOSTS" not in variables
+        assert not [s for s in container["secrets"] if s["name"].startswith("DB_")]
+        # rds-db:connect (AWS RDS user guide, "Creating and using an IAM policy for IAM database access"):
+        # arn:aws:rds-db:<region>:<account>:dbuser:<DbiResourceId>/<database user>, on each instance.
+        statements = policy(stack, f"Api/{name.title()}/DatabaseLoginPermissions")
+        assert list(statements) == ["ConnectAsOwnLogin"]
+        statement = statements["ConnectAsOwnLogin"]
+        assert statement["effect"] == "Allow" and statement["actions"] == ["rds-db:connect"]
+        assert len(statement["resources"]) == 1 + replicas
+        for index, arn in enumerate(statement["resources"]):
+            prefix = "arn:${data.aws_partition.Api_Partition_DEA34047.partition}:rds-db:eu-west-1:" \
+                     "${data.aws_caller_identity.Api_Identity_4121AE81.account_id}:dbuser:"
+            assert arn.startswith(prefix + f"${{{database}.outputs."), arn
+            assert arn.endswith(f"}}/svc_{name}"), arn
+            assert ("Primary" if index == 0 else f"Replica{index - 1}") in arn
+        login = next(p for p in stack.resources("aws_iam_role_policy").values()
+                     if p["//"]["metadata"]["path"].endswith(f"Api/{name.title()}/DatabaseLoginPolicy"))
+        role = stack.resource("aws_iam_role", f"Api/{name.title()}/TaskRole")
+        assert login["role"] == ref("aws_iam_role", role)
+    # Nothing else in the stack may connect to the database through IAM.
+    connects = [d["//"]["metadata"]["path"] for d in stack.data("aws_iam_policy_document").values()
+                if "rds-db:connect" in json.dumps(d) or "rds-db:*" in json.dumps(d)]
+    assert sorted(c.split("/", 1)[1] for c in connects) == [
+        "Api/Service1/DatabaseLoginPermissions", "Api/Service2/DatabaseLoginPermissions"]
+
+
+def test_a_service_without_database_access_gets_no_login_and_no_path(tmp_path, environments_copy):
+    path = environments_copy / "dev.hcl"
+    text = path.read_text()
+    marker = '    database_access  = "read_write"\n'
+    assert text.count(marker) == 2
+    path.write_text(text.replace(marker, "", 1))  # service1: the default, "none"
+    stack = synthesize(load_environments(environments_copy, ("dev",)), tmp_path / "cdktf.out").stack("dev-api")
+    (container,) = containers(stack, "Api/Service1/TaskDefinition")
+    assert not [v for v in container["environment"] if v["name"].startswith("DB_")]
+    paths = [r["//"]["metadata"]["path"] for _, _, r in stack.all_resources()]
+    assert not [p for p in paths if "Service1/DatabaseLogin" in p or "Service1/EgressToDatabase" in p
+                or "Service1/DatabaseIngress" in p]
+    assert [p for p in paths if p.endswith("Service2/DatabaseLoginPolicy")]
+    (flyway,) = containers(stack, "Api/Migrations/TaskDefinition")
+    sql = {v["name"]: v["value"] for v in flyway["environment"]}["SERVICE_LOGINS_SQL"]
+    assert 'CREATE ROLE "svc_service2"' in sql and 'CREATE ROLE "svc_service1"' not in sql
 
 
 def test_container_definitions_leave_out_empty_variables():
@@ -150,21 +200,30 @@ def test_container_definitions_leave_out_empty_variables():
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_services_roll_instead_of_being_replaced(synth, env):
-    """force_new_deployment: a changed capacity-provider strategy is a deployment, not a replacement (5.x);
-    the database password version in triggers: a rotated password reaches new tasks."""
+    """force_new_deployment: a changed capacity-provider strategy is a deployment, not a replacement (5.x).
+    No password version in triggers: services hold no password, a rotation never rolls them."""
     stack = api(synth, env)
     for name in ("Service1", "Service2"):
         service = stack.resource("aws_ecs_service", f"Api/{name}/Service")
         assert service["force_new_deployment"] is True
-        assert service["triggers"] == {"database_password_version": "1"}
+        assert "triggers" not in service
 
 
-def test_a_rotated_database_password_rolls_the_services(tmp_path, environments_copy):
+def test_a_rotated_master_password_leaves_the_api_stack_as_it_is(synth, tmp_path, environments_copy):
+    """Rotation (modules/database/README.md): raising master_password_version changes the database
+    stack's secret and instance only; the API stack, services and Flyway task, is the same JSON."""
     path = environments_copy / "dev.hcl"
     path.write_text(path.read_text().replace("database {\n", "database {\n  master_password_version = 2\n", 1))
-    stack = synthesize(load_environments(environments_copy, ("dev",)), tmp_path / "cdktf.out").stack("dev-api")
-    service = stack.resource("aws_ecs_service", "Api/Service1/Service")
-    assert service["triggers"] == {"database_password_version": "2"}
+    rotated = synthesize(load_environments(environments_copy, ("dev",)), tmp_path / "cdktf.out")
+    assert rotated.stack("dev-api").json == synth.stack("dev-api").json
+    before, after = synth.stack("dev-database").json, rotated.stack("dev-database").json
+    changed = {(t, n) for t, items in after["resource"].items() for n, c in items.items()
+               if before["resource"][t][n] != c}
+    assert {t for t, _ in changed} == {"aws_db_instance", "aws_secretsmanager_secret_version"}
+    (secret_version,) = rotated.stack("dev-database").resources("aws_secretsmanager_secret_version").values()
+    assert secret_version["secret_string_wo_version"] == 2
+    (primary,) = rotated.stack("dev-database").resources("aws_db_instance").values()
+    assert primary["password_wo_version"] == 2
 
 
 def test_secrets_are_recoverable_only_where_protected(synth):
@@ -210,13 +269,17 @@ def test_execution_role_pulls_its_repository_and_reads_exactly_its_secrets(synth
         "arn:${data.aws_partition.Api_Partition_DEA34047.partition}:ecr:eu-west-1:111111111111:repository/aws-otel-collector",
     ]
     assert service1["WriteOwnLogs"]["resources"] == ["${aws_cloudwatch_log_group.Api_Service1_LogGroup_958BD3AE.arn}:*"]
-    (db_secret,) = service1["ReadNamedSecrets"]["resources"]
-    assert db_secret.startswith(f"${{{database}.outputs.") and "secretsmanager_secretDatabase_MasterSecret" in db_secret
-    assert service1["ReadNamedSecrets"]["actions"] == ["secretsmanager:GetSecretValue"]
-    assert len(service2["ReadNamedSecrets"]["resources"]) == 2
-    assert service2["ReadNamedSecrets"]["resources"][1].startswith("${aws_secretsmanager_secret.Api_SecretPaymentsApiKey_")
+    # service1 names no secret (its database login needs none): no secret may be read.
+    assert "ReadNamedSecrets" not in service1 and "DecryptNamedSecrets" not in service1
+    assert service2["ReadNamedSecrets"]["actions"] == ["secretsmanager:GetSecretValue"]
+    (named,) = service2["ReadNamedSecrets"]["resources"]
+    assert named.startswith("${aws_secretsmanager_secret.Api_SecretPaymentsApiKey_")
     decrypt = service2["DecryptNamedSecrets"]
-    assert decrypt["actions"] == ["kms:Decrypt"] and len(decrypt["resources"]) == 2
+    assert decrypt["actions"] == ["kms:Decrypt"] and len(decrypt["resources"]) == 1
+    assert decrypt["resources"][0].startswith("${aws_kms_key.Api_SecretKey_")
+    migrations = policy(stack, "Api/Migrations/ExecutionPermissions")
+    (master,) = migrations["ReadNamedSecrets"]["resources"]
+    assert master.startswith(f"${{{database}.outputs.") and "secretsmanager_secretDatabase_MasterSecret" in master
     assert decrypt["condition"][0]["values"] == ["secretsmanager.eu-west-1.amazonaws.com"]
     for statement in (*service1.values(), *service2.values()):
         assert statement["effect"] == "Allow"
@@ -225,7 +288,8 @@ def test_execution_role_pulls_its_repository_and_reads_exactly_its_secrets(synth
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_task_roles_have_no_permissions_by_default(synth, env):
-    """Nothing but the collector sidecar's remote write to the environment's workspace."""
+    """Nothing but the collector sidecar's remote write to the environment's workspace, and each
+    service's database login (test_services_connect_as_their_own_login_with_iam)."""
     stack = api(synth, env)
     task_roles = [r for r in stack.resources("aws_iam_role").values() if r["//"]["metadata"]["path"].endswith("/TaskRole")]
     assert len(task_roles) == 3
@@ -235,7 +299,10 @@ def test_task_roles_have_no_permissions_by_default(synth, env):
         (statement,) = stack.data("aws_iam_policy_document")[grant["policy"].split(".")[2]]["statement"]
         assert statement["actions"] == ["aps:RemoteWrite"]
         assert statement["resources"] == ["${data.aws_ssm_parameter.Api_CollectorWorkspaceArn_07379A10.value}"]
-    granted = {p["role"] for p in stack.resources("aws_iam_role_policy").values() if p["name"] != "write-metrics"}
+    logins = [p for p in stack.resources("aws_iam_role_policy").values() if p["name"] == "database-login"]
+    assert len(logins) == 2  # one per service, none for the Flyway task (it logs in with the master secret)
+    granted = {p["role"] for p in stack.resources("aws_iam_role_policy").values()
+               if p["name"] not in ("write-metrics", "database-login")}
     granted |= {p["role"] for p in stack.resources("aws_iam_role_policy_attachment").values()}
     documents = stack.data("aws_iam_policy_document")
     for role in task_roles:
@@ -679,8 +746,40 @@ def test_flyway_task_migrates_the_writer_over_tls(synth):
     variables = {v["name"]: v["value"] for v in container["environment"]}
     assert variables["FLYWAY_URL"].startswith("jdbc:postgresql://${" + REMOTE_DATABASE.format(env="prod"))
     assert variables["FLYWAY_URL"].endswith(":5432/app?sslmode=require")
-    assert variables["FLYWAY_LOCATIONS"] == "filesystem:/flyway/sql"
+    # The image's scripts, then the callback the task writes before Flyway starts.
+    assert variables["FLYWAY_LOCATIONS"] == "filesystem:/flyway/sql,filesystem:/tmp/flyway-callbacks"
+    assert variables["FLYWAY_SCHEMAS"] == "public"
+    sql = variables["SERVICE_LOGINS_SQL"]
+    for line in ('CREATE ROLE "svc_service1";', 'CREATE ROLE "svc_service2";',
+                 'GRANT "rds_iam", "app_service_logins", "app_read_write" TO "svc_service1";',
+                 'ALTER DEFAULT PRIVILEGES FOR ROLE "app_admin" IN SCHEMA "public" '
+                 'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO "app_read_write";'):
+        assert line in sql
+    assert container["entryPoint"][:2] == ["sh", "-c"]
     assert "portMappings" not in container or container["portMappings"] == []
+
+
+def test_flyway_entry_point_writes_the_callback_then_runs_flyway(synth, tmp_path):
+    """The container's entry point, run by a real `sh` (the flyway image's) with a stand-in `flyway`:
+    the callback file holds exactly the SQL variable, and Flyway gets the task's command."""
+    (container,) = containers(api(synth, "prod"), "Api/Migrations/TaskDefinition")
+    variables = {v["name"]: v["value"] for v in container["environment"]}
+    shell, flag, script, name = container["entryPoint"]
+    assert "/tmp/flyway-callbacks/beforeMigrate__service_logins.sql" in script  # Flyway's callback naming
+    callbacks = tmp_path / "callbacks"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "flyway"
+    fake.write_text('#!/bin/sh\necho "flyway $*"\n')
+    fake.chmod(0o755)
+    run = subprocess.run(
+        [shell, flag, script.replace("/tmp/flyway-callbacks", str(callbacks)), name, *container["command"]],
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "SERVICE_LOGINS_SQL": variables["SERVICE_LOGINS_SQL"]},
+        capture_output=True, text=True, check=True,
+    )
+    assert run.stdout == "flyway migrate\n"
+    written = (callbacks / "beforeMigrate__service_logins.sql").read_text()
+    assert written == variables["SERVICE_LOGINS_SQL"] + "\n"
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

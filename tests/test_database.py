@@ -335,7 +335,7 @@ def test_handle_carries_the_database_to_a_client_stack(environments, tmp_path):
     builder.build()
     handle = builder.database.handle
     client = builder.stack("client")
-    fields = ("security_group_id", "writer_endpoint", "reader_endpoints", "master_user_secret_arn",
+    fields = ("security_group_id", "writer_endpoint", "instance_resource_ids", "master_user_secret_arn",
               "secret_kms_key_arn")
     for name in fields:
         value = getattr(handle, name)
@@ -357,11 +357,14 @@ def test_handle_carries_the_database_to_a_client_stack(environments, tmp_path):
     assert exported == {
         "security_group_id": [ref(stack, "aws_security_group", "Database/SecurityGroup", "id")],
         "writer_endpoint": [ref(stack, "aws_db_instance", "Database/Primary", "address")],
-        "reader_endpoints": [ref(stack, "aws_db_instance", "Database/Replica0", "address")],
+        "instance_resource_ids": [ref(stack, "aws_db_instance", "Database/Primary", "resource_id"),
+                                  ref(stack, "aws_db_instance", "Database/Replica0", "resource_id")],
         "master_user_secret_arn": [ref(stack, "aws_secretsmanager_secret", "Database/MasterSecret", "arn")],
         "secret_kms_key_arn": [ref(stack, "aws_kms_key", "Database/Key", "arn")],
     }
-    assert (handle.port, handle.database_name) == (5432, "app")
+    assert (handle.port, handle.database_name, handle.master_username) == (5432, "app", "app_admin")
+    # Plain data, no output: the name is chosen here, the records behind it may change.
+    assert handle.reader_host_name == "reader.database.webapp-prod.internal"
 
 
 # --- variants of dev's database block, synthesized on their own ------------------------------------
@@ -452,3 +455,74 @@ def test_single_zone_primary_leaves_the_second_zone_to_a_replica(tmp_path, envir
     replica = stack.resource("aws_db_instance", "Database/Replica0")
     assert replica["availability_zone"] == "eu-west-1b" and replica["instance_class"] == "db.t4g.small"
     assert stack.resource("aws_db_instance", "Database/Primary")["availability_zone"] == "eu-west-1a"
+
+
+# --- one reader name, backups in a second region, protection (issue 19) ----------------------------
+
+
+@pytest.mark.parametrize("env, replicas", [("dev", 0), ("stage", 1), ("prod", 1)])
+def test_reader_name_spreads_over_the_replicas_or_falls_back_to_the_writer(synth, env, replicas):
+    stack = database(synth, env)
+    (zone,) = stack.resources("aws_route53_zone").values()
+    assert zone["name"] == f"database.webapp-{env}.internal"
+    # Private: attached to the environment's VPC (from the network stack), resolvable only there.
+    (vpc,) = zone["vpc"]
+    assert vpc["vpc_id"].startswith(f"${{data.terraform_remote_state.cross-stack-reference-input-{env}-network")
+    records = {r["set_identifier"]: r for r in stack.resources("aws_route53_record").values()}
+    assert set(records) == {"writer", *(f"replica-{i}" for i in range(replicas))}
+    for identifier, record in records.items():
+        assert record["name"] == f"reader.database.webapp-{env}.internal"
+        assert record["type"] == "CNAME" and record["ttl"] == 10
+        assert record["zone_id"] == ref(stack, "aws_route53_zone", "Database/PrivateZone", "zone_id")
+        target = "Primary" if identifier == "writer" else f"Replica{identifier.split('-')[1]}"
+        assert record["records"] == [ref(stack, "aws_db_instance", f"Database/{target}", "address")]
+    # Route 53 weighted routing: a record of weight 0 is returned only when every other one is 0 too.
+    assert records["writer"]["weighted_routing_policy"] == {"weight": 0 if replicas else 1}
+    assert all(records[f"replica-{i}"]["weighted_routing_policy"] == {"weight": 1} for i in range(replicas))
+    outputs = {name.split("_")[1]: o["value"] for name, o in stack.json["output"].items()}
+    assert outputs["ReaderHostName"] == f"reader.database.webapp-{env}.internal"
+
+
+def test_production_backups_are_replicated_to_the_second_region_under_a_key_there(synth):
+    stack = database(synth, "prod")
+    (replication,) = stack.resources("aws_db_instance_automated_backups_replication").values()
+    primary_arn = ref(stack, "aws_db_instance", "Database/Primary", "arn")
+    assert replication["source_db_instance_arn"] == primary_arn
+    assert replication["retention_period"] == 7
+    assert replication["kms_key_id"] == ref(stack, "aws_kms_key", "Database/BackupKey", "arn")
+    providers = {p.get("alias"): p for p in stack.json["provider"]["aws"]}
+    assert providers["eu_central_1"]["region"] == "eu-central-1"
+    assert replication["provider"] == "aws.eu_central_1"
+    key = stack.resource("aws_kms_key", "Database/BackupKey")
+    assert key["provider"] == "aws.eu_central_1" and key["enable_key_rotation"] is True
+    assert key["lifecycle"] == {"prevent_destroy": True}
+    alias = stack.resource("aws_kms_alias", "Database/BackupKeyAlias")
+    assert alias["name"] == "alias/webapp-prod-database-backups" and alias["provider"] == "aws.eu_central_1"
+    for env in ("dev", "stage"):
+        assert not database(synth, env).resources("aws_db_instance_automated_backups_replication")
+
+
+@pytest.mark.parametrize("env, protected", [("dev", False), ("stage", True), ("prod", True)])
+def test_log_groups_are_kept_like_their_key(synth, env, protected):
+    stack = database(synth, env)
+    assert ("lifecycle" in stack.resource("aws_kms_key", "Database/Key")) is protected
+    for group in stack.resources("aws_cloudwatch_log_group").values():
+        assert group.get("lifecycle", {}).get("prevent_destroy", False) is protected, group["name"]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_alarm_topic_refuses_publishing_without_tls(synth, env):
+    stack = database(synth, env)
+    (topic_policy,) = stack.resources("aws_sns_topic_policy").values()
+    topic = ref(stack, "aws_sns_topic", "Database/AlarmTopic", "arn")
+    assert topic_policy["arn"] == topic
+    statements = {s["sid"]: s for s in stack.data("aws_iam_policy_document")[
+        topic_policy["policy"].split(".")[2]]["statement"]}
+    deny = statements["DenyInsecureTransport"]
+    assert deny["effect"] == "Deny" and deny["actions"] == ["sns:Publish"] and deny["resources"] == [topic]
+    assert deny["principals"] == [{"type": "*", "identifiers": ["*"]}]
+    assert deny["condition"] == [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}]
+    publish = statements["CloudWatchAlarmsPublish"]
+    assert publish["principals"] == [{"type": "Service", "identifiers": ["cloudwatch.amazonaws.com"]}]
+    source_arn = next(c for c in publish["condition"] if c["variable"] == "aws:SourceArn")
+    assert source_arn["values"][0].endswith(f":alarm:webapp-{env}-postgres-*")

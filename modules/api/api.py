@@ -76,7 +76,7 @@ class Api(Construct):
             prefix=name_prefix, region=region, account_id=account, partition=part, registry=registry,
             network=network, database=database, log_key_arn=log_key.arn, log_retention_days=config.log_retention_days,
             s3_prefix_list_id=s3.id, secret_arns=secret_arns, secret_key_arn=secret_key_arn,
-            collector=read_target(self, collector, name_prefix) if collector else None,
+            collector=read_target(self, collector, name_prefix) if collector else None, keep=self.keep,
         )
 
         exec_logs = log_group(self, "ExecuteCommandLogGroup", environment, "execute-command")
@@ -100,7 +100,8 @@ class Api(Construct):
             log_key_arn=log_key.arn, log_retention_days=config.log_retention_days, account_id=account,
             partition=part, dns=dns,
         )
-        self.migrations = Migrations(self, "Migrations", config=config.migrations, environment=environment)
+        self.migrations = Migrations(self, "Migrations", config=config.migrations, environment=environment,
+                                     logins=config.database_logins())
 
         TerraformOutput(self, "ClusterName", value=self.cluster.name, description="ECS cluster of the API")
         TerraformOutput(self, "ServiceNames", value={name: s.name for name, s in self.services.items()},
@@ -174,6 +175,9 @@ class Api(Construct):
             self, "AlarmTopic", name=physical_name(NameKind.SNS_TOPIC, self.prefix, "api-alarms"),
             kms_master_key_id=key.arn,
         )
+        topic_policy = policy.document(self, "AlarmTopicPolicyDocument", *policy.alarm_topic_statements(
+            topic.arn, account, partition, region, f"{self.prefix}-api-*"))
+        aws.sns_topic_policy.SnsTopicPolicy(self, "AlarmTopicPolicy", arn=topic.arn, policy=topic_policy.json)
         for address in self.config.alarm_email_addresses:
             # Named after the address, so removing one never replaces another.
             words = re.split(r"[^A-Za-z0-9]+", address)

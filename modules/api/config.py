@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from modules.core.errors import ConfigError
 from modules.core.naming import NameKind, check_name
 from modules.core.schema import check, check_range
+from modules.database.access import DatabaseAccess, login_name
 from modules.network.config import LOG_RETENTION_DAYS
 
 # Fargate's allowed task sizes: memory (MiB) per CPU units (AWS ECS developer guide,
@@ -30,8 +31,9 @@ FARGATE_MEMORY_MIB: dict[int, tuple[int, ...]] = {
 # API Gateway's cache cluster sizes (GiB).
 CACHE_CLUSTER_SIZES_GIB = (0.5, 1.6, 6.1, 13.5, 28.4, 58.2, 118, 237)
 
-# Set by the API tier from the database handle; a service may not set them itself.
-DATABASE_VARIABLES = ("DB_HOST", "DB_PORT", "DB_NAME", "DB_READER_HOSTS", "DB_USERNAME", "DB_PASSWORD")
+# Set by the API tier from the database handle; a service may not set them itself (and
+# DB_PASSWORD stays reserved: services log in with IAM tokens, never a password).
+DATABASE_VARIABLES = ("DB_HOST", "DB_READER_HOST", "DB_PORT", "DB_NAME", "DB_USERNAME", "DB_IAM_AUTH", "DB_PASSWORD")
 
 RESERVED_SERVICE_NAMES = ("migrations",)
 SERVICE_NAME = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z][a-z0-9]*)*$")
@@ -47,6 +49,7 @@ SECRET_NAME = SERVICE_NAME
 USER = re.compile(r"^[0-9]{1,10}(?::[0-9]{1,10})?$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 STAGE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+SCHEMA_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
 class CpuArchitecture(enum.Enum):
@@ -120,7 +123,9 @@ class ServiceConfig:
     health_check_grace_period_seconds: int = 60
     environment: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
-    database_access: bool = True
+    # Its own PostgreSQL login (IAM authentication) with these privileges; "none": no login and
+    # no network path to the database. Least privilege unless the environment file says otherwise.
+    database_access: DatabaseAccess = DatabaseAccess.NONE
     # Off: the tasks reach only AWS (through the VPC endpoints) and the database. On: TCP 443 to
     # any address, through the NAT gateways, for third-party APIs (needs network.nat_gateways).
     internet_egress_https: bool = False
@@ -211,6 +216,8 @@ class MigrationsConfig:
     cpu_architecture: CpuArchitecture = CpuArchitecture.X86_64
     user: str = "10001"
     locations: str = "filesystem:/flyway/sql"
+    # The application's schema: Flyway migrates it, the services get their grants in it.
+    schema: str = "public"
 
     def __post_init__(self) -> None:
         _check_image(self.image_repository, self.image_tag, self.image_digest)
@@ -219,6 +226,8 @@ class MigrationsConfig:
               "a numeric non-root uid or uid:gid (not 0)")
         check(bool(re.match(r"^(filesystem|classpath|s3):\S+$", self.locations)), "locations", self.locations,
               "a Flyway location like 'filesystem:/flyway/sql'")
+        check(bool(SCHEMA_NAME.match(self.schema)) and not self.schema.startswith("pg_"), "schema", self.schema,
+              "1..63 lowercase letters, digits and underscores, starting with a letter, not 'pg_...'")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -300,6 +309,10 @@ class ApiConfig:
                 known = ", ".join(repr(s) for s in self.secrets) or "none"
                 raise ConfigError(f"{key}.secrets.{variable}", f"names the secret {secret!r}, which is not in "
                                   f"api.secrets (known: {known})")
+
+    def database_logins(self) -> dict[str, DatabaseAccess]:
+        """Each service's PostgreSQL login and its access (modules/database/access.py)."""
+        return {login_name(service.name): service.database_access for service in self.service}
 
     @property
     def caching(self) -> bool:

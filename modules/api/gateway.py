@@ -92,6 +92,8 @@ class Gateway(Construct):
         super().__init__(scope, construct_id)
         self.config = config
         self.prefix = name_prefix
+        # Log groups are kept like the tier's log key (api.py).
+        self.keep = TerraformResourceLifecycle(prevent_destroy=True) if config.deletion_protection else None
         self.name = api_name(name_prefix)
         self.rest_api = aws.api_gateway_rest_api.ApiGatewayRestApi(
             self,
@@ -119,7 +121,7 @@ class Gateway(Construct):
         account = [self._cloudwatch_account(partition, account_id)] if config.account_cloudwatch_role else []
         access_logs = aws.cloudwatch_log_group.CloudwatchLogGroup(
             self, "AccessLogGroup", name=physical_name(NameKind.LOG_GROUP, f"/api/{name_prefix}/access-logs"),
-            retention_in_days=log_retention_days, kms_key_id=log_key_arn,
+            retention_in_days=log_retention_days, kms_key_id=log_key_arn, lifecycle=self.keep,
         )
         # Execution logs (`logging_level`) go to a group API Gateway names and, when it does not
         # exist, creates itself: kept forever and not encrypted. Created here first, it has the
@@ -127,7 +129,7 @@ class Gateway(Construct):
         # keeps what was logged until the retention ends.
         self.execution_logs = aws.cloudwatch_log_group.CloudwatchLogGroup(
             self, "ExecutionLogGroup", name=execution_log_group_name(self.rest_api.id, config.stage_name),
-            retention_in_days=log_retention_days, kms_key_id=log_key_arn,
+            retention_in_days=log_retention_days, kms_key_id=log_key_arn, lifecycle=self.keep,
         )
         deployment = aws.api_gateway_deployment.ApiGatewayDeployment(
             self,
@@ -350,7 +352,7 @@ class Gateway(Construct):
         # WAF writes only to log groups named aws-waf-logs-*.
         logs = aws.cloudwatch_log_group.CloudwatchLogGroup(
             self, "WafLogGroup", name=physical_name(NameKind.LOG_GROUP, f"aws-waf-logs-{self.prefix}-api"),
-            retention_in_days=log_retention_days, kms_key_id=log_key_arn,
+            retention_in_days=log_retention_days, kms_key_id=log_key_arn, lifecycle=self.keep,
         )
         logging = aws.wafv2_web_acl_logging_configuration
         logging.Wafv2WebAclLoggingConfiguration(

@@ -16,8 +16,21 @@ from modules.api.task import (
     task_security_group,
 )
 from modules.core.naming import NameKind, physical_name
+from modules.database.access import DatabaseAccess, access_sql
 
 NAME = "migrations"
+# Flyway runs `beforeMigrate*.sql` from its locations once per `migrate`, before any migration
+# (Flyway documentation, "Callback events"). The task writes the library's SQL there first: the
+# root filesystem is read-only, /tmp is the task's writable volume.
+CALLBACK_DIRECTORY = "/tmp/flyway-callbacks"
+CALLBACK_FILE = f"{CALLBACK_DIRECTORY}/beforeMigrate__service_logins.sql"
+CALLBACK_VARIABLE = "SERVICE_LOGINS_SQL"
+# `sh -c SCRIPT NAME ARGS...`: the task's command (`migrate`) arrives as "$@".
+ENTRY_POINT = (
+    "sh", "-c",
+    f'mkdir -p {CALLBACK_DIRECTORY} && printf "%s\n" "${CALLBACK_VARIABLE}" > {CALLBACK_FILE} && exec flyway "$@"',
+    "flyway",
+)
 
 
 class Migrations(Construct):
@@ -25,7 +38,12 @@ class Migrations(Construct):
 
     - a Fargate task definition running `flyway migrate` against the writer, with the
       JDBC URL (TLS required) as an environment variable and the user and password as
-      ECS `secrets` from the database's master secret;
+      ECS `secrets` from the database's master secret (the only task that reads it);
+    - the service logins' SQL (`modules/database/access.py`, from `logins`) in the
+      environment variable `SERVICE_LOGINS_SQL`, which the container writes to a
+      `beforeMigrate` callback in a Flyway location of its own before `flyway migrate`
+      starts: every migration run first brings the roles and grants in line with the
+      environment file (new logins, changed access, removed services `NOLOGIN`);
     - its log group, an execution role (its one ECR repository, its log group, the
       database secret) and a task role with no permissions;
     - its own security group (egress to the database, the VPC endpoints and S3 only)
@@ -37,7 +55,7 @@ class Migrations(Construct):
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: MigrationsConfig,
-                 environment: TaskEnvironment) -> None:
+                 environment: TaskEnvironment, logins: dict[str, DatabaseAccess]) -> None:
         super().__init__(scope, construct_id)
         database = environment.database
         logs = log_group(self, "LogGroup", environment, NAME)
@@ -47,9 +65,12 @@ class Migrations(Construct):
         )
         role = task_role(self, environment=environment, name=NAME)
         variables = {
-            "FLYWAY_URL": f"jdbc:postgresql://{database.writer_endpoint}:{environment.database_variables()['DB_PORT']}"
+            "FLYWAY_URL": f"jdbc:postgresql://{database.writer_endpoint}:{database.port}"
                           f"/{database.database_name}?sslmode=require",
-            "FLYWAY_LOCATIONS": config.locations,
+            "FLYWAY_LOCATIONS": f"{config.locations},filesystem:{CALLBACK_DIRECTORY}",
+            "FLYWAY_SCHEMAS": config.schema,
+            CALLBACK_VARIABLE: access_sql(schema=config.schema, migration_user=database.master_username,
+                                          logins=logins),
             "FLYWAY_CONNECT_RETRIES": "10",
         }
         containers = container_definitions(
@@ -59,8 +80,9 @@ class Migrations(Construct):
             log_group_name=logs.name,
             region=environment.region,
             environment=variables,
-            secrets=environment.database_secrets("FLYWAY_USER", "FLYWAY_PASSWORD"),
+            secrets=environment.master_secrets("FLYWAY_USER", "FLYWAY_PASSWORD"),
             command=["migrate"],
+            entry_point=ENTRY_POINT,
         )
         self.family = physical_name(NameKind.ECS, environment.prefix, NAME)
         definition = task_definition(

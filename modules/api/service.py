@@ -25,6 +25,7 @@ from modules.api.task import (
 from modules.cicd import collector
 from modules.core import policy
 from modules.core.naming import NameKind, physical_name
+from modules.database.access import DatabaseAccess, login_name
 
 ALARM_PERIOD_SECONDS = 60
 
@@ -44,12 +45,15 @@ class Service(Construct):
 
     - a log group (tier key, retention from config);
     - an execution role that pulls only its ECR repository, writes only its log group
-      and reads exactly the secrets its container names (the database's master secret, plus
-      its `secrets`), and a task role with no permissions (ECS Exec's channel when on);
+      and reads exactly the secrets its container names (its `secrets`; never the
+      database's master secret), and a task role that, with `database_access`, may
+      `rds-db:connect` as the service's own login (`svc_<name>`) and nothing else (plus
+      ECS Exec's channel when on);
     - a task definition: Fargate, awsvpc, the configured CPU architecture, one hardened
       container (non-root, read-only root filesystem with a writable /tmp, not
-      privileged) with a health check on the health path; the database location as
-      environment variables and its credentials as ECS `secrets` only; with monitoring
+      privileged) with a health check on the health path; with `database_access`, where
+      and as whom to connect as environment variables (`DB_HOST`, `DB_READER_HOST`,
+      `DB_PORT`, `DB_NAME`, `DB_USERNAME`, `DB_IAM_AUTH`), no password; with monitoring
       (`environment.collector`), an ADOT collector sidecar, hardened the same way, that
       scrapes the metrics and health paths and remote-writes to the environment's
       Prometheus workspace, which the task role may write to (and nothing else);
@@ -83,11 +87,10 @@ class Service(Construct):
         kms_key_arns = [environment.secret_key_arn] if secret_arns and environment.secret_key_arn else []
         secrets = dict(named_secrets)
         variables = dict(config.environment)
-        if config.database_access:
-            secrets.update(environment.database_secrets("DB_USERNAME", "DB_PASSWORD"))
-            variables.update(environment.database_variables())
-            secret_arns = [environment.database.master_user_secret_arn, *secret_arns]
-            kms_key_arns = [environment.database.secret_kms_key_arn, *kms_key_arns]
+        database_access = config.database_access is not DatabaseAccess.NONE
+        login = login_name(config.name)
+        if database_access:
+            variables.update(environment.database_variables(login))
 
         target = environment.collector
         execution = execution_role(
@@ -96,6 +99,12 @@ class Service(Construct):
             sidecar_repositories=[target.repository] if target else [],
         )
         role = task_role(self, environment=environment, name=config.name)
+        if database_access:
+            document = policy.document(self, "DatabaseLoginPermissions", policy.statement(
+                sid="ConnectAsOwnLogin", actions=["rds-db:connect"], resources=environment.database_user_arns(login),
+            ))
+            aws.iam_role_policy.IamRolePolicy(self, "DatabaseLoginPolicy", name="database-login", role=role.id,
+                                              policy=document.json)
         if enable_execute_command:
             self._allow_execute_command(role, environment)
 
@@ -133,7 +142,7 @@ class Service(Construct):
 
         group = task_security_group(
             self, environment=environment, name=f"{config.name}-tasks",
-            description=f"Tasks of the {config.name} API service", database_access=config.database_access,
+            description=f"Tasks of the {config.name} API service", database_access=database_access,
         )
         self.security_group_id = group.id
         egress = aws.vpc_security_group_egress_rule.VpcSecurityGroupEgressRule
@@ -185,9 +194,6 @@ class Service(Construct):
             # On provider 5.x a changed capacity_provider_strategy replaces the service (an outage)
             # unless the change may go out as a new deployment.
             force_new_deployment=True,
-            # ECS reads secrets when a task starts: a rotated database password needs new tasks.
-            triggers={"database_password_version": str(environment.database.password_version)}
-            if config.database_access else None,
             propagate_tags="SERVICE",
             enable_ecs_managed_tags=True,
             # Autoscaling owns the running count after the first deploy.

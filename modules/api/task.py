@@ -1,7 +1,8 @@
 """What every Fargate task of the API tier shares: image, log group, roles, network rules.
 
 The services and the Flyway migration task are built from the same pieces, so
-they pull, log, read the database secret and reach the database the same way.
+they pull, log and reach the database the same way (the services as their own
+IAM-authenticated logins, the migration task as the master user).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cdktf import Token
 from constructs import Construct
 
 from modules import aws
@@ -44,6 +44,8 @@ class TaskEnvironment:
     secret_arns: dict[str, str]  # api.secrets name -> ARN of the secret this stack created
     secret_key_arn: str | None  # the key that encrypts those secrets
     collector: CollectorTarget | None = None  # where service tasks' collector sidecars write metrics
+    # The tier's protection (prevent_destroy with deletion_protection): log groups are kept like their key.
+    keep: Any = None
 
     def image(self, repository: str, tag: str, digest: str | None) -> str:
         """The registry account's ECR image, pinned by digest when the release data gives one."""
@@ -58,19 +60,27 @@ class TaskEnvironment:
     def log_group_name(self, name: str) -> str:
         return physical_name(NameKind.LOG_GROUP, f"/api/{self.prefix}/{name}")
 
-    def database_variables(self) -> dict[str, str]:
-        """Where the database is; plain values (the credentials go through `database_secrets`).
-        Without replicas `DB_READER_HOSTS` is empty, so the container gets none (`container_definitions`)."""
+    def database_variables(self, login: str) -> dict[str, str]:
+        """Where and as whom a service connects: no password; it signs an IAM token for `login`
+        (modules/database/README.md, "Connecting from a service")."""
         database = self.database
         return {
             "DB_HOST": database.writer_endpoint,
-            "DB_PORT": Token.as_string(database.port),
+            "DB_READER_HOST": database.reader_host_name,
+            "DB_PORT": str(database.port),
             "DB_NAME": database.database_name,
-            "DB_READER_HOSTS": ",".join(database.reader_endpoints),
+            "DB_USERNAME": login,
+            "DB_IAM_AUTH": "true",
         }
 
-    def database_secrets(self, username: str, password: str) -> dict[str, str]:
-        """`{variable: valueFrom}` for the master user secret's JSON keys (modules/database)."""
+    def database_user_arns(self, login: str) -> list[str]:
+        """`rds-db:connect` resources of `login`: itself on the primary and on each replica."""
+        return [f"arn:{self.partition}:rds-db:{self.region}:{self.account_id}:dbuser:{resource_id}/{login}"
+                for resource_id in self.database.instance_resource_ids]
+
+    def master_secrets(self, username: str, password: str) -> dict[str, str]:
+        """`{variable: valueFrom}` for the master user secret's JSON keys (modules/database): the
+        migration task's only; services never get it."""
         arn = self.database.master_user_secret_arn
         return {username: f"{arn}:username::", password: f"{arn}:password::"}
 
@@ -79,6 +89,7 @@ def log_group(scope: Construct, construct_id: str, environment: TaskEnvironment,
     return aws.cloudwatch_log_group.CloudwatchLogGroup(
         scope, construct_id, name=environment.log_group_name(name),
         retention_in_days=environment.log_retention_days, kms_key_id=environment.log_key_arn,
+        lifecycle=environment.keep,
     )
 
 
@@ -95,6 +106,7 @@ def container_definitions(
     health_check_command: str | None = None,
     health_check_start_seconds: int = 0,
     command: Sequence[str] = (),
+    entry_point: Sequence[str] = (),
     sidecars: Sequence[dict[str, Any]] = (),
 ) -> str:
     """One container, hardened: non-root user, read-only root filesystem, never privileged.
@@ -140,6 +152,8 @@ def container_definitions(
         }
     if command:
         container["command"] = list(command)
+    if entry_point:
+        container["entryPoint"] = list(entry_point)
     return json.dumps([container, *sidecars], sort_keys=True)
 
 

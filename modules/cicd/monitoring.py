@@ -227,7 +227,7 @@ class Monitoring(Construct):
                       provider=provider)
         log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
             scope, "LogGroup", name=log_group_name, retention_in_days=self.config.monitoring_log_retention_days,
-            kms_key_id=key.arn, provider=provider,
+            kms_key_id=key.arn, provider=provider, lifecycle=keep,
         )
         module = aws.prometheus_workspace
         resource = module.PrometheusWorkspace(

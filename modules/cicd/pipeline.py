@@ -55,14 +55,7 @@ def topic_statements(topic_arn: str, *, account_root_arn: str,
                      prometheus: Sequence[dict[str, Any]] | None) -> list[Any]:
     """A topic policy: the account manages the topic, the alert managers `prometheus` admits
     (None: none) publish, and nothing is published without TLS."""
-    statements = [policy.statement(
-        sid="AccountManages",
-        actions=["sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:AddPermission",
-                 "sns:RemovePermission", "sns:DeleteTopic", "sns:Subscribe",
-                 "sns:ListSubscriptionsByTopic", "sns:Publish"],
-        resources=[topic_arn],
-        principals=[{"type": "AWS", "identifiers": [account_root_arn]}],
-    )]
+    statements = [policy.topic_account_manages(topic_arn, account_root_arn)]
     if prometheus:
         statements.append(policy.statement(
             sid="PrometheusAlertsPublish",
@@ -71,14 +64,7 @@ def topic_statements(topic_arn: str, *, account_root_arn: str,
             principals=[{"type": "Service", "identifiers": ["aps.amazonaws.com"]}],
             conditions=prometheus,
         ))
-    statements.append(policy.statement(
-        sid="DenyInsecureTransport",
-        effect="Deny",
-        actions=["sns:Publish"],
-        resources=[topic_arn],
-        principals=[{"type": "*", "identifiers": ["*"]}],
-        conditions=[{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}],
-    ))
+    statements.append(policy.deny_insecure_publish(topic_arn))
     return statements
 
 

@@ -310,6 +310,10 @@ class EnvironmentConfig:
             for key in ("multi_az", "deletion_protection"):
                 check(getattr(database, key), f"database.{key}", getattr(database, key),
                       "true when production = true")
+            check(database.backup_replication_region is not None, "database.backup_replication_region", None,
+                  "a second region when production = true (the automated backups are copied there)")
+        check(database.backup_replication_region != self.region, "database.backup_replication_region",
+              database.backup_replication_region, f"a region other than the environment's ({self.region})")
 
     def _check_network(self) -> None:
         if self.production:

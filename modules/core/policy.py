@@ -108,3 +108,48 @@ def cloudwatch_alarms_publish(account_id: str, partition: str, region: str, alar
              "values": [f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:{alarm_name_pattern}"]},
         ],
     )
+
+
+def topic_account_manages(topic_arn: str, account_root_arn: str) -> Any:
+    """The topic-policy statement that lets the account's principals (through IAM) manage and use the topic."""
+    return statement(
+        sid="AccountManages",
+        actions=["sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:AddPermission",
+                 "sns:RemovePermission", "sns:DeleteTopic", "sns:Subscribe",
+                 "sns:ListSubscriptionsByTopic", "sns:Publish"],
+        resources=[topic_arn],
+        principals=[{"type": "AWS", "identifiers": [account_root_arn]}],
+    )
+
+
+def deny_insecure_publish(topic_arn: str) -> Any:
+    """Deny publishing to an SNS topic without TLS."""
+    return statement(
+        sid="DenyInsecureTransport",
+        effect="Deny",
+        actions=["sns:Publish"],
+        resources=[topic_arn],
+        principals=[{"type": "*", "identifiers": ["*"]}],
+        conditions=[{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}],
+    )
+
+
+def alarm_topic_statements(topic_arn: str, account_id: str, partition: str, region: str,
+                           alarm_name_pattern: str) -> list[Any]:
+    """An alarm topic's policy: the account manages it, CloudWatch alarms named `alarm_name_pattern`
+    publish to it, and nothing is published without TLS."""
+    return [
+        topic_account_manages(topic_arn, f"arn:{partition}:iam::{account_id}:root"),
+        statement(
+            sid="CloudWatchAlarmsPublish",
+            actions=["sns:Publish"],
+            resources=[topic_arn],
+            principals=[{"type": "Service", "identifiers": ["cloudwatch.amazonaws.com"]}],
+            conditions=[
+                {"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account_id]},
+                {"test": "ArnLike", "variable": "aws:SourceArn",
+                 "values": [f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:{alarm_name_pattern}"]},
+            ],
+        ),
+        deny_insecure_publish(topic_arn),
+    ]

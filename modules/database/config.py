@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from modules.core.naming import NameKind
+from modules.core.regions import AZ_COUNT_BY_REGION
 from modules.core.schema import check, check_range
+from modules.database.access import LIBRARY_ROLES, LOGIN_PREFIX
 from modules.network.config import LOG_RETENTION_DAYS
 
 # RDS for PostgreSQL majors in standard support; the parameter-group family follows (`postgres17`).
@@ -136,6 +138,10 @@ class DatabaseConfig:
     connections_alarm_count: int = 200
     replica_lag_alarm_seconds: int = 60
     point_in_time_restore: PointInTimeRestoreConfig | None = None
+    # A second region the automated backups (snapshots and transaction logs) are copied to, with
+    # a key of the tier there: point-in-time restore survives the loss of the primary's region.
+    # Required when the environment is production. They are kept backup_retention_days.
+    backup_replication_region: str | None = None
 
     def __post_init__(self) -> None:
         for key in ("instance_class", "replica_instance_class"):
@@ -164,6 +170,13 @@ class DatabaseConfig:
               "master_username", self.master_username,
               "1..63 lowercase letters, digits and underscores, starting with a letter, "
               f"and none of {sorted(RESERVED_USERNAMES)}")
+        check(not self.master_username.startswith(LOGIN_PREFIX) and self.master_username not in LIBRARY_ROLES,
+              "master_username", self.master_username,
+              f"a name that does not start with {LOGIN_PREFIX!r} and is none of {list(LIBRARY_ROLES)} "
+              "(the API services' logins and their groups, modules/database/access.py)")
+        if self.backup_replication_region is not None:
+            check(self.backup_replication_region in AZ_COUNT_BY_REGION, "backup_replication_region",
+                  self.backup_replication_region, f"an AWS region ({', '.join(sorted(AZ_COUNT_BY_REGION))})")
         check(self.master_password_version >= 1, "master_password_version", self.master_password_version,
               "1 or more; raise it by one to rotate the master password")
         check_range("port", self.port, 1150, 65535)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from cdktf import TerraformOutput, TerraformResourceLifecycle
+from cdktf import TerraformOutput, TerraformResourceLifecycle, TerraformStack
 from constructs import Construct
 
 from modules import aws
 from modules.core import kms, policy
 from modules.core.ephemeral import EphemeralResource
 from modules.core.naming import NameKind, physical_name
+from modules.core.stack import TierStack
 from modules.database.config import DatabaseConfig
 from modules.database.handle import DatabaseHandle
 from modules.network.network import Network
@@ -22,6 +23,9 @@ REPLACE_FIRST = TerraformResourceLifecycle(create_before_destroy=True)
 # Letters and digits only: the password goes into connection strings and shell variables.
 MASTER_PASSWORD_LENGTH = 40
 ALARM_PERIOD_SECONDS = 300
+# Short, like RDS's own endpoint records: a replica added or removed is in or out of the
+# reader name within seconds.
+READER_TTL_SECONDS = 10
 ALARM_EVALUATION_PERIODS = 3
 
 
@@ -117,9 +121,10 @@ class Database(Construct):
         self.replicas = self._replicas(network, zones)
         self.restored = self._restored() if config.point_in_time_restore else None
         self._alarms()
-
         self.writer_endpoint = self.primary.address
         self.reader_endpoints = tuple(replica.address for replica in self.replicas)
+        self.reader_host_name = self._reader_name(network)
+        self.backup_replication = self._backup_replication() if config.backup_replication_region else None
         self.port = config.port
         self.database_name = config.database_name
         self.master_user_secret_arn = self.master_secret.arn
@@ -129,11 +134,12 @@ class Database(Construct):
             security_group_id=self.security_group_id,
             port=self.port,
             writer_endpoint=self.writer_endpoint,
-            reader_endpoints=self.reader_endpoints,
+            reader_host_name=self.reader_host_name,
             database_name=self.database_name,
+            master_username=config.master_username,
+            instance_resource_ids=(self.primary.resource_id, *(r.resource_id for r in self.replicas)),
             master_user_secret_arn=self.master_user_secret_arn,
             secret_kms_key_arn=self.key_arn,
-            password_version=config.master_password_version,
         )
         self._outputs()
 
@@ -222,6 +228,8 @@ class Database(Construct):
                 self, f"{instance_id}{export.title()}LogGroup",
                 name=physical_name(NameKind.LOG_GROUP, f"/aws/rds/instance/{identifier}/{export}"),
                 retention_in_days=self.config.log_retention_days, kms_key_id=self.key.arn,
+                # Kept like the key that encrypts them.
+                lifecycle=self.keep,
             )
             for export in LOG_EXPORTS
         ]
@@ -353,6 +361,10 @@ class Database(Construct):
             kms_master_key_id=key.arn,
         )
         self.alarm_topic_arn = self.alarm_topic.arn
+        topic_policy = policy.document(self, "AlarmTopicPolicyDocument", *policy.alarm_topic_statements(
+            self.alarm_topic.arn, account, part, self.region, f"{self.identifier}-*"))
+        aws.sns_topic_policy.SnsTopicPolicy(self, "AlarmTopicPolicy", arn=self.alarm_topic.arn,
+                                            policy=topic_policy.json)
         for index, address in enumerate(config.alarm_email_addresses):
             aws.sns_topic_subscription.SnsTopicSubscription(
                 self, f"AlarmEmail{index}", topic_arn=self.alarm_topic_arn, protocol="email", endpoint=address,
@@ -375,6 +387,51 @@ class Database(Construct):
         for index, replica in enumerate(self.replica_identifiers):
             self._alarm(f"Replica{index}LagAlarm", replica, "ReplicaLag", "GreaterThanThreshold", config.replica_lag_alarm_seconds,
                         f"Replica {index} more than {config.replica_lag_alarm_seconds} s behind the primary")
+
+    def _reader_name(self, network: Network) -> str:
+        """`reader.database.<prefix>.internal` in a private zone of the VPC: one weighted CNAME per
+        replica, and the writer's, which answers only when there is no replica (weight 0 loses to
+        any other). Services resolve it per connection, so replicas join and leave without a redeploy."""
+        zone_name = f"database.{self.prefix}.internal"
+        zone = aws.route53_zone.Route53Zone(
+            self, "PrivateZone", name=zone_name,
+            comment=f"Names of the {self.prefix} database, resolvable inside its VPC only",
+            vpc=[aws.route53_zone.Route53ZoneVpc(vpc_id=network.vpc_id)],
+        )
+        name = f"reader.{zone_name}"
+        record = aws.route53_record
+        targets = [("Writer", "writer", self.writer_endpoint, 0 if self.replicas else 1)]
+        targets += [(f"Replica{index}", f"replica-{index}", address, 1)
+                    for index, address in enumerate(self.reader_endpoints)]
+        for construct_id, set_identifier, address, weight in targets:
+            record.Route53Record(
+                self, f"Reader{construct_id}Record", zone_id=zone.zone_id, name=name, type="CNAME",
+                ttl=READER_TTL_SECONDS, records=[address], set_identifier=set_identifier,
+                weighted_routing_policy=record.Route53RecordWeightedRoutingPolicy(weight=weight),
+            )
+        return name
+
+    def _backup_replication(self) -> Any:
+        """The primary's automated backups, copied to `backup_replication_region` under a key there."""
+        config = self.config
+        region = config.backup_replication_region
+        assert region is not None
+        stack = TerraformStack.of(self)
+        if not isinstance(stack, TierStack):
+            raise TypeError("Database must be built inside a TierStack to replicate backups to another region")
+        provider = stack.provider_in(region)
+        key_policy = policy.document(self, "BackupKeyPolicy", policy.account_root_admin(self.account, self.partition))
+        # Destroying it would make every replicated backup unreadable.
+        key = kms.key(self, "BackupKey", description=f"Encrypts the {self.prefix} database backups copied to {region}",
+                      policy_json=key_policy.json, alias_prefix=self.prefix, alias="database-backups",
+                      lifecycle=self.keep, provider=provider)
+        replication = aws.db_instance_automated_backups_replication.DbInstanceAutomatedBackupsReplication(
+            self, "BackupReplication", provider=provider, source_db_instance_arn=self.primary.arn,
+            kms_key_id=key.arn, retention_period=config.backup_retention_days,
+        )
+        TerraformOutput(self, "BackupReplicationArn", value=replication.id,
+                        description=f"The replicated automated backups in {region} (restore from them there)")
+        return replication
 
     def _alarm(self, construct_id: str, identifier: str, metric: str, comparison: str, threshold: int,
                description: str) -> None:
@@ -399,6 +456,8 @@ class Database(Construct):
         TerraformOutput(self, "WriterEndpoint", value=self.writer_endpoint, description="Hostname of the primary")
         TerraformOutput(self, "ReaderEndpoints", value=list(self.reader_endpoints),
                         description="Hostnames of the read replicas")
+        TerraformOutput(self, "ReaderHostName", value=self.reader_host_name,
+                        description="Reads: spreads over the replicas (the writer without replicas), in the VPC")
         TerraformOutput(self, "Port", value=self.port, description="PostgreSQL port")
         TerraformOutput(self, "DatabaseName", value=self.database_name, description="Database created on the primary")
         TerraformOutput(self, "MasterUserSecretArn", value=self.master_user_secret_arn,
