@@ -9,6 +9,7 @@ import pytest
 from modules.api.config import Authorization, CpuArchitecture, LoggingLevel
 from modules.core.environment import load_environments
 from modules.core.errors import ConfigError
+from modules.database.access import DatabaseAccess
 
 
 def edit(directory: Path, name: str, old: str, new: str, count: int = 1) -> None:
@@ -227,3 +228,31 @@ def test_rejects_a_registry_account_that_is_not_twelve_digits(environments_copy)
     error = load_error(environments_copy)
     assert error.key == "registry.account_id"
     assert "12-digit" in str(error)
+
+
+def test_services_declare_their_database_access(environments):
+    for environment in environments.environments:
+        assert [s.database_access for s in environment.api.service] == [DatabaseAccess.READ_WRITE] * 2
+        assert environment.api.database_logins() == {
+            "svc_service1": DatabaseAccess.READ_WRITE, "svc_service2": DatabaseAccess.READ_WRITE}
+
+
+def test_database_access_defaults_to_none(environments_copy):
+    edit(environments_copy, "dev.hcl", '    database_access  = "read_write"\n', "")
+    service1 = load_environments(environments_copy).get("dev").api.service[0]
+    assert service1.database_access is DatabaseAccess.NONE
+
+
+@pytest.mark.parametrize("value", ["true", '"admin"', '"readwrite"'])
+def test_rejects_a_database_access_that_is_not_a_level(environments_copy, value):
+    edit(environments_copy, "dev.hcl", 'database_access  = "read_write"', f"database_access  = {value}")
+    error = load_error(environments_copy)
+    assert error.file.endswith("dev.hcl") and error.key == "api.service[0].database_access"
+    assert "must be one of 'read_write', 'read_only', 'none'" in str(error)
+
+
+@pytest.mark.parametrize("value", ['"Public"', '"pg_catalog"', '"1app"'])
+def test_rejects_a_migration_schema_postgresql_would_need_quoted_or_reserves(environments_copy, value):
+    edit(environments_copy, "dev.hcl", 'image_tag        = "10.20.1"', f'image_tag        = "10.20.1"\n    schema = {value}')
+    error = load_error(environments_copy)
+    assert error.key == "api.migrations.schema"

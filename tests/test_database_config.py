@@ -178,6 +178,10 @@ def test_rejects_a_restore_time_that_is_not_rfc3339_utc(environments_copy, value
     ("database_name", '"postgres"'),
     ("database_name", '"App"'),
     ("master_username", '"rdsadmin"'),
+    # The services' logins and their groups (modules/database/access.py) are the library's.
+    ("master_username", '"svc_admin"'),
+    ("master_username", '"app_read_write"'),
+    ("backup_replication_region", '"mars-east-1"'),
     ("master_password_version", "0"),
     ("port", "80"),
     ("log_retention_days", "31"),
@@ -216,3 +220,18 @@ def test_rejects_a_name_prefix_rds_identifiers_cannot_carry(environments_copy):
     path.write_text(path.read_text() + '\nname_prefix = "web--dev"\n')
     error = load_error(environments_copy)
     assert error.key == "name_prefix" and "RDS identifier 'web--dev-postgres-replica-0'" in str(error)
+
+
+def test_rejects_a_production_environment_without_a_second_region_for_its_backups(environments_copy):
+    edit(environments_copy, "prod.hcl", 'backup_replication_region = "eu-central-1"', "")
+    error = load_error(environments_copy)
+    assert error.file.endswith("prod.hcl") and error.key == "database.backup_replication_region"
+    assert "a second region when production = true" in str(error)
+
+
+def test_rejects_replicating_backups_to_the_environments_own_region(environments_copy):
+    edit(environments_copy, "prod.hcl", 'backup_replication_region = "eu-central-1"',
+         'backup_replication_region = "eu-west-1"')
+    error = load_error(environments_copy)
+    assert error.key == "database.backup_replication_region"
+    assert "a region other than the environment's (eu-west-1), got 'eu-west-1'" in str(error)
