@@ -21,10 +21,10 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 synth: $(VENV)/.synced
 	ENVIRONMENTS="$(ENVIRONMENTS)" $(PY) main.py
 
-test: $(VENV)/.synced $(CHECKOV_VENV)/.synced node_modules/.synced $(VENV)/.graphviz
+test: $(VENV)/.synced $(CHECKOV_VENV)/.synced node_modules/.synced $(VENV)/.graphviz $(VENV)/.postgresql
 	$(PY) -m pytest
 
-test-fast: $(VENV)/.synced $(CHECKOV_VENV)/.synced node_modules/.synced $(VENV)/.graphviz
+test-fast: $(VENV)/.synced $(CHECKOV_VENV)/.synced node_modules/.synced $(VENV)/.graphviz $(VENV)/.postgresql
 	$(PY) -m pytest -m "not emulator"
 
 test-emulator: $(VENV)/.synced
@@ -142,6 +142,15 @@ $(VENV)/.graphviz: | $(VENV)/.synced
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz && touch $@; \
 	else echo "note: Graphviz is missing; install it with 'sudo apt-get install graphviz' or 'brew install graphviz'" >&2; fi
+
+# PostgreSQL's server (initdb, pg_ctl, psql): the tests start their own throwaway server to run the
+# database logins' SQL against (tests/harness/postgres.py). Installed like Graphviz: as root from the
+# distribution, elsewhere only a hint (the tests skip; CI=true makes them fail).
+$(VENV)/.postgresql: | $(VENV)/.synced
+	@if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then touch $@; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql && touch $@; \
+	else echo "note: PostgreSQL is missing; install it with 'sudo apt-get install postgresql' or 'brew install postgresql'" >&2; fi
 
 # checkov lives in its own virtualenv: its bc-python-hcl2 replaces python-hcl2's `hcl2` module.
 $(CHECKOV_VENV)/.synced: tests/checkov/requirements.txt

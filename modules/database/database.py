@@ -419,6 +419,8 @@ class Database(Construct):
         stack = TerraformStack.of(self)
         if not isinstance(stack, TierStack):
             raise TypeError("Database must be built inside a TierStack to replicate backups to another region")
+        if not stack.target.supports("aws_db_instance_automated_backups_replication"):
+            return None
         provider = stack.provider_in(region)
         key_policy = policy.document(self, "BackupKeyPolicy", policy.account_root_admin(self.account, self.partition))
         # Destroying it would make every replicated backup unreadable.

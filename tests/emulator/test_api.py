@@ -50,17 +50,36 @@ def test_services_run_in_private_subnets_without_public_ip(applied, emulator):
         assert service["loadBalancers"][0]["targetGroupArn"].startswith("arn:aws:elasticloadbalancing:")
 
 
-def test_task_definitions_take_the_password_from_the_managed_secret(applied, emulator):
+def test_only_the_migration_task_takes_the_master_secret(applied, emulator):
     ecs = emulator.boto3_client("ecs")
     secret = _output(applied, "dev-database", "Database_MasterUserSecretArn")
     for family in ("webapp-dev-service1", "webapp-dev-service2", "webapp-dev-migrations"):
         definition = ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]
         (container,) = [c for c in definition["containerDefinitions"] if c["name"] != "otel-collector"]
-        secrets = {s["name"]: s["valueFrom"] for s in container["secrets"]}
-        assert f"{secret}:password::" in secrets.values()
+        secrets = {s["name"]: s["valueFrom"] for s in container.get("secrets", [])}
+        assert (f"{secret}:password::" in secrets.values()) is (family == "webapp-dev-migrations"), family
         assert not any(secret in v["value"] for v in container.get("environment", []))
         assert container["readonlyRootFilesystem"] is True
         assert definition["networkMode"] == "awsvpc"
+        if family != "webapp-dev-migrations":
+            variables = {v["name"]: v["value"] for v in container["environment"]}
+            assert variables["DB_USERNAME"] == "svc_" + family.removeprefix("webapp-dev-")
+            assert variables["DB_IAM_AUTH"] == "true"
+            assert variables["DB_READER_HOST"] == "reader.database.webapp-dev.internal"
+
+
+def test_task_roles_connect_as_their_own_login_on_the_applied_instance(applied, emulator):
+    """The resource id crosses from the database stack's state: the policy names the real instance."""
+    (instance,) = emulator.boto3_client("rds").describe_db_instances(
+        DBInstanceIdentifier="webapp-dev-postgres")["DBInstances"]
+    iam = emulator.boto3_client("iam")
+    for service in ("service1", "service2"):
+        document = iam.get_role_policy(RoleName=f"webapp-dev-{service}-task",
+                                       PolicyName="database-login")["PolicyDocument"]
+        (statement,) = (document if isinstance(document, dict) else json.loads(document))["Statement"]
+        assert statement["Action"] == "rds-db:connect"
+        assert statement["Resource"] == (
+            f"arn:aws:rds-db:eu-west-1:123456789012:dbuser:{instance['DbiResourceId']}/svc_{service}")
 
 
 def test_service_tasks_run_the_collector_writing_to_the_dev_workspace(applied, emulator):
@@ -140,6 +159,9 @@ def test_services_scale_on_cpu_and_memory(applied, emulator):
 def test_execution_role_reads_only_the_secrets_its_container_names(applied, emulator):
     iam = emulator.boto3_client("iam")
     document = iam.get_role_policy(RoleName="webapp-dev-service1-execution", PolicyName="start-task")["PolicyDocument"]
+    statements = {s["Sid"]: s for s in (document if isinstance(document, dict) else json.loads(document))["Statement"]}
+    assert "ReadNamedSecrets" not in statements  # service1 names no secret; its database login needs none
+    document = iam.get_role_policy(RoleName="webapp-dev-migrations-execution", PolicyName="start-task")["PolicyDocument"]
     statements = {s["Sid"]: s for s in (document if isinstance(document, dict) else json.loads(document))["Statement"]}
     secret = _output(applied, "dev-database", "Database_MasterUserSecretArn")
     assert statements["ReadNamedSecrets"]["Resource"] == secret

@@ -133,3 +133,34 @@ def test_stage_replica_sits_in_the_third_zone_and_reads_from_the_multi_az_primar
 
 def test_second_plan_of_stage_database_is_clean(applied):
     assert applied.plan_changes("stage-database") is None
+
+
+@pytest.mark.parametrize("stack, identifiers", [
+    ("dev-database", {"writer": (IDENTIFIER, 1)}),
+    ("stage-database", {"writer": (STAGE, 0), "replica-0": (f"{STAGE}-replica-0", 1)}),
+])
+def test_reader_name_is_a_private_weighted_name_over_the_replicas(applied, emulator, stack, identifiers):
+    """Route 53 weighted CNAMEs in a zone attached to the environment's VPC: dev's answers with the
+    writer (no replica), stage's with its replica (the writer's weight is 0)."""
+    env = stack.split("-")[0]
+    route53 = emulator.boto3_client("route53")
+    (zone,) = [z for z in route53.list_hosted_zones()["HostedZones"] if z["Name"] == f"database.webapp-{env}.internal."]
+    assert zone["Config"]["PrivateZone"] is True
+    vpcs = route53.get_hosted_zone(Id=zone["Id"])["VPCs"]
+    assert [v["VPCId"] for v in vpcs] == [_output(applied, f"{env}-network", "VpcId")]
+    records = [r for r in route53.list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"]
+               if r["Type"] == "CNAME"]
+    addresses = {d["DBInstanceIdentifier"]: d["Endpoint"]["Address"]
+                 for d in emulator.boto3_client("rds").describe_db_instances()["DBInstances"]}
+    assert {r["SetIdentifier"]: (r["ResourceRecords"][0]["Value"], r["Weight"]) for r in records} == {
+        name: (addresses[identifier], weight) for name, (identifier, weight) in identifiers.items()}
+    assert {r["Name"] for r in records} == {f"reader.database.webapp-{env}.internal."}
+    assert _output(applied, stack, "ReaderHostName") == f"reader.database.webapp-{env}.internal"
+
+
+def test_alarm_topic_refuses_publishing_without_tls(applied, emulator):
+    arn = _output(applied, "dev-database", "AlarmTopicArn")
+    attributes = emulator.boto3_client("sns").get_topic_attributes(TopicArn=arn)["Attributes"]
+    statements = {s["Sid"]: s for s in json.loads(attributes["Policy"])["Statement"]}
+    deny = statements["DenyInsecureTransport"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
