@@ -899,3 +899,30 @@ def test_execute_command_opens_only_its_channel(variant):
         assert [(r["//"]["metadata"]["path"].rsplit("/", 1)[1], r["cidr_ipv4"], r["from_port"], r["to_port"])
                 for r in internet] == [(rule, "0.0.0.0/0", 443, 443)]
     assert not variant.resources("aws_iam_role_policy").keys() & {"Api_Migrations_ExecuteCommandPolicy"}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_alarm_topic_refuses_publishing_without_tls(synth, env):
+    stack = api(synth, env)
+    (topic_policy,) = stack.resources("aws_sns_topic_policy").values()
+    topic = ref("aws_sns_topic", stack.resource("aws_sns_topic", "Api/AlarmTopic"), "arn")
+    assert topic_policy["arn"] == topic
+    statements = {s["sid"]: s for s in stack.data("aws_iam_policy_document")[
+        topic_policy["policy"].split(".")[2]]["statement"]}
+    deny = statements["DenyInsecureTransport"]
+    assert deny["effect"] == "Deny" and deny["actions"] == ["sns:Publish"] and deny["resources"] == [topic]
+    assert deny["principals"] == [{"type": "*", "identifiers": ["*"]}]
+    assert deny["condition"] == [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}]
+    source_arn = next(c for c in statements["CloudWatchAlarmsPublish"]["condition"]
+                      if c["variable"] == "aws:SourceArn")
+    assert source_arn["values"][0].endswith(f":alarm:webapp-{env}-api-*")
+
+
+@pytest.mark.parametrize("env, protected", [("dev", False), ("stage", True), ("prod", True)])
+def test_log_groups_are_kept_like_the_log_key(synth, env, protected):
+    stack = api(synth, env)
+    assert ("lifecycle" in stack.resource("aws_kms_key", "Api/LogKey")) is protected
+    groups = stack.resources("aws_cloudwatch_log_group").values()
+    assert len(groups) >= 6  # access, execution, WAF, ECS Exec, each service's and the Flyway task's
+    for group in groups:
+        assert group.get("lifecycle", {}).get("prevent_destroy", False) is protected, group["name"]
