@@ -398,3 +398,66 @@ def test_vpc_flow_logs_assume_their_role_for_this_account_only(policies, env):
     flow_logs = Principal.service("vpc-flow-logs.amazonaws.com")
     assert decide([], trust, flow_logs, "sts:AssumeRole", arn, {"aws:SourceAccount": account}, account) is ALLOW
     assert decide([], trust, flow_logs, "sts:AssumeRole", arn, {"aws:SourceAccount": STRANGER}, account) is NEITHER
+
+
+# ------------------------------------------------------------------ the database's logins and alarm topics
+
+@pytest.mark.parametrize("env", API_ENVS)
+def test_each_service_connects_to_the_database_as_its_own_login_only(policies, env):
+    """IAM database authentication (AWS RDS user guide, "Creating and using an IAM policy for IAM
+    database access"): the token's request is rds-db:connect on
+    arn:aws:rds-db:<region>:<account>:dbuser:<DbiResourceId>/<database user>."""
+    stack, account, database = f"{env}-api", ACCOUNTS[env], f"{env}-database"
+    instances = [policies.value(database, f"aws_db_instance.{name}.resource_id")
+                 for name in database_instances(policies, database)]
+    for service, other in (("service1", "service2"), ("service2", "service1")):
+        identity = policies.role_policies(stack, policies.named(stack, "aws_iam_role", f"Api/{service.title()}/TaskRole"))
+        task = session(account, f"webapp-{env}-{service}-task", "task")
+
+        def connect(user: str, resource_id: str, where: str = account, identity: list[dict[str, Any]] = identity,
+                    task: Principal = task) -> Decision:
+            return decide(identity, None, task, "rds-db:connect",
+                          f"arn:aws:rds-db:{REGION}:{where}:dbuser:{resource_id}/{user}", TLS, account)
+
+        for resource_id in instances:  # the primary and each replica the reader name may send it to
+            assert connect(f"svc_{service}", resource_id) is ALLOW, resource_id
+            for user in (f"svc_{other}", "app_admin", "rdsadmin", "*"):
+                assert connect(user, resource_id) is NEITHER, user
+        assert connect(f"svc_{service}", "db-ANOTHERDATABASEINTHEACCOUNT") is NEITHER
+        assert connect(f"svc_{service}", instances[0], STRANGER) is NEITHER
+    migrations = policies.role_policies(stack, policies.named(stack, "aws_iam_role", "Api/Migrations/TaskRole"))
+    flyway = session(account, f"webapp-{env}-migrations-task", "task")
+    assert decide(migrations, None, flyway, "rds-db:connect",
+                  f"arn:aws:rds-db:{REGION}:{account}:dbuser:{instances[0]}/svc_service1", TLS, account) is NEITHER
+
+
+def database_instances(policies: Policies, stack: str) -> list[str]:
+    return sorted(policies.stacks[stack]["resource"]["aws_db_instance"])
+
+
+@pytest.mark.parametrize("env", API_ENVS)
+@pytest.mark.parametrize("tier, topic_path, alarm_name", [
+    ("api", "Api/AlarmTopic", "webapp-{env}-api-service1-5xx"),
+    ("database", "Database/AlarmTopic", "webapp-{env}-postgres-CPUUtilization"),
+])
+def test_alarm_topics_take_their_tiers_alarms_over_tls_only(policies, env, tier, topic_path, alarm_name):
+    """CloudWatch alarm actions publish as cloudwatch.amazonaws.com with aws:SourceAccount and
+    aws:SourceArn = the alarm (CloudWatch User Guide, "Using Amazon CloudWatch alarms", SNS topic policy)."""
+    stack, account = f"{env}-{tier}", ACCOUNTS[env]
+    topic = policies.named(stack, "aws_sns_topic", topic_path)
+    topic_arn = policies.value(stack, f"aws_sns_topic.{topic}.arn")
+    topic_policy = policies.topic_policy(stack, topic)
+    cloudwatch = Principal.service("cloudwatch.amazonaws.com")
+    alarm = f"arn:aws:cloudwatch:{REGION}:{account}:alarm:{alarm_name.format(env=env)}"
+    source = {"aws:SourceAccount": account, "aws:SourceArn": alarm}
+    assert decide([], topic_policy, cloudwatch, "sns:Publish", topic_arn, {**TLS, **source}, account) is ALLOW
+    assert decide([], topic_policy, cloudwatch, "sns:Publish", topic_arn, {**PLAIN_HTTP, **source}, account) is DENY
+    for attack in ({**TLS, **source, "aws:SourceAccount": STRANGER},
+                   {**TLS, **source, "aws:SourceArn": f"arn:aws:cloudwatch:{REGION}:{account}:alarm:someone-else"}):
+        assert decide([], topic_policy, cloudwatch, "sns:Publish", topic_arn, attack, account) is NEITHER
+    # The account's own principals (through IAM) publish too, but never over plain HTTP.
+    operator = session(account, f"webapp-{env}-deploy", "operator")
+    publish = [{"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sns:Publish", "Resource": topic_arn}]}]
+    assert decide(publish, topic_policy, operator, "sns:Publish", topic_arn, TLS, account) is ALLOW
+    assert decide(publish, topic_policy, operator, "sns:Publish", topic_arn, PLAIN_HTTP, account) is DENY

@@ -104,6 +104,8 @@ class Policies:
             return arns[resource_type]()
         if resource_type == "aws_s3_bucket" and attribute in ("id", "bucket"):
             return field("bucket")
+        if resource_type == "aws_db_instance" and attribute == "resource_id":
+            return f"db-{example_id}"  # a DbiResourceId: db- and 26 upper-case letters and digits
         if attribute == "name" and "name" in config:
             return field("name")
         if attribute in ("id", "key_id") and resource_type in ("aws_kms_key", "aws_cloudfront_distribution"):
