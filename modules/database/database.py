@@ -50,12 +50,20 @@ class Database(Construct):
     - `replica_count` read replicas, each pinned to a zone the primary and its standby
       never use;
     - with `point_in_time_restore`, a new instance restored from the automated backups;
+    - the reader name `reader.database.<prefix>.internal` in a private zone of the VPC:
+      weighted CNAMEs over the replicas, the writer's answering only without replicas;
+    - with `backup_replication_region`, the automated backups copied to that region under
+      a key of the tier there (a provider alias of the stack);
     - CloudWatch alarms (CPU, free storage, freeable memory, connections, replica lag)
-      to an SNS topic encrypted with a key CloudWatch may use.
+      to an SNS topic encrypted with a key CloudWatch may use, which refuses publishing
+      without TLS; the exported log groups are kept like the key (`deletion_protection`).
+
+    The services' logins and grants are SQL the migration task runs (`access.py`).
 
     Attributes: `handle` (a `DatabaseHandle` for the tiers built on it), `security_group_id`,
-    `writer_endpoint`, `reader_endpoints`, `port`, `database_name`, `master_user_secret_arn`,
-    `key_arn`, `alarm_topic_arn`, `restored_endpoint` (None without a restore).
+    `writer_endpoint`, `reader_endpoints`, `reader_host_name`, `port`, `database_name`,
+    `master_user_secret_arn`, `key_arn`, `alarm_topic_arn`, `restored_endpoint` (None without
+    a restore), `backup_replication` (None without one).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: DatabaseConfig, network: Network,
