@@ -330,6 +330,32 @@ def give_hosted_zones_route53_shaped_ids() -> None:
     models.create_route53_zone_id = create_route53_zone_id
 
 
+def make_zones_created_with_a_vpc_private() -> None:
+    """Route 53 makes a zone created with a VPC a private zone of that VPC (CreateHostedZone API
+    reference: "VPC ... (Private hosted zones only)"); the aws provider sends the VPC and no
+    HostedZoneConfig.PrivateZone, and moto reads the VPC only when that flag is true, so the zone
+    came out public, without its VPC, and every plan wanted to add it again."""
+    from moto.route53.responses import Route53
+
+    original = Route53.create_hosted_zone
+
+    def create_hosted_zone(self):  # type: ignore[no-untyped-def]
+        if self._get_param("VPC.VPCId"):
+            get_bool = self._get_bool_param
+
+            def private(name, *args, **kwargs):  # type: ignore[no-untyped-def]
+                return True if name == "HostedZoneConfig.PrivateZone" else get_bool(name, *args, **kwargs)
+
+            self._get_bool_param = private
+        try:
+            return original(self)
+        finally:
+            self.__dict__.pop("_get_bool_param", None)
+
+    create_hosted_zone.original = original  # type: ignore[attr-defined]
+    Route53.create_hosted_zone = create_hosted_zone
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
@@ -347,6 +373,7 @@ def main() -> None:
     run_fargate_tasks_whose_containers_leave_memory_to_the_task()
     give_network_interfaces_a_private_dns_name()
     give_hosted_zones_route53_shaped_ids()
+    make_zones_created_with_a_vpc_private()
     from moto.server import main as moto_main
 
     moto_main(["--host", "127.0.0.1", "--port", str(args.port)])
