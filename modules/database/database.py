@@ -427,14 +427,14 @@ class Database(Construct):
         stack = TerraformStack.of(self)
         if not isinstance(stack, TierStack):
             raise TypeError("Database must be built inside a TierStack to replicate backups to another region")
-        if not stack.target.supports("aws_db_instance_automated_backups_replication"):
-            return None
         provider = stack.provider_in(region)
         key_policy = policy.document(self, "BackupKeyPolicy", policy.account_root_admin(self.account, self.partition))
         # Destroying it would make every replicated backup unreadable.
         key = kms.key(self, "BackupKey", description=f"Encrypts the {self.prefix} database backups copied to {region}",
                       policy_json=key_policy.json, alias_prefix=self.prefix, alias="database-backups",
                       lifecycle=self.keep, provider=provider)
+        if not stack.target.supports("aws_db_instance_automated_backups_replication"):
+            return None
         replication = aws.db_instance_automated_backups_replication.DbInstanceAutomatedBackupsReplication(
             self, "BackupReplication", provider=provider, source_db_instance_arn=self.primary.arn,
             kms_key_id=key.arn, retention_period=config.backup_retention_days,
