@@ -28,6 +28,7 @@ def _deploy_frontend(args: argparse.Namespace) -> int:
         invalidate_all=args.invalidate_all,
         keep_old_days=args.keep_old_days,
         immutable_patterns=tuple(args.immutable or ()),
+        include_hidden=args.include_hidden,
         workers=args.workers,
     ))
     return 0
@@ -78,6 +79,9 @@ def parser() -> argparse.ArgumentParser:
     frontend.add_argument("--endpoint-url", help="send every AWS call here (an emulator); "
                                                  "AWS_ENDPOINT_URL works too")
     frontend.add_argument("--role-arn", help="assume this role for the bucket and CloudFront")
+    frontend.add_argument("--include-hidden", action="store_true",
+                          help="also publish names starting with a dot (.env, .git/ are left out by default; "
+                               ".well-known/ is always published)")
     frontend.add_argument("--workers", type=int, default=8, help="parallel uploads (default 8)")
     frontend.set_defaults(handler=_deploy_frontend)
     _add_pipeline_commands(commands)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import os
 import re
 import sys
 import time
@@ -141,8 +142,80 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def scan_build(directory: Path, immutable_patterns: Sequence[str] = ()) -> list[LocalFile]:
-    """Every file under `directory` (keys are POSIX paths relative to it), or UsageError."""
+# The one hidden folder a site publishes: RFC 8615's well-known URIs (`/.well-known/security.txt`,
+# `apple-app-site-association`, ACME challenges) live there. Every other name starting with a dot
+# (`.env`, `.git/`, `.DS_Store`, `.npmrc`) is a build's private matter, never the site's.
+PUBLISHED_HIDDEN_FOLDER = ".well-known"
+
+
+@dataclass(frozen=True)
+class Build:
+    """What a build folder publishes (`files`) and the hidden paths it leaves out (`skipped`,
+    a folder once as `name/`)."""
+
+    files: list[LocalFile]
+    skipped: list[str] = field(default_factory=list)
+
+
+def _hidden(key: str) -> bool:
+    """A dot-name anywhere in the key, `.well-known/` at the top excepted."""
+    parts = key.split("/")
+    if parts[0] == PUBLISHED_HIDDEN_FOLDER:
+        parts = parts[1:]
+    return any(part.startswith(".") for part in parts)
+
+
+def _walk(directory: Path, *, include_hidden: bool) -> tuple[list[tuple[str, Path]], list[str], list[str]]:
+    """(key, path) of every file to publish, the hidden keys skipped, and the links refused.
+
+    Symbolic links are followed only while they stay inside the build folder: a link to
+    `~/.aws/credentials` or `../.env` would otherwise publish that file to everyone.
+    """
+    root = directory.resolve()
+    found: list[tuple[str, Path]] = []
+    skipped: list[str] = []
+    refused: list[str] = []
+
+    def inside(path: Path) -> bool:
+        return path == root or root in path.parents
+
+    def visit(folder: Path, prefix: str, ancestors: frozenset[Path]) -> None:
+        real = folder.resolve()
+        if real in ancestors:  # a link back up the tree: its files are published under their own path
+            return
+        ancestors = ancestors | {real}
+        for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+            key = f"{prefix}{entry.name}"
+            if not include_hidden and _hidden(key):
+                skipped.append(key + "/" if entry.is_dir() else key)
+                continue
+            if entry.is_symlink():
+                target = entry.resolve()
+                if not target.exists():
+                    refused.append(f"{key} -> {os.readlink(entry)} (points nowhere)")
+                    continue
+                if not inside(target):
+                    refused.append(f"{key} -> {target}")
+                    continue
+                relative = target.relative_to(root).as_posix()
+                if not include_hidden and relative != "." and _hidden(relative):
+                    refused.append(f"{key} -> {target} (a hidden file under another name)")
+                    continue
+            if entry.is_dir():
+                visit(entry, key + "/", ancestors)
+            elif entry.is_file():
+                found.append((key, entry))
+
+    visit(directory, "", frozenset())
+    return found, skipped, refused
+
+
+def scan_build(directory: Path, immutable_patterns: Sequence[str] = (), *, include_hidden: bool = False) -> Build:
+    """Every file under `directory` to publish (keys are POSIX paths relative to it), or UsageError.
+
+    Hidden names are left out (and listed) unless `include_hidden`; `.well-known/` is always
+    published. A symbolic link that leaves the folder stops the run before anything is read.
+    """
     if not directory.exists():
         raise UsageError(f"--dir {directory}: no such directory")
     if not directory.is_dir():
@@ -152,15 +225,26 @@ def scan_build(directory: Path, immutable_patterns: Sequence[str] = ()) -> list[
             f"--dir {directory} has no {ROOT_ENTRY_POINT} at its top: point it at the build output "
             "(the folder your build writes, e.g. dist/ or build/)"
         )
+    found, skipped, refused = _walk(directory, include_hidden=include_hidden)
+    if refused:
+        raise UsageError(
+            f"--dir {directory}: refusing symbolic links that leave the build folder (their targets would be "
+            f"published): {', '.join(refused)}. Copy what the site needs into the folder instead."
+        )
     files = []
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        key = path.relative_to(directory).as_posix()
+    for key, path in found:
         try:
             files.append(LocalFile(key, path, path.stat().st_size, _sha256(path),
                                    is_entry_point(key, immutable_patterns)))
         except OSError as error:
             raise UsageError(f"{path}: cannot be read ({error.strerror})") from None
-    return files
+    return Build(files, skipped)
+
+
+def describe_skipped(build: Build, out: TextIO) -> None:
+    if build.skipped:
+        print(f"  skip        {len(build.skipped)} hidden path(s), not published: {', '.join(build.skipped)} "
+              "(--include-hidden publishes them)", file=out)
 
 
 @dataclass(frozen=True)
@@ -433,6 +517,7 @@ class Options:
     invalidate_all: bool = False
     keep_old_days: int = 0
     immutable_patterns: tuple[str, ...] = ()
+    include_hidden: bool = False
     workers: int = 8
 
 
@@ -473,7 +558,8 @@ def deploy(options: Options, *, session: Any = None, out: TextIO = sys.stdout) -
         raise UsageError(f"--keep-old-days must be 0 or more, got {options.keep_old_days}")
     if options.workers < 1:
         raise UsageError(f"--workers must be 1 or more, got {options.workers}")
-    files = scan_build(options.directory, options.immutable_patterns)
+    build = scan_build(options.directory, options.immutable_patterns, include_hidden=options.include_hidden)
+    files = build.files
     environments = load_environment(options)
     try:
         if session is None:
@@ -500,6 +586,7 @@ def deploy(options: Options, *, session: Any = None, out: TextIO = sys.stdout) -
         mode = "dry run: " if options.dry_run else ""
         print(f"{mode}deploy {options.directory} to {options.env} "
               f"(bucket {site.bucket}, distribution {site.distribution_id}):", file=out)
+        describe_skipped(build, out)
         describe(plan, out)
         if options.dry_run:
             print("dry run: nothing was uploaded, deleted or invalidated", file=out)

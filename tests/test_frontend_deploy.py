@@ -116,7 +116,7 @@ def test_immutable_patterns_replace_the_name_heuristic():
 
 
 def test_scan_gives_each_file_its_cache_control(build):
-    files = {f.key: f for f in scan_build(build)}
+    files = {f.key: f for f in scan_build(build).files}
     assert set(files) == {"index.html", "about.html", "robots.txt", "assets/index-3f2a1b9c.js",
                           "assets/index-7e8f9a0b.css", "assets/logo.6ce24c58023cc2f8.svg"}
     assert files["index.html"].cache_control == NO_CACHE
@@ -126,7 +126,7 @@ def test_scan_gives_each_file_its_cache_control(build):
 
 
 def test_first_deploy_uploads_assets_then_entry_points_then_index_html_last(build):
-    plan = plan_deploy(scan_build(build), {}, now=NOW)
+    plan = plan_deploy(scan_build(build).files, {}, now=NOW)
     keys = [u.file.key for u in plan.uploads]
     assert keys == [
         "assets/index-3f2a1b9c.js", "assets/index-7e8f9a0b.css", "assets/logo.6ce24c58023cc2f8.svg",
@@ -139,7 +139,7 @@ def test_first_deploy_uploads_assets_then_entry_points_then_index_html_last(buil
 
 
 def test_unchanged_files_are_not_uploaded_again(build):
-    files = scan_build(build)
+    files = scan_build(build).files
     plan = plan_deploy(files, remote_of(files), now=NOW)
     assert plan.uploads == []
     assert len(plan.unchanged) == len(files)
@@ -147,7 +147,7 @@ def test_unchanged_files_are_not_uploaded_again(build):
 
 
 def test_a_changed_entry_point_is_uploaded_and_invalidated_with_its_directory_path(build):
-    files = scan_build(build)
+    files = scan_build(build).files
     remote = remote_of(files, **{"index.html": RemoteObject("index.html", "0" * 64, "text/html; charset=utf-8",
                                                             NO_CACHE)})
     plan = plan_deploy(files, remote, now=NOW)
@@ -156,7 +156,7 @@ def test_a_changed_entry_point_is_uploaded_and_invalidated_with_its_directory_pa
 
 
 def test_wrong_headers_on_an_unchanged_file_are_fixed(build):
-    files = scan_build(build)
+    files = scan_build(build).files
     key = "assets/index-3f2a1b9c.js"
     sha = next(f.sha256 for f in files if f.key == key)
     plan = plan_deploy(files, remote_of(files, **{key: RemoteObject(key, sha, "application/octet-stream", IMMUTABLE)}),
@@ -166,7 +166,7 @@ def test_wrong_headers_on_an_unchanged_file_are_fixed(build):
 
 
 def test_objects_no_longer_in_the_build_are_deleted_and_removed_pages_invalidated(build):
-    files = scan_build(build)
+    files = scan_build(build).files
     remote = remote_of(files) | {
         "assets/index-00aa11bb.js": RemoteObject("assets/index-00aa11bb.js"),
         "old-page.html": RemoteObject("old-page.html"),
@@ -177,7 +177,7 @@ def test_objects_no_longer_in_the_build_are_deleted_and_removed_pages_invalidate
 
 
 def test_keep_old_days_marks_then_keeps_then_deletes(build):
-    files = scan_build(build)
+    files = scan_build(build).files
     remote = remote_of(files) | {
         "assets/new-stale-11aa22bb.js": RemoteObject("assets/new-stale-11aa22bb.js"),
         "assets/young-33cc44dd.js": RemoteObject("assets/young-33cc44dd.js", stale_since=NOW - timedelta(days=2)),
@@ -190,7 +190,7 @@ def test_keep_old_days_marks_then_keeps_then_deletes(build):
 
 
 def test_an_object_marked_stale_that_returns_to_the_build_is_uploaded_to_drop_the_mark(build):
-    files = scan_build(build)
+    files = scan_build(build).files
     key = "assets/index-3f2a1b9c.js"
     remote = remote_of(files)
     remote[key] = RemoteObject(key, remote[key].sha256, remote[key].content_type, remote[key].cache_control,
@@ -200,7 +200,7 @@ def test_an_object_marked_stale_that_returns_to_the_build_is_uploaded_to_drop_th
 
 
 def test_invalidate_all_asks_for_everything_only_when_something_changed(build):
-    files = scan_build(build)
+    files = scan_build(build).files
     assert plan_deploy(files, {}, invalidate_all=True, now=NOW).invalidation_paths == ["/*"]
     assert plan_deploy(files, remote_of(files), invalidate_all=True, now=NOW).invalidation_paths == []
 
@@ -228,6 +228,76 @@ def test_rejects_a_directory_without_index_html(tmp_path):
         scan_build(tmp_path / "src")
 
 
+def private_build(root):
+    """A build folder as a careless build leaves it: secrets, VCS data, OS litter, a link out."""
+    build = write_build(root / "dist", {
+        "index.html": "<!doctype html>", ".env": "SECRET=1", ".git/config": "[core]",
+        "assets/.DS_Store": "x", "assets/app-1a2b3c4d.js": "app()", ".well-known/security.txt": "Contact: x",
+        ".well-known/.secret": "x",
+    })
+    (root / "creds.txt").write_text("aws_secret_access_key = x")
+    return build
+
+
+def test_hidden_files_and_folders_are_skipped_but_well_known_is_published(tmp_path):
+    build = scan_build(private_build(tmp_path))
+    assert [f.key for f in build.files] == [".well-known/security.txt", "assets/app-1a2b3c4d.js", "index.html"]
+    assert build.skipped == [".env", ".git/", ".well-known/.secret", "assets/.DS_Store"]
+
+
+def test_include_hidden_publishes_dot_names(tmp_path):
+    build = scan_build(private_build(tmp_path), include_hidden=True)
+    assert {".env", ".git/config", "assets/.DS_Store"} <= {f.key for f in build.files}
+    assert build.skipped == []
+
+
+def test_rejects_a_symlink_out_of_the_build_folder_by_name(tmp_path):
+    build = private_build(tmp_path)
+    (build / "assets" / "creds.txt").symlink_to(tmp_path / "creds.txt")
+    with pytest.raises(UsageError) as raised:
+        scan_build(build)
+    assert str(raised.value) == (
+        f"--dir {build}: refusing symbolic links that leave the build folder (their targets would be published): "
+        f"assets/creds.txt -> {tmp_path / 'creds.txt'}. Copy what the site needs into the folder instead."
+    )
+
+
+def test_rejects_a_symlinked_folder_out_of_the_build_and_a_dangling_link(tmp_path):
+    build = private_build(tmp_path)
+    (tmp_path / "home").mkdir()
+    (build / "docs").symlink_to(tmp_path / "home", target_is_directory=True)
+    (build / "gone.js").symlink_to(tmp_path / "nothing-here.js")
+    with pytest.raises(UsageError, match=r"docs -> .*home, gone.js -> .*nothing-here.js \(points nowhere\)"):
+        scan_build(build)
+
+
+def test_rejects_a_link_that_publishes_a_hidden_file_under_another_name(tmp_path):
+    build = private_build(tmp_path)
+    (build / "env.txt").symlink_to(build / ".env")
+    with pytest.raises(UsageError, match=r"env.txt -> .*\.env \(a hidden file under another name\)"):
+        scan_build(build)
+
+
+def test_links_inside_the_build_folder_are_published_under_their_own_key(tmp_path):
+    build = private_build(tmp_path)
+    (build / "latest.js").symlink_to(build / "assets" / "app-1a2b3c4d.js")
+    (build / "static").symlink_to(build / "assets", target_is_directory=True)
+    (build / "assets" / "loop").symlink_to(build, target_is_directory=True)  # a cycle is not walked again
+    keys = [f.key for f in scan_build(build).files]
+    assert keys == [".well-known/security.txt", "assets/app-1a2b3c4d.js", "index.html", "latest.js",
+                    "static/app-1a2b3c4d.js"]
+
+
+def test_dry_run_lists_what_it_skipped(tmp_path, capsys):
+    from delivery.frontend import describe_skipped
+
+    describe_skipped(scan_build(private_build(tmp_path)), sys.stdout)
+    assert capsys.readouterr().out == (
+        "  skip        4 hidden path(s), not published: .env, .git/, .well-known/.secret, assets/.DS_Store "
+        "(--include-hidden publishes them)\n"
+    )
+
+
 class RecordingS3:
     """Records calls in order; fails `put_object` for one key (no AWS behaviour is imitated)."""
 
@@ -253,7 +323,7 @@ class RecordingS3:
 
 
 def test_publish_switches_index_html_after_every_upload_then_invalidates_then_deletes(build, capsys):
-    files = scan_build(build)
+    files = scan_build(build).files
     plan = plan_deploy(files, {"gone-12ab34cd.js": RemoteObject("gone-12ab34cd.js")}, now=NOW)
     client = RecordingS3()
     publish(client, client, Site("b", "D", "eu-west-1"), plan, wait_for_invalidation=False, workers=4,
@@ -267,7 +337,7 @@ def test_publish_switches_index_html_after_every_upload_then_invalidates_then_de
 
 
 def test_publish_stops_before_index_html_when_an_asset_upload_fails(build):
-    files = scan_build(build)
+    files = scan_build(build).files
     plan = plan_deploy(files, {"gone-12ab34cd.js": RemoteObject("gone-12ab34cd.js")}, now=NOW)
     client = RecordingS3(fail_key="assets/index-7e8f9a0b.css")
     with pytest.raises(DeployError, match="index.html was not switched") as caught:
@@ -283,7 +353,7 @@ def test_publish_stops_before_index_html_when_an_asset_upload_fails(build):
 def test_describe_lists_the_plan(build, capsys):
     from delivery.frontend import describe
 
-    describe(plan_deploy(scan_build(build), {"old.html": RemoteObject("old.html")}, now=NOW), sys.stdout)
+    describe(plan_deploy(scan_build(build).files, {"old.html": RemoteObject("old.html")}, now=NOW), sys.stdout)
     out = capsys.readouterr().out
     assert "upload      index.html" in out and "text/html; charset=utf-8" in out and "(new)" in out
     assert "delete      old.html" in out

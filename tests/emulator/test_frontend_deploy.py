@@ -217,3 +217,23 @@ def test_explicit_bucket_and_distribution_flags_replace_the_state_lookup(site, e
                      "--bucket", BUCKET, "--distribution-id", site["distribution_id"], "--dry-run")
     assert with_flags.returncode == 0, with_flags.stderr
     assert f"(bucket {BUCKET}, distribution {site['distribution_id']})" in with_flags.stdout
+
+
+def test_nothing_private_reaches_the_site(site, emulator, s3, tmp_path):
+    """A build folder holding secrets, VCS data and a link out: the link stops the run before
+    any upload; without it, only the site and `.well-known/` are published."""
+    build = write(tmp_path / "private", {**V2, ".env": "SECRET=1", ".git/config": "[core]",
+                                         ".well-known/security.txt": "Contact: mailto:security@example.com"})
+    (tmp_path / "creds.txt").write_text("aws_secret_access_key = x")
+    (build / "assets" / "creds.txt").symlink_to(tmp_path / "creds.txt")
+    before = s3.list_object_versions(Bucket=BUCKET)["Versions"]
+    refused = cli(emulator, "--env", "dev", "--dir", str(build))
+    assert refused.returncode == 2
+    assert f"assets/creds.txt -> {tmp_path / 'creds.txt'}" in refused.stderr
+    assert s3.list_object_versions(Bucket=BUCKET)["Versions"] == before
+
+    (build / "assets" / "creds.txt").unlink()
+    result = cli(emulator, "--env", "dev", "--dir", str(build))
+    assert result.returncode == 0, result.stderr
+    assert "skip        2 hidden path(s), not published: .env, .git/" in result.stdout
+    assert objects(s3) == set(V2) | {".well-known/security.txt"}
