@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import filecmp
+import json
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,21 @@ def test_fast_exit_leaves_no_node_process_and_no_jsii_temp_dir(tmp_path):
     assert (outdir / "stacks" / "dev-network" / "cdk.tf.json").is_file()
     assert list(scratch.iterdir()) == [], "jsii left its runtime folder behind"
     assert processes_started_in(scratch) == [], "processes left running"
+
+
+def test_a_partial_synth_removes_stack_folders_it_did_not_write_and_counts_what_it_wrote(tmp_path):
+    outdir = tmp_path / "cdktf.out"
+    for stale in ("prod-api", "bootstrap"):  # an earlier full synth's
+        (outdir / "stacks" / stale).mkdir(parents=True)
+        (outdir / "stacks" / stale / "cdk.tf.json").write_text("{}")
+    result = run_main(outdir, ENVIRONMENTS="dev")
+    assert result.returncode == 0, result.stderr
+    written = ["dev-api", "dev-database", "dev-frontend", "dev-network"]
+    assert sorted(p.name for p in (outdir / "stacks").iterdir()) == written
+    assert f"Synthesized 4 stacks for AWS into {outdir}/stacks:\n" in result.stdout
+    assert ("Removed 2 stack folder(s) an earlier synth left there, which this run did not write "
+            "(synthesize them again to get them back): bootstrap, prod-api") in result.stdout
+    assert sorted(json.loads((outdir / "manifest.json").read_text())["stacks"]) == written
 
 
 def test_type_error_in_a_construct_argument_names_the_argument(tmp_path):

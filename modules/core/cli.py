@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import sys
 import threading
 from pathlib import Path
@@ -56,6 +57,20 @@ def load_bindings_in_background() -> threading.Thread | None:
     return thread
 
 
+def remove_stale_stacks(stacks_dir: Path, written: list[str]) -> list[str]:
+    """Delete the stack folders this synth did not write, and name them.
+
+    A partial synth (`ENVIRONMENTS=dev`) would otherwise leave an earlier run's prod
+    stacks beside today's dev ones, and whoever runs terraform there next applies stale
+    JSON. manifest.json already lists only this run's stacks. Terraform state is never in
+    these folders (it is remote; bootstrap's local state file lives in the project folder).
+    """
+    stale = sorted(p.name for p in stacks_dir.iterdir() if p.is_dir() and p.name not in written)
+    for name in stale:
+        shutil.rmtree(stacks_dir / name)
+    return stale
+
+
 def synth_main(project_dir: Path) -> int:
     """Synthesize into `$CDKTF_OUTDIR` (set by `cdktf synth`) or `cdktf.out/`.
 
@@ -73,6 +88,8 @@ def synth_main(project_dir: Path) -> int:
         print("nothing was written", file=sys.stderr)
         return 2
 
+    from cdktf import TerraformStack
+
     from modules.app import build_app
     from modules.core.target import Target
 
@@ -89,11 +106,15 @@ def synth_main(project_dir: Path) -> int:
     outdir = Path(os.environ.get("CDKTF_OUTDIR") or project_dir / "cdktf.out")
     app = build_app(environments, target=target, outdir=outdir)
     app.synth()
-    stacks = sorted(p.name for p in (outdir / "stacks").iterdir() if p.is_dir())
+    stacks = sorted(stack.node.id for stack in app.node.children if isinstance(stack, TerraformStack))
+    stale = remove_stale_stacks(outdir / "stacks", stacks)
     where = "the local emulator" if target.is_emulator else "AWS"
     print(f"Synthesized {len(stacks)} stacks for {where} into {outdir}/stacks:")
     for name in stacks:
         print(f"  {name}")
+    if stale:
+        print(f"Removed {len(stale)} stack folder(s) an earlier synth left there, which this run did not write "
+              f"(synthesize them again to get them back): {', '.join(stale)}")
     if os.environ.get("CDKTF_FAST_EXIT", "1") != "0":
         fast_exit(0)
     return 0
