@@ -23,7 +23,7 @@ from lark.exceptions import LarkError, UnexpectedInput
 
 from modules.api.config import ApiConfig
 from modules.cicd.config import PRINCIPAL_ARN, CicdConfig, CicdEnvironmentConfig, principal_account, role_account
-from modules.core.errors import ConfigError
+from modules.core.errors import ConfigError, shown
 from modules.core.naming import NameKind, bucket_name, check_bucket_name, check_name
 from modules.core.regions import AZ_COUNT_BY_REGION, CLOUDFRONT_LOGS_UNSUPPORTED_REGIONS
 from modules.core.schema import check, from_data
@@ -349,24 +349,95 @@ def display(path: Path) -> str:
         return str(path)
 
 
-def parse_hcl(path: Path) -> dict[str, Any]:
-    """Parse one HCL file into plain Python values, or raise ConfigError with the line."""
+# Far deeper than any environment file needs (blocks in blocks in maps: about five), and shallow
+# enough that the parser's recursion never reaches Python's limit.
+MAX_NESTING = 32
+
+
+def read_text(path: Path) -> str:
+    """The file as UTF-8 text (a byte-order mark is allowed and dropped), or ConfigError with the place."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as error:
         raise ConfigError("", f"cannot be read: {error.strerror}", file=display(path)) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        before = data[:error.start]
+        line = before.count(b"\n") + 1
+        column = error.start - (before.rfind(b"\n") + 1) + 1
+        raise ConfigError("", f"is not UTF-8 text: byte 0x{data[error.start]:02x} at line {line}, column {column}; "
+                              "save the file as UTF-8", file=display(path)) from None
+
+
+def too_deep(text: str, limit: int = MAX_NESTING) -> tuple[int, int] | None:
+    """Line and column where `{`/`[` nesting first exceeds `limit` (strings and comments skipped)."""
+    depth, line, column, index = 0, 1, 0, 0
+    in_string = False
+    while index < len(text):
+        char = text[index]
+        column += 1
+        if char == "\n":
+            line, column = line + 1, 0
+            in_string = False  # a quoted string ends at the line's end (an HCL syntax error otherwise)
+        elif in_string:
+            if char == "\\":
+                index += 1
+                column += 1
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char == "#" or text.startswith("//", index):
+            end = text.find("\n", index)
+            index = len(text) if end < 0 else end
+            continue
+        elif text.startswith("/*", index):
+            end = text.find("*/", index + 2)
+            end = len(text) if end < 0 else end + 2
+            skipped = text[index:end]
+            if "\n" in skipped:
+                line += skipped.count("\n")
+                column = len(skipped) - skipped.rfind("\n") - 1
+            else:
+                column += len(skipped) - 1
+            index = end
+            continue
+        elif char in "{[":
+            depth += 1
+            if depth > limit:
+                return line, column
+        elif char in "}]":
+            depth -= 1
+        index += 1
+    return None
+
+
+def parse_hcl(path: Path) -> dict[str, Any]:
+    """Parse one HCL file into plain Python values, or raise ConfigError with the line."""
+    text = read_text(path)
+    deep = too_deep(text)
+    if deep is not None:
+        raise ConfigError("", f"nests blocks, lists or maps more than {MAX_NESTING} deep at line {deep[0]}, "
+                              f"column {deep[1]}", file=display(path))
     options = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
     try:
         tree = hcl2.parses(text)
     except UnexpectedInput as error:
         line = getattr(error, "line", "?")
         column = getattr(error, "column", "?")
-        snippet = text.splitlines()[line - 1].strip() if isinstance(line, int) and line >= 1 else ""
-        raise ConfigError(
-            "", f"HCL syntax error at line {line}, column {column}: {snippet!r}", file=display(path)
-        ) from None
+        lines = text.splitlines()
+        if isinstance(line, int) and 1 <= line <= len(lines):
+            where = f"at line {line}, column {column}: {shown(lines[line - 1].strip())}"
+        else:  # lark reports an unfinished last statement one line past the end
+            last = lines[-1] if lines else ""
+            where = (f"at line {max(len(lines), 1)}, column {len(last) + 1}, the end of the file: "
+                     "a statement, string or bracket is left open")
+        raise ConfigError("", f"HCL syntax error {where}", file=display(path)) from None
     except LarkError as error:
         raise ConfigError("", f"HCL syntax error: {str(error).splitlines()[0]}", file=display(path)) from None
+    except RecursionError:
+        raise ConfigError("", "nests too deeply to read", file=display(path)) from None
     try:
         reject_repeated_keys(tree, options)
     except ConfigError as error:

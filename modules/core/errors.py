@@ -2,6 +2,24 @@
 
 from __future__ import annotations
 
+# Long enough to recognise a value, short enough that a message stays one readable line.
+SHOWN_MAX_CHARACTERS = 60
+
+
+def shown(value: object) -> str:
+    """A value as messages show it: its repr (quotes, control characters escaped), cut when long."""
+    text = repr(value)
+    if len(text) <= SHOWN_MAX_CHARACTERS:
+        return text
+    size = f"{len(value)} characters" if isinstance(value, str) else f"{len(text)} characters as written"
+    return f"{text[:SHOWN_MAX_CHARACTERS]}... ({size})"
+
+
+def one_line(text: str) -> str:
+    """`text` with every unprintable character (newline, tab, escape, ...) written as its escape,
+    so a message never spans lines or moves the terminal's cursor."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
 
 class ConfigError(Exception):
     """An environment file is wrong; raised before anything is synthesized.
@@ -20,7 +38,7 @@ class ConfigError(Exception):
     def __str__(self) -> str:
         where = f"{self.file}: " if self.file else ""
         subject = f"{self.key} " if self.key else ""
-        return f"{where}{subject}{self.message}"
+        return one_line(f"{where}{subject}{self.message}")
 
     def under(self, prefix: str) -> ConfigError:
         """The same error, with its key nested under `prefix`."""
@@ -33,4 +51,4 @@ class ConfigError(Exception):
 
 def invalid(key: str, value: object, allowed: str) -> ConfigError:
     """`<key> must be <allowed>, got <value>`."""
-    return ConfigError(key, f"must be {allowed}, got {value!r}")
+    return ConfigError(key, f"must be {allowed}, got {shown(value)}")

@@ -12,15 +12,46 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import re
 import types
 import typing
 from typing import Any, TypeVar
 
-from modules.core.errors import ConfigError
+from modules.core.errors import ConfigError, shown
 
 T = TypeVar("T")
 
 _TYPE_NAMES = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}
+
+
+# The largest document a value here can end up in is an ECS task definition (64 KiB, ECS
+# service quotas); a longer value can only fail at apply, after other stacks have changed.
+TEXT_MAX_CHARACTERS = 65536
+# An unescaped `${` or `%{`: Terraform reads strings in its JSON as templates, so a value holding
+# one would be evaluated (`${file("/etc/hostname")}` on the pipeline's agent). `$${` and `%%{` are
+# the escapes, in HCL and in Terraform's JSON alike, and pass through as written: Terraform's
+# template scanner reads a `${` right after a `$` as part of an escape (`$$${x}` is `$` + `$${`).
+TEMPLATE_SEQUENCE = re.compile(r"(?<!\$)(\$)\{|(?<!%)(%)\{")
+HEREDOC = re.compile(r"<<-?([A-Za-z_][A-Za-z0-9_]*)\n")
+
+
+def check_text(key: str, value: str) -> None:
+    """Every string of every file: one line of printable text, no Terraform template, bounded."""
+    if HEREDOC.match(value):
+        raise ConfigError(key, "is a heredoc (<<EOT ... EOT), which environment files do not support: "
+                               "write a quoted string")
+    if len(value) > TEXT_MAX_CHARACTERS:
+        raise ConfigError(key, f"must be at most {TEXT_MAX_CHARACTERS} characters, got {shown(value)}")
+    unprintable = next((c for c in value if not c.isprintable()), None)
+    if unprintable is not None:
+        raise ConfigError(key, f"must be printable text on one line, got {shown(value)} "
+                               f"(holds {unprintable.encode('unicode_escape').decode('ascii')})")
+    template = TEMPLATE_SEQUENCE.search(value)
+    if template is not None:
+        sign = template.group(1) or template.group(2)
+        raise ConfigError(key, f"holds {sign}{{, which Terraform would evaluate as a template when it reads "
+                               f"the synthesized JSON, got {shown(value)}; for a literal {sign}{{ write "
+                               f"{sign}{sign}{{")
 
 
 def _describe(annotation: Any) -> str:
@@ -51,25 +82,26 @@ def _convert(annotation: Any, value: Any, key: str) -> Any:
         raise ConfigError(key, f"must be {_describe(annotation)}, got null")
     if annotation is bool:
         if not isinstance(value, bool):
-            raise ConfigError(key, f"must be true or false, got {value!r}")
+            raise ConfigError(key, f"must be true or false, got {shown(value)}")
         return value
     if annotation is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(key, f"must be a whole number, got {value!r}")
+            raise ConfigError(key, f"must be a whole number, got {shown(value)}")
         return value
     if annotation is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(key, f"must be a number, got {value!r}")
+            raise ConfigError(key, f"must be a number, got {shown(value)}")
         return float(value)
     if annotation is str:
         if not isinstance(value, str):
-            raise ConfigError(key, f"must be a string, got {value!r}")
+            raise ConfigError(key, f"must be a string, got {shown(value)}")
+        check_text(key, value)
         return value
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         for member in annotation:
             if member.value == value:
                 return member
-        raise ConfigError(key, f"must be {_describe(annotation)}, got {value!r}")
+        raise ConfigError(key, f"must be {_describe(annotation)}, got {shown(value)}")
     if dataclasses.is_dataclass(annotation):
         # A block `name { ... }` parses as a one-element list of its body.
         if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
@@ -77,12 +109,12 @@ def _convert(annotation: Any, value: Any, key: str) -> Any:
         if isinstance(value, list) and len(value) > 1 and all(isinstance(v, dict) for v in value):
             raise ConfigError(key, f"must be one block {{ ... }}, got {len(value)} of them: merge them into one")
         if not isinstance(value, dict):
-            raise ConfigError(key, f"must be a block {{ ... }}, got {value!r}")
+            raise ConfigError(key, f"must be a block {{ ... }}, got {shown(value)}")
         return from_data(annotation, value, key)  # type: ignore[arg-type]
     if origin is tuple:
         (item_type, _ellipsis) = typing.get_args(annotation)
         if not isinstance(value, list):
-            raise ConfigError(key, f"must be a list, got {value!r}")
+            raise ConfigError(key, f"must be a list, got {shown(value)}")
         return tuple(
             _convert(item_type, _unlabel(item_type, item), f"{key}[{index}]")
             for index, item in enumerate(value)
@@ -92,7 +124,7 @@ def _convert(annotation: Any, value: Any, key: str) -> Any:
         if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
             value = value[0]
         if not isinstance(value, dict):
-            raise ConfigError(key, f"must be a map {{ key = value }}, got {value!r}")
+            raise ConfigError(key, f"must be a map {{ key = value }}, got {shown(value)}")
         return {
             _convert(key_type, k, key): _convert(item_type, v, f"{key}.{k}")
             for k, v in value.items()
@@ -143,7 +175,7 @@ def from_data(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
 def check(condition: bool, key: str, value: object, allowed: str) -> None:
     """Raise `<key> must be <allowed>, got <value>` unless `condition` holds."""
     if not condition:
-        raise ConfigError(key, f"must be {allowed}, got {value!r}")
+        raise ConfigError(key, f"must be {allowed}, got {shown(value)}")
 
 
 def check_range(key: str, value: int | float, low: int | float, high: int | float) -> None:

@@ -1,0 +1,115 @@
+"""Bad input of every kind ends in one line: file, place, dotted key, the value (cut, escaped), what
+is allowed. Cases from trying malformed environment files as a new user would (issue 21)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modules.core.environment import load_environments
+from modules.core.errors import ConfigError
+
+
+def edit(directory: Path, name: str, old: str, new: str) -> None:
+    path = directory / name
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {name}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def load_error(directory: Path) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        load_environments(directory)
+    message = str(caught.value)
+    assert "\n" not in message and len(message) < 600, message
+    return caught.value
+
+
+def message(error: ConfigError) -> str:
+    """The message without the file (its folder is a temporary one)."""
+    assert error.file is not None
+    return str(error).removeprefix(f"{error.file}: ")
+
+
+LOG_LEVEL = 'environment   = { LOG_LEVEL = "debug" }'
+
+
+def test_rejects_a_terraform_interpolation_in_a_value_showing_the_escape(environments_copy):
+    edit(environments_copy, "dev.hcl", LOG_LEVEL, 'environment   = { LOG_LEVEL = "${file("/etc/hostname")}" }')
+    error = load_error(environments_copy)
+    assert error.file.endswith("dev.hcl")
+    assert message(error) == (
+        "api.service[0].environment.LOG_LEVEL holds ${, which Terraform would evaluate as a template when it "
+        "reads the synthesized JSON, got '${file(\"/etc/hostname\")}'; for a literal ${ write $${")
+
+
+def test_rejects_a_terraform_directive_in_a_value(environments_copy):
+    edit(environments_copy, "dev.hcl", LOG_LEVEL, 'environment   = { LOG_LEVEL = "%{if true}x%{endif}" }')
+    assert message(load_error(environments_copy)).startswith("api.service[0].environment.LOG_LEVEL holds %{,")
+
+
+def test_accepts_the_escapes_and_writes_them_as_terraform_reads_them(environments_copy):
+    edit(environments_copy, "dev.hcl", LOG_LEVEL, 'environment   = { LOG_LEVEL = "a$${b}%%{c}" }')
+    dev = load_environments(environments_copy).get("dev")
+    assert dev.api.service[0].environment["LOG_LEVEL"] == "a$${b}%%{c}"  # Terraform's JSON: literal a${b}%{c}
+
+
+def test_rejects_an_account_id_ending_in_a_newline(environments_copy):
+    edit(environments_copy, "dev.hcl", 'account_id = "222222222222"', 'account_id = "222222222222\\n"')
+    assert message(load_error(environments_copy)) == (
+        "account_id must be printable text on one line, got '222222222222\\n' (holds \\n)")
+
+
+def test_rejects_a_value_too_long_for_any_aws_document_cut_in_the_message(environments_copy):
+    edit(environments_copy, "dev.hcl", LOG_LEVEL, f'environment   = {{ LOG_LEVEL = "{"x" * 2_000_000}" }}')
+    assert message(load_error(environments_copy)) == (
+        f"api.service[0].environment.LOG_LEVEL must be at most 65536 characters, got '{'x' * 59}... "
+        "(2000000 characters)")
+
+
+def test_rejects_a_heredoc_by_name(environments_copy):
+    edit(environments_copy, "dev.hcl", LOG_LEVEL, 'environment   = { LOG_LEVEL = <<EOT\ndebug\nEOT\n }')
+    assert message(load_error(environments_copy)) == (
+        "api.service[0].environment.LOG_LEVEL is a heredoc (<<EOT ... EOT), which environment files do not "
+        "support: write a quoted string")
+
+
+def test_rejects_a_file_that_is_not_utf8_with_the_place(environments_copy):
+    path = environments_copy / "dev.hcl"
+    lines = path.read_bytes().split(b"\n")
+    lines[2] = lines[2] + b" # caf\xe9"
+    path.write_bytes(b"\n".join(lines))
+    error = load_error(environments_copy)
+    column = len(lines[2])  # the last byte of the line, counted from 1
+    assert message(error) == f"is not UTF-8 text: byte 0xe9 at line 3, column {column}; save the file as UTF-8"
+
+
+def test_accepts_a_byte_order_mark(environments_copy):
+    path = environments_copy / "dev.hcl"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert load_environments(environments_copy).get("dev").account_id == "222222222222"
+
+
+def test_rejects_nesting_deeper_than_any_file_needs_with_the_place(environments_copy):
+    edit(environments_copy, "dev.hcl", LOG_LEVEL, "environment   = " + "[" * 3000 + "]" * 3000)
+    error = load_error(environments_copy)
+    assert message(error).startswith("nests blocks, lists or maps more than 32 deep at line ")
+
+
+def test_rejects_a_syntax_error_on_the_last_line_with_line_and_column(environments_copy):
+    path = environments_copy / "dev.hcl"
+    text = path.read_text().rstrip("\n") + "\nextra = [1,\n"
+    path.write_text(text)
+    lines = text.splitlines()
+    assert message(load_error(environments_copy)) == (
+        f"HCL syntax error at line {len(lines)}, column {len(lines[-1]) + 1}, the end of the file: "
+        "a statement, string or bracket is left open")
+
+
+def test_a_syntax_error_after_an_escape_names_its_own_line(environments_copy):
+    path = environments_copy / "dev.hcl"
+    text = 'note = "a$${b}"\n' + path.read_text().replace('account_id = "222222222222"', "account_id = ", 1)
+    path.write_text(text)
+    line = next(n for n, content in enumerate(text.splitlines(), 1) if content.startswith("account_id = "))
+    assert message(load_error(environments_copy)) == f"HCL syntax error at line {line}, column 14: 'account_id ='"
