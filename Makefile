@@ -25,7 +25,7 @@ test: $(VENV)/.synced $(CHECKOV_VENV)/.synced node_modules/.synced $(VENV)/.grap
 	$(PY) -m pytest
 
 test-fast: $(VENV)/.synced $(CHECKOV_VENV)/.synced node_modules/.synced $(VENV)/.graphviz $(VENV)/.postgresql
-	$(PY) -m pytest -m "not emulator"
+	$(PY) -m pytest -m "not emulator and not slow"
 
 test-emulator: $(VENV)/.synced
 	$(PY) -m pytest -m emulator
