@@ -256,3 +256,32 @@ def test_rejects_a_migration_schema_postgresql_would_need_quoted_or_reserves(env
     edit(environments_copy, "dev.hcl", 'image_tag        = "10.20.1"', f'image_tag        = "10.20.1"\n    schema = {value}')
     error = load_error(environments_copy)
     assert error.key == "api.migrations.schema"
+
+@pytest.mark.parametrize("name, part", [("gateway", "Gateway"), ("cluster", "Cluster"),
+                                        ("secret-payments", "SecretPayments")])
+def test_rejects_a_service_named_like_a_part_of_the_api_tier(environments_copy, name, part):
+    edit(environments_copy, "dev.hcl", 'service "service1"', f'service "{name}"')
+    error = load_error(environments_copy)
+    assert str(error).endswith(
+        f"dev.hcl: api.service[0].name must be a name whose construct id ({part!r}) the API tier does not use for "
+        "one of its own parts (taken: 'gateway', 'cluster', 'load-balancer', 'migrations', 'stage', ... and names "
+        f"starting 'secret-' or 'alarm-email-'), got {name!r}")
+
+
+def test_the_api_tiers_own_part_ids_are_all_reserved(environments, tmp_path):
+    """Builds dev's stacks and lists the children of the scopes that hold one construct per service:
+    every child that is not a service must be reserved, so no service name can collide with it."""
+    from cdktf import App
+
+    from modules.api.config import API_PART_ID_PREFIX, API_PART_IDS
+    from modules.app import EnvironmentBuilder
+    from modules.core.target import Target
+
+    dev = environments.get("dev")
+    builder = EnvironmentBuilder(App(outdir=str(tmp_path)), environments, dev, Target())
+    builder.build()
+    services = {service.construct_id for service in dev.api.service}
+    parts = {child.node.id for scope in (builder.api, builder.api.gateway) for child in scope.node.children}
+    unreserved = sorted(part for part in parts - services
+                        if part not in API_PART_IDS and not API_PART_ID_PREFIX.match(part))
+    assert unreserved == []

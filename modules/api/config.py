@@ -72,6 +72,24 @@ class LoggingLevel(enum.Enum):
     INFO = "INFO"
 
 
+# Construct ids the API tier gives its own parts in the two scopes that also hold one construct per
+# service (named `pascal(service name)`): the Api construct and its Gateway. A service named
+# `gateway` would take `Gateway`, and the build would stop with a jsii error; the loader refuses it
+# by name instead. tests/test_api_config.py builds the tier and checks this list is complete.
+API_PART_IDS = frozenset({
+    "AlarmKey", "AlarmKeyAlias", "AlarmKeyPolicy", "AlarmTopic", "AlarmTopicArn", "Cluster", "ClusterName",
+    "CollectorRemoteWriteUrl", "CollectorWorkspaceArn", "ExecuteCommandLogGroup", "Gateway", "Identity",
+    "LoadBalancer", "LogKey", "LogKeyAlias", "LogKeyPolicy", "Migrations", "Partition", "S3PrefixList", "SecretKey",
+    "SecretKeyAlias", "SecretKeyPolicy", "ServiceNames", "TaskDefinitionArns",
+    "AccessLogGroup", "Account", "AliasRecord", "BasePathMapping", "Certificate", "CertificateValidation",
+    "CertificateValidationRecord", "CloudWatchRole", "CloudWatchRolePolicy", "CloudWatchTrust", "CustomDomainUrl",
+    "Deployment", "DomainName", "ExecutionLogGroup", "InvokeUrl", "MethodSettings", "ParameterValidator", "RestApi",
+    "RestApiId", "Stage", "VpcLink", "WafLogGroup", "WafLogging", "WebAcl", "WebAclAssociation", "Zone",
+})
+# Parts named after other config (`Secret<secret name>`, `AlarmEmail<address>`).
+API_PART_ID_PREFIX = re.compile(r"(?:Secret|AlarmEmail)[A-Z]")
+
+
 def pascal(name: str) -> str:
     """`orders-api` -> `OrdersApi`: a service's construct id (stable: it comes from config)."""
     return "".join(part[:1].upper() + part[1:] for part in name.split("-"))
@@ -296,6 +314,11 @@ class ApiConfig:
 
     def _check_service(self, index: int, service: ServiceConfig) -> None:
         key = f"service[{index}]"
+        part = service.construct_id
+        check(part not in API_PART_IDS and not API_PART_ID_PREFIX.match(part), f"{key}.name", service.name,
+              f"a name whose construct id ({part!r}) the API tier does not use for one of its own parts "
+              "(taken: 'gateway', 'cluster', 'load-balancer', 'migrations', 'stage', ... and names starting "
+              "'secret-' or 'alarm-email-')")
         for earlier in self.service[:index]:
             check(earlier.name != service.name, f"{key}.name", service.name, "a name no other service has")
             if earlier.path_prefix == service.path_prefix:
