@@ -285,3 +285,24 @@ def test_the_api_tiers_own_part_ids_are_all_reserved(environments, tmp_path):
     unreserved = sorted(part for part in parts - services
                         if part not in API_PART_IDS and not API_PART_ID_PREFIX.match(part))
     assert unreserved == []
+
+
+def test_rejects_more_environment_than_a_task_definition_holds(environments_copy):
+    # ECS: a task definition is at most 64 KiB (service quotas); 20 values of 2,000 characters pass each
+    # string's own bound and together exceed the service's share.
+    variables = ", ".join(f'V{index} = "{"x" * 2000}"' for index in range(20))
+    edit(environments_copy, "dev.hcl", 'environment   = { LOG_LEVEL = "debug" }', f"environment   = {{ {variables} }}")
+    assert str(load_error(environments_copy)).endswith(
+        "dev.hcl: api.service[0].environment must be at most 32768 bytes of names and values (an ECS task "
+        "definition is at most 64 KiB, and the collector sidecar, secrets and settings share it): put large values "
+        "in a secret, got '20 variables of 40050 bytes'")
+
+
+def test_rejects_more_services_than_the_load_balancer_has_listeners(environments_copy):
+    services = "\n".join(
+        f'service "s{index}" {{\n path_prefix = "s{index}"\n container_port = {9000 + index}\n'
+        f' image_repository = "webapp/s{index}"\n image_tag = "1"\n}}' for index in range(51))
+    edit(environments_copy, "dev.hcl", '  service "service1" {', services + '\n  service "service1" {')
+    assert str(load_error(environments_copy)).endswith(
+        "dev.hcl: api.service must be 1..50 service \"<name>\" { ... } blocks (each has a listener on the one NLB, "
+        "which takes at most 50), got '53 services'")

@@ -90,6 +90,12 @@ API_PART_IDS = frozenset({
 API_PART_ID_PREFIX = re.compile(r"(?:Secret|AlarmEmail)[A-Z]")
 
 
+# ECS service quotas: a task definition is at most 64 KiB; half of it for one service's variables.
+ENVIRONMENT_MAX_BYTES = 32 * 1024
+# Elastic Load Balancing quotas: 50 listeners per Network Load Balancer (one per service here).
+MAX_SERVICES = 50
+
+
 def pascal(name: str) -> str:
     """`orders-api` -> `OrdersApi`: a service's construct id (stable: it comes from config)."""
     return "".join(part[:1].upper() + part[1:] for part in name.split("-"))
@@ -185,6 +191,10 @@ class ServiceConfig:
         check(bool(HEALTH_PATH.match(self.metrics_path)) and len(self.metrics_path) <= 1024,
               "metrics_path", self.metrics_path, "an absolute URL path like '/metrics'")
         check_range("health_check_grace_period_seconds", self.health_check_grace_period_seconds, 0, 3600)
+        size = sum(len(name.encode()) + len(value.encode()) for name, value in self.environment.items())
+        check(size <= ENVIRONMENT_MAX_BYTES, "environment", f"{len(self.environment)} variables of {size} bytes",
+              f"at most {ENVIRONMENT_MAX_BYTES} bytes of names and values (an ECS task definition is at most "
+              "64 KiB, and the collector sidecar, secrets and settings share it): put large values in a secret")
         for name in (*self.environment, *self.secrets):
             where = "environment" if name in self.environment else "secrets"
             check(bool(VARIABLE_NAME.match(name)), where, name, "environment variable names (letters, digits, _)")
@@ -280,7 +290,9 @@ class ApiConfig:
     alarm_email_addresses: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        check(len(self.service) >= 1, "service", self.service, 'at least one service "<name>" { ... } block')
+        check(1 <= len(self.service) <= MAX_SERVICES, "service", f"{len(self.service)} services",
+              f'1..{MAX_SERVICES} service "<name>" {{ ... }} blocks (each has a listener on the one NLB, '
+              f"which takes at most {MAX_SERVICES})")
         for index, service in enumerate(self.service):
             self._check_service(index, service)
         for secret in self.secrets:
