@@ -2,6 +2,13 @@
 
 project = "webapp"
 
+# Production is declared here, once: an environment in one of these accounts must say
+# `production = true` and meet the production rules (deletion protection, Multi-AZ, ...).
+# Turning production off for such an environment means removing its account here, in the
+# same reviewed change. Any other account holds one environment only (shared_accounts
+# lists those meant to hold several).
+production_accounts = ["444444444444"]
+
 # Where every stack keeps its Terraform state: created once by the `bootstrap`
 # stack, then used by the S3 backend of every other stack.
 state {

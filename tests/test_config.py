@@ -166,8 +166,10 @@ def test_rejects_cidrs_that_overlap_another_environment(environments_copy):
 
 
 def move_stage_into_devs_account(directory: Path) -> None:
+    """Stage beside dev in dev's account, declared in shared.hcl as an account meant to be shared."""
     path = directory / "stage.hcl"
     path.write_text(path.read_text().replace("333333333333", "222222222222"))
+    append(directory, "shared.hcl", 'shared_accounts = ["222222222222"]')
 
 
 def test_rejects_two_environments_setting_one_accounts_api_gateway_role(environments_copy):

@@ -113,3 +113,61 @@ def test_a_syntax_error_after_an_escape_names_its_own_line(environments_copy):
     path.write_text(text)
     line = next(n for n, content in enumerate(text.splitlines(), 1) if content.startswith("account_id = "))
     assert message(load_error(environments_copy)) == f"HCL syntax error at line {line}, column 14: 'account_id ='"
+
+
+# -- production is declared once -----------------------------------------------------------------
+
+def test_rejects_dev_pointed_at_prods_account_and_terraform_role(environments_copy):
+    edit(environments_copy, "dev.hcl", 'account_id = "222222222222"', 'account_id = "444444444444"')
+    edit(environments_copy, "dev.hcl", "arn:aws:iam::222222222222:role/webapp-terraform-dev",
+         "arn:aws:iam::444444444444:role/webapp-terraform-prod")
+    error = load_error(environments_copy)
+    assert error.file.endswith("dev.hcl")
+    assert message(error) == (
+        "production must be true: account 444444444444 is a production account (production_accounts in "
+        "shared.hcl); to retire it on purpose, remove the account from production_accounts in the same reviewed "
+        "change, got false")
+
+
+def test_rejects_prod_declaring_production_away(environments_copy):
+    edit(environments_copy, "prod.hcl", "production = true", "production = false")
+    error = load_error(environments_copy)
+    assert error.file.endswith("prod.hcl") and error.key == "production"
+    assert "remove the account from production_accounts in the same reviewed change" in message(error)
+
+
+def test_turning_production_off_on_purpose_is_one_reviewed_change_of_both_files(environments_copy):
+    edit(environments_copy, "prod.hcl", "production = true", "production = false")
+    edit(environments_copy, "shared.hcl", 'production_accounts = ["444444444444"]', "production_accounts = []")
+    assert not load_environments(environments_copy).get("prod").production
+
+
+def test_rejects_production_in_an_account_not_declared_production(environments_copy):
+    edit(environments_copy, "shared.hcl", 'production_accounts = ["444444444444"]', "production_accounts = []")
+    assert message(load_error(environments_copy)) == (
+        "production is true, but account 444444444444 is not in production_accounts in shared.hcl: declare it there "
+        "too (production is declared once, for every file)")
+
+
+def test_rejects_a_shared_file_without_production_accounts(environments_copy):
+    edit(environments_copy, "shared.hcl", 'production_accounts = ["444444444444"]', "")
+    error = load_error(environments_copy)
+    assert error.file.endswith("shared.hcl")
+    assert message(error).startswith("production_accounts must be the list of production accounts")
+
+
+def test_rejects_two_environments_in_one_account_unless_declared_shared(environments_copy):
+    edit(environments_copy, "stage.hcl", 'account_id = "333333333333"', 'account_id = "222222222222"')
+    edit(environments_copy, "stage.hcl", "arn:aws:iam::333333333333:role/webapp-terraform-stage",
+         "arn:aws:iam::222222222222:role/webapp-terraform-dev")
+    assert message(load_error(environments_copy)) == (
+        "account_id '222222222222' is already dev.hcl's account; an account holds one environment unless "
+        "shared_accounts in shared.hcl lists it")
+
+
+def test_cross_environment_checks_read_every_file_when_only_some_are_loaded(environments_copy):
+    qa = (environments_copy / "dev.hcl").read_text().replace("222222222222", "555555555555")
+    (environments_copy / "qa.hcl").write_text(qa)
+    with pytest.raises(ConfigError) as caught:
+        load_environments(environments_copy, ("qa",))
+    assert caught.value.key == "network.cidr" and "overlaps dev.hcl's '10.10.0.0/16'" in str(caught.value)

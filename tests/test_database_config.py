@@ -95,6 +95,8 @@ def test_rejects_a_production_environment_without_its_safeguard(environments_cop
 
 def test_the_same_settings_load_when_not_marked_production(environments_copy):
     edit(environments_copy, "prod.hcl", "production = true", "production = false")
+    # Retiring production on purpose: its account leaves shared.hcl's production_accounts too.
+    edit(environments_copy, "shared.hcl", 'production_accounts = ["444444444444"]', "production_accounts = []")
     edit(environments_copy, "prod.hcl", "deletion_protection       = true", "deletion_protection       = false")
     edit(environments_copy, "prod.hcl", "multi_az                  = true", "multi_az                  = false")
     edit(environments_copy, "prod.hcl", "replica_count             = 1", "replica_count             = 2")

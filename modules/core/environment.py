@@ -107,8 +107,21 @@ class SharedConfig:
     cicd: CicdConfig
     # The path one image takes through the environments (`python -m delivery promote`).
     promotion_order: tuple[str, ...] = ("dev", "stage", "prod")
+    # Production is declared here, once: an environment in one of these accounts must be
+    # `production = true` (and meet the production rules), so no environment file can declare
+    # production away. `[]` when there is none yet; required, so it is never forgotten.
+    production_accounts: tuple[str, ...] | None = None
+    # Accounts meant to hold more than one environment. Any other account, and the Terraform
+    # role in it, belongs to one environment only.
+    shared_accounts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        check(self.production_accounts is not None, "production_accounts", None,
+              "the list of production accounts (production_accounts = [\"444444444444\"], or [] when there is "
+              "none): an environment in one of them must be production = true")
+        for key in ("production_accounts", "shared_accounts"):
+            for account in getattr(self, key) or ():
+                _check_account(key, account)
         check(bool(PROJECT_NAME.match(self.project)), "project", self.project,
               "3..20 lowercase letters, digits and hyphens, starting with a letter")
         if not self.state.bucket:
@@ -555,33 +568,60 @@ def check_bucket_names_fit(environment: EnvironmentConfig, prefix: str) -> None:
 
 
 def load_environments(directory: Path, names: tuple[str, ...] | None = None) -> Environments:
-    """Load and cross-check `shared.hcl` and every `<env>.hcl` in `directory`."""
+    """Load and cross-check `shared.hcl` and every `<env>.hcl` in `directory`; keep `names` (all by default).
+
+    Every file is read and checked even when only some environments are wanted: a new
+    environment's CIDR must not overlap dev's, nor its account be prod's, whatever is synthesized.
+    """
     shared = load_shared(directory)
     # `<env>.hcl` only: files with more dots (`dev.release.hcl`) are other tools' data.
     paths = sorted(p for p in directory.glob("*.hcl") if p.name != SHARED_FILE and "." not in p.stem)
-    every = len(paths)
     if names is not None:
-        wanted = set(names)
-        missing = wanted - {p.stem for p in paths}
+        missing = set(names) - {p.stem for p in paths}
         if missing:
             raise ConfigError("", f"has no file for environment(s) {sorted(missing)}", file=display(directory))
-        paths = [p for p in paths if p.stem in wanted]
     if not paths:
         raise ConfigError("", "holds no environment files (<env>.hcl)", file=display(directory))
-    environments = tuple(load_environment(path, shared) for path in paths)
-    if len(paths) == every:
-        unknown = [name for name in shared.promotion_order if name not in {p.stem for p in paths}]
-        if unknown:
-            raise ConfigError("promotion_order", f"names {unknown}, which have no environment file",
-                              file=display(directory / SHARED_FILE))
-    _check_across(directory, shared, environments)
-    return Environments(shared, environments, complete=len(paths) == every)
+    every = tuple(load_environment(path, shared) for path in paths)
+    unknown = [name for name in shared.promotion_order if name not in {p.stem for p in paths}]
+    if unknown:
+        raise ConfigError("promotion_order", f"names {unknown}, which have no environment file",
+                          file=display(directory / SHARED_FILE))
+    _check_production(directory, shared, every)
+    _check_across(directory, shared, every)
+    if names is None:
+        return Environments(shared, every)
+    wanted = tuple(e for e in every if e.name in set(names))
+    return Environments(shared, wanted, complete=len(wanted) == len(every))
+
+
+def _check_production(directory: Path, shared: SharedConfig, environments: tuple[EnvironmentConfig, ...]) -> None:
+    """Production is what shared.hcl says it is: an environment cannot leave it by its own file."""
+    production = shared.production_accounts or ()
+    for environment in environments:
+        file = display(directory / f"{environment.name}.hcl")
+        if environment.account_id in production and not environment.production:
+            raise ConfigError(
+                "production", f"must be true: account {environment.account_id} is a production account "
+                f"(production_accounts in {SHARED_FILE}); to retire it on purpose, remove the account from "
+                "production_accounts in the same reviewed change, got false", file=file)
+        if environment.production and environment.account_id not in production:
+            raise ConfigError(
+                "production", f"is true, but account {environment.account_id} is not in production_accounts in "
+                f"{SHARED_FILE}: declare it there too (production is declared once, for every file)", file=file)
 
 
 def _check_across(directory: Path, shared: SharedConfig, environments: tuple[EnvironmentConfig, ...]) -> None:
     """Checks that need two environments: unique prefixes, no overlapping VPC ranges, one
     owner of each account-and-region setting."""
     for first, second in itertools.combinations(environments, 2):
+        if second.account_id not in shared.shared_accounts:
+            file = display(directory / f"{second.name}.hcl")
+            if first.account_id == second.account_id:
+                raise ConfigError(
+                    "account_id", f"{second.account_id!r} is already {first.name}.hcl's account; an account holds one "
+                    f"environment unless shared_accounts in {SHARED_FILE} lists it", file=file)
+            # Both in one account is refused above; a role is in its environment's account (checked per file).
         same_place = (first.account_id, first.region) == (second.account_id, second.region)
         if same_place and first.api.account_cloudwatch_role and second.api.account_cloudwatch_role:
             raise ConfigError(
