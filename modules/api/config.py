@@ -77,7 +77,8 @@ class LoggingLevel(enum.Enum):
 # `gateway` would take `Gateway`, and the build would stop with a jsii error; the loader refuses it
 # by name instead. tests/test_api_config.py builds the tier and checks this list is complete.
 API_PART_IDS = frozenset({
-    "AlarmKey", "AlarmKeyAlias", "AlarmKeyPolicy", "AlarmTopic", "AlarmTopicArn", "Cluster", "ClusterName",
+    "AlarmKey", "AlarmKeyAlias", "AlarmKeyPolicy", "AlarmTopic", "AlarmTopicArn", "AlarmTopicPolicy",
+    "AlarmTopicPolicyDocument", "Cluster", "ClusterName",
     "CollectorRemoteWriteUrl", "CollectorWorkspaceArn", "ExecuteCommandLogGroup", "Gateway", "Identity",
     "LoadBalancer", "LogKey", "LogKeyAlias", "LogKeyPolicy", "Migrations", "Partition", "S3PrefixList", "SecretKey",
     "SecretKeyAlias", "SecretKeyPolicy", "ServiceNames", "TaskDefinitionArns",
