@@ -90,10 +90,12 @@ def generate_environments(scale: int, target: Path) -> Path:
     if scale == 1:
         return target
     octet = 100
+    accounts = []
     for path in sorted(source.glob("*.hcl")):
         if path.name == "shared.hcl" or "." in path.stem:
             continue
         text = path.read_text()
+        accounts += re.findall(r'^account_id\s*=\s*"([0-9]{12})"', text, flags=re.M)
         for copy in range(2, scale + 1):
             octet += 1
             if octet > 250:
@@ -103,6 +105,10 @@ def generate_environments(scale: int, target: Path) -> Path:
             # Gateway's CloudWatch role setting (load_environments checks there is one owner).
             renamed = renamed.replace("\napi {\n", "\napi {\n  account_cloudwatch_role = false\n", 1)
             (target / f"{path.stem}{copy}.hcl").write_text(renamed)
+    # The copies share their originals' accounts, which shared.hcl must say is intended.
+    shared = target / "shared.hcl"
+    listed = ", ".join(f'"{account}"' for account in sorted(set(accounts)))
+    shared.write_text(shared.read_text() + f"\nshared_accounts = [{listed}]\n")
     return target
 
 
