@@ -12,7 +12,7 @@ from pathlib import Path
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from modules.core.cli import synth_main  # noqa: E402
+from modules.synth import synth_main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(synth_main(Path(__file__).resolve().parent))

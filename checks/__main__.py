@@ -35,7 +35,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _environments(directory: Path) -> tuple[frozenset[str], frozenset[str]]:
-    from modules.core.environment import load_environments
+    from modules.environment import load_environments
 
     loaded = load_environments(directory)
     return (frozenset(e.name for e in loaded.environments),

@@ -17,8 +17,8 @@ from delivery import DeployError, UsageError
 
 def load_environments(directory: Path, *names: str) -> Any:
     """The named environments' config (all when none are named), or UsageError naming the known ones."""
-    from modules.core.environment import load_environments as load
     from modules.core.errors import ConfigError
+    from modules.environment import load_environments as load
 
     known = sorted(p.stem for p in directory.glob("*.hcl") if p.name != "shared.hcl" and "." not in p.stem)
     for name in names:
@@ -75,7 +75,7 @@ def state_role(aws: Aws, environments: Any, environment: str) -> str | None:
     which maps every account to one, as the emulator target does for the backend."""
     if aws.endpoint_url:
         return None
-    from modules.core.state_access import state_role_arn
+    from modules.state_access import state_role_arn
 
     return state_role_arn(environments.shared, environments.get(environment))
 

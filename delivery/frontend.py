@@ -528,7 +528,7 @@ def load_environment(options: Options) -> Any:
 
 def resolve_site(options: Options, environments: Any, aws: Aws) -> Site:
     """Bucket and distribution: the flags, else the `<env>-frontend` stack's state outputs."""
-    from modules.core.environment import BackendType
+    from modules.core.settings import BackendType
 
     environment = environments.get(options.env)
     bucket, distribution_id = options.bucket, options.distribution_id

@@ -103,7 +103,7 @@ def critical_findings(ecr: Any, registry_id: str, repository: str, digest: str) 
 def _write(context: Context, environment: Any, path: Path, old: Any, new: Any) -> bool:
     """Validate `new` against the environment, print the diff, write atomically. False when unchanged."""
     from modules.core.errors import ConfigError
-    from modules.core.release import apply_release, render_release, write_release
+    from modules.release import apply_release, render_release, write_release
 
     try:
         apply_release(environment.api, new, path)
@@ -122,7 +122,7 @@ def _write(context: Context, environment: Any, path: Path, old: Any, new: Any) -
 
 def release(context: Context, *, service: str, tag: str, environment: str | None = None) -> str:
     """Pin `service`'s image `tag` (by its digest) in the first environment's release file."""
-    from modules.core.release import Release, ReleasedImage, load_release, release_path
+    from modules.release import Release, ReleasedImage, load_release, release_path
 
     environments = context.load()
     target = environment or environments.shared.promotion_order[0]
@@ -163,7 +163,7 @@ def promote(context: Context, source: str, target: str, *, service: str | None =
     With `service`, only that image moves (what an approval names); with `tag` too, only if
     `source` still pins that tag of it (a later release there was not the one approved).
     """
-    from modules.core.release import Release, load_release, release_path
+    from modules.release import Release, load_release, release_path
 
     environments = context.load()
     order = environments.shared.promotion_order
@@ -220,7 +220,7 @@ def _tag_promoted(context: Context, ecr: Any, registry_id: str, image: Any, envi
     policy keeps such images apart from release_images_kept, so what an environment runs cannot expire."""
     from botocore.exceptions import ClientError
 
-    from modules.cicd.names import promoted_tag
+    from modules.contract import promoted_tag
 
     tag = promoted_tag(environment, image.image_tag)
     where = {"registryId": registry_id, "repositoryName": image.image_repository}

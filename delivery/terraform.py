@@ -23,10 +23,10 @@ from delivery.aws import read_state_outputs, stack_output
 
 
 def environment_stacks(environments: Any, environment: str) -> list[str]:
-    from modules.layout import TIERS, stack_name
+    from modules.layout import stack_name, tier_names
 
     environments.get(environment)
-    return [stack_name(environment, tier) for tier in TIERS]
+    return [stack_name(environment, tier) for tier in tier_names()]
 
 
 def _cli(workdir: Path) -> Any:

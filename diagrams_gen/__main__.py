@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from diagrams_gen.graph import TIERS, build, environments
+from diagrams_gen.graph import build, environments, picture_tiers
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     written: list[Path] = []
     for name, graph in graphs.items():
         written += render(graph, f"{name}: whole environment", args.out / name)
-        for tier in TIERS:
+        for tier in picture_tiers():
             view = graph.tier_view(tier)
             if any(node.tier == tier for node in view.nodes.values()):
                 written += render(view, f"{name}: {tier} tier", args.out / f"{name}-{tier}")

@@ -15,13 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modules import tiers
+
 # `${aws_x.y.attr}` and `${data.terraform_remote_state.<input>.outputs.<output>}`; both can sit
 # inside longer strings (`http://${aws_lb.x.dns_name}:8080/`, `${...secret_arn}:password::`).
 _REFERENCE = re.compile(r"\$\{(data\.terraform_remote_state\.[\w-]+\.outputs\.[\w-]+|aws_\w+\.[\w-]+\.[\w.\[\]]+)\}")
 _REMOTE = re.compile(r"data\.terraform_remote_state\.cross-stack-reference-input-([\w-]+)\.outputs\.([\w-]+)")
 _LOCAL = re.compile(r"(aws_\w+)\.([\w-]+)\.([\w.\[\]]+)")
 
-TIERS = ("bootstrap", "network", "database", "api", "frontend", "cicd")
+
+def picture_tiers() -> tuple[str, ...]:
+    """A picture per tier: bootstrap, each environment tier in order (modules/tiers.py), cicd."""
+    return (tiers.BOOTSTRAP.tier, *(tier.name for tier in tiers.TIERS), tiers.CICD.tier)
 
 
 @dataclass(frozen=True)

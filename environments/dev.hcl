@@ -14,6 +14,8 @@ network {
   az_count                = 2
   nat_gateways            = "single"
   flow_log_retention_days = 30
+  # Dev may be destroyed and rebuilt: nothing of it is kept from `terraform destroy`.
+  prevent_destroy         = false
 }
 
 # PostgreSQL: one small instance in one zone and no replicas. Dev's database may be
@@ -25,7 +27,7 @@ database {
   allocated_storage_gib     = 20
   max_allocated_storage_gib = 50
   backup_retention_days     = 7
-  deletion_protection       = false
+  prevent_destroy           = false
   skip_final_snapshot       = true
   apply_immediately         = true
   log_retention_days        = 30
@@ -49,7 +51,7 @@ api {
   fargate_base                  = 0
   fargate_spot_weight           = 3
   log_retention_days            = 30
-  deletion_protection           = false
+  prevent_destroy               = false
   throttling_burst_limit        = 50
   throttling_rate_limit         = 20
   logging_level                 = "INFO"
@@ -97,4 +99,9 @@ api {
     image_repository = "webapp/migrations"
     image_tag        = "10.20.1"
   }
+}
+
+# The pipeline's reach into dev: its monitoring workspace may be destroyed with it.
+cicd {
+  prevent_destroy = false
 }

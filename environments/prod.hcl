@@ -26,7 +26,7 @@ database {
   allocated_storage_gib     = 100
   max_allocated_storage_gib = 500
   backup_retention_days     = 7
-  deletion_protection       = true
+  prevent_destroy           = true
   apply_immediately         = false
   log_retention_days        = 365
   connections_alarm_count   = 1400
@@ -57,7 +57,7 @@ frontend {
 # for GET responses, logs kept a year, deletion protection.
 api {
   log_retention_days            = 365
-  deletion_protection           = true
+  prevent_destroy               = true
   throttling_burst_limit        = 1000
   throttling_rate_limit         = 500
   cache_cluster_size_gib        = 0.5

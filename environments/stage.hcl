@@ -31,7 +31,7 @@ database {
   allocated_storage_gib     = 50
   max_allocated_storage_gib = 200
   backup_retention_days     = 7
-  deletion_protection       = true
+  prevent_destroy           = true
   apply_immediately         = false
   log_retention_days        = 90
   connections_alarm_count   = 700
@@ -58,7 +58,7 @@ frontend {
 # protection, no cache (prod measures the cache; stage keeps the cost down).
 api {
   log_retention_days            = 90
-  deletion_protection           = true
+  prevent_destroy               = true
   throttling_burst_limit        = 200
   throttling_rate_limit         = 100
   waf_rate_limit_per_5_minutes  = 2000

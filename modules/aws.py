@@ -47,10 +47,104 @@ import threading
 import typing
 from pathlib import Path
 from types import MappingProxyType, ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modules.core.jsii_node import plain_provider_import
-from modules.core.jsii_node import restore as restore_node_options
+
+if TYPE_CHECKING:
+    # What mypy sees of `aws.<submodule>` (the lazy __getattr__ below hides it): the provider's
+    # own types. Never run: at run time __getattr__ imports a submodule on first use.
+    from cdktf_cdktf_provider_aws import (  # noqa: F401
+        acm_certificate,
+        acm_certificate_validation,
+        api_gateway_account,
+        api_gateway_base_path_mapping,
+        api_gateway_deployment,
+        api_gateway_domain_name,
+        api_gateway_integration,
+        api_gateway_method,
+        api_gateway_method_settings,
+        api_gateway_request_validator,
+        api_gateway_resource,
+        api_gateway_rest_api,
+        api_gateway_stage,
+        api_gateway_vpc_link,
+        appautoscaling_policy,
+        appautoscaling_target,
+        cloudfront_distribution,
+        cloudfront_origin_access_control,
+        cloudfront_response_headers_policy,
+        cloudwatch_log_group,
+        cloudwatch_metric_alarm,
+        data_aws_availability_zones,
+        data_aws_caller_identity,
+        data_aws_canonical_user_id,
+        data_aws_cloudfront_log_delivery_canonical_user_id,
+        data_aws_iam_policy_document,
+        data_aws_partition,
+        data_aws_prefix_list,
+        data_aws_route53_zone,
+        data_aws_ssm_parameter,
+        db_instance,
+        db_parameter_group,
+        db_subnet_group,
+        default_security_group,
+        dynamodb_table,
+        ecr_lifecycle_policy,
+        ecr_registry_scanning_configuration,
+        ecr_repository,
+        ecr_repository_policy,
+        ecs_cluster,
+        ecs_cluster_capacity_providers,
+        ecs_service,
+        ecs_task_definition,
+        eip,
+        flow_log,
+        grafana_workspace,
+        grafana_workspace_saml_configuration,
+        iam_role,
+        iam_role_policy,
+        iam_role_policy_attachment,
+        internet_gateway,
+        kms_alias,
+        kms_key,
+        lb,
+        lb_listener,
+        lb_target_group,
+        nat_gateway,
+        prometheus_alert_manager_definition,
+        prometheus_rule_group_namespace,
+        prometheus_workspace,
+        provider,
+        route,
+        route53_record,
+        route_table,
+        route_table_association,
+        s3_bucket,
+        s3_bucket_acl,
+        s3_bucket_lifecycle_configuration,
+        s3_bucket_logging,
+        s3_bucket_ownership_controls,
+        s3_bucket_policy,
+        s3_bucket_public_access_block,
+        s3_bucket_server_side_encryption_configuration,
+        s3_bucket_versioning,
+        secretsmanager_secret,
+        secretsmanager_secret_version,
+        security_group,
+        sns_topic,
+        sns_topic_policy,
+        sns_topic_subscription,
+        ssm_parameter,
+        subnet,
+        vpc,
+        vpc_endpoint,
+        vpc_security_group_egress_rule,
+        vpc_security_group_ingress_rule,
+        wafv2_web_acl,
+        wafv2_web_acl_association,
+        wafv2_web_acl_logging_configuration,
+    )
 
 PACKAGE = "cdktf_cdktf_provider_aws"
 
@@ -181,8 +275,6 @@ PLAIN = plain_provider_import()
 _typing = None if PLAIN else _typing_with_cached_hints()
 _jsii = None if PLAIN else _jsii_with_cached_gets()
 _package = importlib.import_module(PACKAGE) if PLAIN else _load_package_without_init()
-# The kernel is running: child processes of this one get NODE_OPTIONS without the hook.
-restore_node_options()
 
 
 def __getattr__(name: str) -> Any:

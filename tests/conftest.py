@@ -16,11 +16,18 @@ import pytest
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from modules.core.environment import Environments, load_environments  # noqa: E402
+from modules.core import jsii_node  # noqa: E402
+
+# The session synthesizes in this process: start its Node kernel with the lazy provider index
+# before any test module imports cdktf (the synth entry point's step; importing does not).
+jsii_node.start_kernel()
+
 from modules.core.terraform import TerraformCli  # noqa: E402
+from modules.environment import Environments, load_environments  # noqa: E402
 from modules.layout import stack_names  # noqa: E402
 from tests.harness.background import JOBS  # noqa: E402
 from tests.harness.checkov import CHECKOV, run_checkov  # noqa: E402
+from tests.harness.edits import PROD_MFA, VARIANT, replace_block  # noqa: E402
 from tests.harness.jobs import (  # noqa: E402
     CDKTF_CLI,
     VALIDATE_BROKEN_COPY_OF,
@@ -30,10 +37,9 @@ from tests.harness.jobs import (  # noqa: E402
     validate_stacks,
 )
 from tests.harness.postgres import PostgresServer, find_bin_dir  # noqa: E402
+from tests.harness.project import ENVIRONMENTS_DIR  # noqa: E402
 from tests.harness.synth import Synthesized, synthesize  # noqa: E402
 
-PROJECT = Path(__file__).resolve().parent.parent
-ENVIRONMENTS_DIR = PROJECT / "environments"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # Where background jobs started before any fixture exists write (removed at the end).
 BACKGROUND_OUTDIRS = Path(tempfile.mkdtemp(prefix="cdktf-test-jobs-"))
@@ -134,12 +140,9 @@ def local_target_synth(environments: Environments, tmp_path_factory: pytest.Temp
 
 @pytest.fixture(scope="session")
 def cicd_variant(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """Every environment with the pipeline's other shapes (tests/test_cicd.py VARIANT: OIDC CI role,
+    """Every environment with the pipeline's other shapes (tests/harness/edits.py VARIANT: OIDC CI role,
     one shared Prometheus workspace, enhanced scanning, SAML Grafana) and MFA on prod's deploy role:
     one synth for the tests of test_cicd.py and test_cicd_collector.py that need them."""
-    from tests.test_cicd import PROD_MFA, VARIANT
-    from tests.test_cicd_config import replace_block
-
     directory = tmp_path_factory.mktemp("cicd-variant") / "environments"
     shutil.copytree(ENVIRONMENTS_DIR, directory)
     replace_block(directory, "shared.hcl", VARIANT)

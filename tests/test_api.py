@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from modules.core.environment import load_environments
+from modules.environment import load_environments
 from tests.harness.synth import Stack, synthesize
 
 COLLECTOR = "otel-collector"  # the sidecar's container name (modules/api/README.md)
@@ -709,7 +709,7 @@ def test_api_gateway_logs_to_cloudwatch_through_the_account_role(synth):
 def without_account_role(tmp_path_factory):
     import shutil
 
-    from tests.conftest import ENVIRONMENTS_DIR
+    from tests.harness.project import ENVIRONMENTS_DIR
 
     directory = tmp_path_factory.mktemp("api-account-role") / "environments"
     shutil.copytree(ENVIRONMENTS_DIR, directory)
@@ -852,7 +852,7 @@ def variant(tmp_path_factory, environments_dir_copy):
 def environments_dir_copy(tmp_path_factory):
     import shutil
 
-    from tests.conftest import ENVIRONMENTS_DIR
+    from tests.harness.project import ENVIRONMENTS_DIR
 
     target = tmp_path_factory.mktemp("api-environments") / "environments"
     shutil.copytree(ENVIRONMENTS_DIR, target)

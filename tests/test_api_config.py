@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from modules.api.config import Authorization, CpuArchitecture, LoggingLevel
-from modules.core.environment import load_environments
 from modules.core.errors import ConfigError
 from modules.database.access import DatabaseAccess
+from modules.environment import load_environments
 
 
 def edit(directory: Path, name: str, old: str, new: str, count: int = 1) -> None:
@@ -198,10 +198,10 @@ def test_rejects_a_service_name_that_makes_a_target_group_name_too_long(environm
 
 
 def test_rejects_production_without_deletion_protection(environments_copy):
-    edit(environments_copy, "prod.hcl", "deletion_protection           = true", "deletion_protection           = false")
+    edit(environments_copy, "prod.hcl", "prevent_destroy               = true", "prevent_destroy               = false")
     error = load_error(environments_copy)
     assert error.file.endswith("prod.hcl")
-    assert str(error).endswith("api.deletion_protection must be true when production = true, got False")
+    assert str(error).endswith("api.prevent_destroy must be true when production = true, got False")
 
 
 def test_rejects_an_api_without_services(environments_copy):
@@ -265,7 +265,7 @@ def test_rejects_a_service_named_like_a_part_of_the_api_tier(environments_copy, 
     assert str(error).endswith(
         f"dev.hcl: api.service[0].name must be a name whose construct id ({part!r}) the API tier does not use for "
         "one of its own parts (taken: 'gateway', 'cluster', 'load-balancer', 'migrations', 'stage', ... and names "
-        f"starting 'secret-' or 'alarm-email-'), got {name!r}")
+        f"starting 'secret-'), got {name!r}")
 
 
 def test_the_api_tiers_own_part_ids_are_all_reserved(environments, tmp_path):
@@ -279,9 +279,9 @@ def test_the_api_tiers_own_part_ids_are_all_reserved(environments, tmp_path):
 
     dev = environments.get("dev")
     builder = EnvironmentBuilder(App(outdir=str(tmp_path)), environments, dev, Target())
-    builder.build()
+    api = builder.build()["api"]
     services = {service.construct_id for service in dev.api.service}
-    parts = {child.node.id for scope in (builder.api, builder.api.gateway) for child in scope.node.children}
+    parts = {child.node.id for scope in (api, api.gateway) for child in scope.node.children}
     unreserved = sorted(part for part in parts - services
                         if part not in API_PART_IDS and not API_PART_ID_PREFIX.match(part))
     assert unreserved == []

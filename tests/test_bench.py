@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.synth import generate_environments
-from modules.core.environment import load_environments
+from modules.environment import load_environments
 
 
 def test_generated_copies_load_and_leave_account_settings_to_their_original(tmp_path):

@@ -183,7 +183,7 @@ def test_bootstrap_provider_pins_the_state_account(bootstrap):
 
 
 def test_state_access_role_also_trusts_the_environments_extra_state_principals(tmp_path, environments_copy):
-    from modules.core.environment import load_environments
+    from modules.environment import load_environments
     from tests.harness.synth import synthesize
 
     admin = "arn:aws:iam::222222222222:role/platform-admin"
@@ -197,7 +197,7 @@ def test_state_access_role_also_trusts_the_environments_extra_state_principals(t
 
 
 def test_a_partial_synth_leaves_bootstrap_out_rather_than_drop_other_environments_roles(tmp_path, environments_copy):
-    from modules.core.environment import load_environments
+    from modules.environment import load_environments
     from tests.harness.synth import synthesize
 
     synthesized = synthesize(load_environments(environments_copy, ("dev",)), tmp_path / "cdktf.out")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from modules.core.environment import load_environments
 from modules.core.errors import ConfigError
-from tests.conftest import ENVIRONMENTS_DIR
+from modules.environment import load_environments
+from tests.harness.project import ENVIRONMENTS_DIR
 from tests.harness.synth import synthesize
 
 # The account ids in environments/*.hcl (literals: the uniqueness part is the owning account's id).

@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from checks.rules import RULES, Context, Finding, load_suppressions, run
-from checks.rules.stack import Stack
-from modules.core.environment import Environments
+from checks.rules import RULES, load_suppressions
+from tests.harness.checks import check, pack_context
 from tests.harness.synth import Synthesized
-
-
-def pack_context(environments: Environments, emulator: dict[str, dict[str, Any]]) -> Context:
-    return Context(
-        environments=frozenset(e.name for e in environments.environments),
-        production=frozenset(e.name for e in environments.environments if e.production),
-        emulator={name: Stack(name, stack) for name, stack in emulator.items()},
-    )
-
-
-def check(stacks: dict[str, dict[str, Any]], context: Context) -> tuple[list[Finding], list[Finding]]:
-    return run([Stack(name, stack) for name, stack in stacks.items()], context, load_suppressions())
 
 
 def test_every_stack_passes_every_rule(synth: Synthesized, local_target_synth: Synthesized, environments):

@@ -18,7 +18,7 @@ import pytest
 
 from checks.rules import Finding
 from tests.conftest import SUMMARY
-from tests.test_checks import check, pack_context
+from tests.harness.checks import check, pack_context
 
 Stacks = dict[str, dict[str, Any]]
 

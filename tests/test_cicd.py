@@ -8,9 +8,10 @@ import re
 import pytest
 import yaml
 
-from modules.cicd.names import promoted_tag
-from modules.core.environment import load_environments
+from modules.contract import promoted_tag
+from modules.environment import load_environments
 from modules.layout import stack_names
+from tests.harness.policies import document_of, documents, resource_named, role_policy, statements
 from tests.harness.synth import read_synthesized, synthesize
 
 STACK = "shared-cicd"
@@ -25,31 +26,6 @@ READ_ONLY = re.compile(r"^[a-z0-9-]+:(Describe|Get|List)[A-Za-z]*$")
 @pytest.fixture(scope="module")
 def stack(synth):
     return synth.stack(STACK)
-
-
-def documents(stack) -> dict[str, dict]:
-    return stack.data("aws_iam_policy_document")
-
-
-def document_of(stack, reference: str) -> dict:
-    """The policy document a `${data.aws_iam_policy_document.X.json}` reference names."""
-    name = re.fullmatch(r"\$\{data\.aws_iam_policy_document\.(\w+)\.json\}", reference).group(1)
-    return documents(stack)[name]
-
-
-def statements(stack, reference: str) -> dict[str, dict]:
-    return {s["sid"]: s for s in document_of(stack, reference)["statement"]}
-
-
-def resource_named(stack, resource_type: str, name_key: str, name: str) -> tuple[str, dict]:
-    (found,) = [(k, v) for k, v in stack.resources(resource_type).items() if v.get(name_key) == name]
-    return found
-
-
-def role_policy(stack, role_logical_id: str) -> dict:
-    (policy,) = [p for p in stack.resources("aws_iam_role_policy").values()
-                 if p["role"] == f"${{aws_iam_role.{role_logical_id}.id}}"]
-    return policy
 
 
 # --- ECR -------------------------------------------------------------------------------
@@ -239,7 +215,6 @@ def test_other_deploy_roles_trust_the_ci_role(stack, env):
 
 
 # prod.hcl in the cicd_variant fixture (tests/conftest.py): MFA instead of an external id.
-PROD_MFA = ('  deploy_external_id    = "webapp-prod-deploy"\n', "  deploy_require_mfa    = true\n")
 
 
 def test_mfa_is_required_where_an_environment_asks(cicd_variant):
@@ -280,7 +255,7 @@ def test_deploy_role_reaches_only_its_own_environment(stack, env):
 
 
 def test_deploy_role_names_match_what_the_api_and_frontend_stacks_create(stack, synth):
-    """`modules/cicd/names.py` names other tiers' resources: they must exist under those names."""
+    """`modules/contract.py` names other tiers' resources: they must exist under those names."""
     for env in ENVS:
         prefix = f"webapp-{env}"
         api = synth.stack(f"{env}-api")
@@ -437,7 +412,7 @@ def test_workspace_in_the_registry_account_alerts_through_the_report_topic(tmp_p
     dev = replace(dev, account_id=registry.account_id,
                   assume_role_arn=f"arn:aws:iam::{registry.account_id}:role/webapp-terraform-dev")
     app = App(outdir=str(tmp_path))
-    CicdStack(app, shared=environments.shared, environments=[dev, *others], target=Target())
+    CicdStack(app, "shared-cicd", shared=environments.shared, environments=[dev, *others], target=Target())
     app.synth()
     mixed = read_synthesized(tmp_path).stack(STACK)
 
@@ -512,20 +487,6 @@ def test_a_partial_synth_leaves_the_shared_stack_out(tmp_path, environments_copy
 # --- the other shapes: shared workspace, OIDC, enhanced scanning, SAML ----------------------
 
 
-VARIANT = """cicd {
-  ci_oidc_provider_arn = "arn:aws:iam::111111111111:oidc-provider/jenkins.example.com"
-  ci_oidc_subjects     = ["repo:acme/webapp:ref:refs/heads/main"]
-  extra_repositories   = ["webapp/otel-collector"]
-  enhanced_scanning    = true
-  prometheus_workspaces = "shared"
-  grafana {
-    authentication_providers = ["AWS_SSO", "SAML"]
-    saml_metadata_url        = "https://idp.example.com/metadata.xml"
-    saml_admin_role_values   = ["grafana-admins"]
-  }
-}"""
-
-
 @pytest.fixture(scope="module")
 def variant(cicd_variant):
     return cicd_variant.stack(STACK)
@@ -596,9 +557,12 @@ def test_repository_ids_come_from_the_names():
 
 
 def test_subscription_ids_are_readable_and_distinct():
-    from modules.cicd.pipeline import subscription_id
-    assert subscription_id("ops+ci@example.com") == "EmailOpsPlusCiAtExampleDotCom"
-    assert subscription_id("a.b@x.io") != subscription_id("ab@x.io")
+    from modules.core.subscriptions import subscription_id
+    assert subscription_id("ops+ci@example.com") == "Email<ops+ci@example.com>"
+    # Addresses the earlier schemes gave one id (PascalCase words; spelled-out punctuation and case).
+    for first, second in (("a-b@x.io", "a.b@x.io"), ("a.b@x.io", "ab@x.io"), ("a-b@x.io", "aDashB@x.io"),
+                          ("a/b@x.io", "a--b@x.io"), ("a/b@x.io", "a%2Fb@x.io")):
+        assert subscription_id(first) != subscription_id(second)
 
 
 @pytest.mark.parametrize("env", ENVS)

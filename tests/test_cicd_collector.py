@@ -12,9 +12,8 @@ import re
 import pytest
 import yaml
 
-from tests.test_cicd import VARIANT, document_of, resource_named, role_policy, statements
-from tests.test_cicd_config import shared_with
-from tests.test_config import load_error
+from tests.harness.edits import VARIANT, load_error, shared_with
+from tests.harness.policies import document_of, resource_named, role_policy, statements
 
 # The collector sidecar's container name (modules/api/README.md).
 CONTAINER = "otel-collector"

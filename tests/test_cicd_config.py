@@ -2,33 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from modules.cicd.config import GrafanaAuthentication, PrometheusWorkspaces
-from modules.core.environment import load_environments
-from tests.test_config import append, edit, load_error
-
-
-def replace_block(directory: Path, name: str, block: str) -> None:
-    """Swap the file's `cicd { ... }` block for `block`."""
-    path = directory / name
-    text = path.read_text()
-    start = text.index("\ncicd {")
-    end = text.index("\n}\n", start) + 3
-    path.write_text(text[:start] + "\n" + block + "\n" + text[end:])
-
-
-SHARED_CICD = """cicd {
-  ci_principal_arns = ["arn:aws:iam::111111111111:role/webapp-jenkins"]
-  ci_external_id    = "webapp-jenkins-ci"
-%s
-}"""
-
-
-def shared_with(directory: Path, lines: str) -> None:
-    replace_block(directory, "shared.hcl", SHARED_CICD % lines)
+from modules.environment import load_environments
+from tests.harness.edits import append, edit, load_error, replace_block, shared_with
 
 
 def test_loads_the_cicd_blocks_into_typed_config(environments):

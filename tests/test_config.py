@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
 import pytest
 
-from modules.core.environment import BackendType, StateLocking, load_environments
-from modules.core.errors import ConfigError
+from modules.core.settings import BackendType, StateLocking
+from modules.environment import load_environments
 from modules.network.config import NatGateways
-
-
-def edit(directory: Path, name: str, old: str, new: str) -> None:
-    path = directory / name
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {name}"
-    path.write_text(text.replace(old, new, 1))
-
-
-def append(directory: Path, name: str, text: str) -> None:
-    path = directory / name
-    path.write_text(path.read_text() + "\n" + text + "\n")
-
-
-def load_error(directory: Path) -> ConfigError:
-    with pytest.raises(ConfigError) as caught:
-        load_environments(directory)
-    return caught.value
+from tests.harness.edits import append, edit, load_error
 
 
 def test_loads_every_environment_into_typed_config(environments):
@@ -301,3 +285,29 @@ def test_rejects_zone_name_that_is_not_a_dns_name(environments_copy):
     edit(environments_copy, "prod.hcl", '"webapp.example.com"', '"Webapp.Example.com."')
     error = load_error(environments_copy)
     assert error.key == "dns.zone_name" and "'Webapp.Example.com.'" in str(error)
+
+
+@pytest.mark.parametrize("block", ["database", "api"])
+def test_the_old_protection_key_names_the_new_one(environments_copy, block):
+    """`deletion_protection` (database and api until this version) is `prevent_destroy` in every tier."""
+    text = (environments_copy / "stage.hcl").read_text()
+    start = text.index(f"\n{block} {{")
+    (environments_copy / "stage.hcl").write_text(
+        text[:start] + text[start:].replace("prevent_destroy", "deletion_protection", 1))
+    error = load_error(environments_copy)
+    assert error.file.endswith("stage.hcl") and error.key == f"{block}.deletion_protection"
+    assert "was renamed: write prevent_destroy = ..." in str(error)
+
+
+def test_every_tier_protects_its_state_unless_the_file_says_otherwise():
+    """One word and one default: a tier block that leaves `prevent_destroy` out is protected."""
+    from modules.api.config import ApiConfig
+    from modules.cicd.config import CicdEnvironmentConfig
+    from modules.database.config import DatabaseConfig
+    from modules.frontend.config import FrontendConfig
+    from modules.network.config import NetworkConfig
+
+    for config in (ApiConfig, CicdEnvironmentConfig, DatabaseConfig, FrontendConfig, NetworkConfig):
+        (field,) = [f for f in dataclasses.fields(config) if f.name == "prevent_destroy"]
+        assert field.default is True, config.__name__
+        assert not [f for f in dataclasses.fields(config) if f.name == "deletion_protection"], config.__name__

@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modules.core.environment import load_environments
 from modules.core.errors import ConfigError
-from tests.conftest import ENVIRONMENTS_DIR
+from modules.environment import load_environments
+from tests.harness.project import ENVIRONMENTS_DIR
 
 FILES = ("dev.hcl", "stage.hcl", "prod.hcl", "shared.hcl")
 # Characters that break parsers and messages: controls, quotes, brackets, HCL and template syntax.

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from modules.core.environment import load_environments
 from modules.core.errors import ConfigError
+from modules.environment import load_environments
 
 
 def edit(directory: Path, name: str, old: str, new: str) -> None:

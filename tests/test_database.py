@@ -11,8 +11,8 @@ import pytest
 from cdktf import App, TerraformOutput
 
 from modules.app import EnvironmentBuilder
-from modules.core.environment import load_environments
 from modules.core.target import Target
+from modules.environment import load_environments
 from tests.harness.jobs import validate_stacks
 from tests.harness.synth import Stack, synthesize
 
@@ -333,7 +333,7 @@ def test_handle_carries_the_database_to_a_client_stack(environments, tmp_path):
     app = App(outdir=str(tmp_path))
     builder = EnvironmentBuilder(app, environments, environments.get("prod"), Target())
     builder.build()
-    handle = builder.database.handle
+    handle = builder.built["database"].handle
     client = builder.stack("client")
     fields = ("security_group_id", "writer_endpoint", "instance_resource_ids", "master_user_secret_arn",
               "secret_kms_key_arn")
@@ -381,7 +381,7 @@ def synth_dev(tmp_path: Path, environments_copy: Path, *lines: str):
 
 @pytest.fixture(scope="module")
 def restored(tmp_path_factory):
-    from tests.conftest import ENVIRONMENTS_DIR
+    from tests.harness.project import ENVIRONMENTS_DIR
 
     copy = tmp_path_factory.mktemp("restore") / "environments"
     shutil.copytree(ENVIRONMENTS_DIR, copy)
@@ -440,7 +440,7 @@ def test_writer_may_take_a_major_upgrade(synth):
 
 def test_deletion_protection_also_sets_prevent_destroy(tmp_path, environments_copy):
     path = environments_copy / "dev.hcl"
-    path.write_text(path.read_text().replace("deletion_protection       = false", "deletion_protection       = true")
+    path.write_text(path.read_text().replace("prevent_destroy           = false", "prevent_destroy           = true")
                     .replace("skip_final_snapshot       = true", "skip_final_snapshot       = false"))
     stack = synth_dev(tmp_path, environments_copy)
     primary = stack.resource("aws_db_instance", "Database/Primary")

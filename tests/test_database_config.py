@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from modules.core.environment import load_environments
 from modules.core.errors import ConfigError
+from modules.environment import load_environments
 
 
 def edit(directory: Path, name: str, old: str, new: str) -> None:
@@ -38,10 +38,10 @@ def load_error(directory: Path) -> ConfigError:
 
 def test_loads_each_environments_database(environments):
     dev, prod, stage = (environments.get(name).database for name in ("dev", "prod", "stage"))
-    assert (dev.multi_az, dev.replica_count, dev.deletion_protection, dev.skip_final_snapshot) == (False, 0, False, True)
-    assert (prod.multi_az, prod.replica_count, prod.deletion_protection, prod.skip_final_snapshot) == (
+    assert (dev.multi_az, dev.replica_count, dev.prevent_destroy, dev.skip_final_snapshot) == (False, 0, False, True)
+    assert (prod.multi_az, prod.replica_count, prod.prevent_destroy, prod.skip_final_snapshot) == (
         True, 1, True, False)
-    assert stage.multi_az and stage.replica_count == 1 and stage.deletion_protection
+    assert stage.multi_az and stage.replica_count == 1 and stage.prevent_destroy
     assert dev.apply_immediately and not stage.apply_immediately and not prod.apply_immediately
     assert prod.backup_retention_days == 7 and prod.engine_major_version == "17"
 
@@ -85,7 +85,7 @@ def test_rejects_backup_retention_outside_1_to_35(environments_copy, days):
                         message), message
 
 
-@pytest.mark.parametrize("key", ["multi_az", "deletion_protection"])
+@pytest.mark.parametrize("key", ["multi_az", "prevent_destroy"])
 def test_rejects_a_production_environment_without_its_safeguard(environments_copy, key):
     edit(environments_copy, "prod.hcl", f"{key:<25} = true", f"{key:<25} = false")
     error = load_error(environments_copy)
@@ -97,7 +97,7 @@ def test_the_same_settings_load_when_not_marked_production(environments_copy):
     edit(environments_copy, "prod.hcl", "production = true", "production = false")
     # Retiring production on purpose: its account leaves shared.hcl's production_accounts too.
     edit(environments_copy, "shared.hcl", 'production_accounts = ["444444444444"]', "production_accounts = []")
-    edit(environments_copy, "prod.hcl", "deletion_protection       = true", "deletion_protection       = false")
+    edit(environments_copy, "prod.hcl", "prevent_destroy           = true", "prevent_destroy           = false")
     edit(environments_copy, "prod.hcl", "multi_az                  = true", "multi_az                  = false")
     edit(environments_copy, "prod.hcl", "replica_count             = 1", "replica_count             = 2")
     assert not load_environments(environments_copy).get("prod").database.multi_az
@@ -166,7 +166,7 @@ def test_rejects_malformed_or_short_windows(environments_copy, key, value):
 def test_rejects_skipping_the_final_snapshot_of_a_protected_database(environments_copy):
     set_in_database(environments_copy, "prod.hcl", "skip_final_snapshot = true")
     error = load_error(environments_copy)
-    assert error.key == "database.skip_final_snapshot" and "while deletion_protection = true" in str(error)
+    assert error.key == "database.skip_final_snapshot" and "while prevent_destroy = true" in str(error)
 
 
 @pytest.mark.parametrize("value", ["2026-11-27 03:00:00", "2026-11-27T03:00:00+01:00", "2026-13-40T03:00:00Z"])

@@ -76,3 +76,42 @@ def test_a_targeted_apply_updates_the_outputs_migrate_reads(tmp_path):
     write("2")
     plan(stack.parent, ["demo"], io.StringIO(), apply=True, targets=("terraform_data.migrations",), name="migrations")
     assert outputs() == {"migrations": "migrations:2", "service": "service:1"}
+
+
+FAKE_TERRAFORM = """#!/bin/sh
+# Records the environment each terraform child gets, then succeeds (plan: no changes).
+env > "$DUMP_DIR/$(date +%s%N).env"
+exit 0
+"""
+
+
+def test_a_delivery_commands_terraform_child_carries_no_node_preload(tmp_path):
+    """The lazy provider index is for the synth's Node kernel only: `delivery plan` (which imports
+    the environment model and the layout, never cdktf) hands terraform the caller's NODE_OPTIONS."""
+    import os
+    import sys
+
+    bin_dir, dump = tmp_path / "bin", tmp_path / "dump"
+    bin_dir.mkdir()
+    dump.mkdir()
+    fake = bin_dir / "terraform"
+    fake.write_text(FAKE_TERRAFORM)
+    fake.chmod(0o755)
+    stacks = tmp_path / "stacks"
+    for tier in ("network", "database", "api", "frontend"):
+        (stacks / f"dev-{tier}").mkdir(parents=True)
+        (stacks / f"dev-{tier}" / "cdk.tf.json").write_text("{}")
+    user_options = "--max-old-space-size=2048"
+    env = {**{k: v for k, v in os.environ.items() if k != "CDKTF_PLAIN_PROVIDER_IMPORT"},
+           "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "DUMP_DIR": str(dump),
+           "NODE_OPTIONS": user_options}
+    project = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, "-m", "delivery", "plan", "dev", "--stacks-dir", str(stacks)],
+                            cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    children = [dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+                for path in sorted(dump.iterdir())]
+    assert len(children) == 12, "init, plan and show for each of dev's four stacks"
+    for child in children:
+        assert child.get("NODE_OPTIONS") == user_options
+        assert "lazy_provider_index" not in "".join(child.values())

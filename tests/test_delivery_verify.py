@@ -15,7 +15,7 @@ import pytest
 
 import delivery.pipeline as pipeline
 from delivery.pipeline import Context, verify
-from tests.conftest import ENVIRONMENTS_DIR
+from tests.harness.project import ENVIRONMENTS_DIR
 
 NEW = {name: f"arn:aws:ecs:eu-west-1:222222222222:task-definition/webapp-dev-{name}:8" for name in ("service1", "service2")}
 OLD = {name: arn.replace(":8", ":7") for name, arn in NEW.items()}

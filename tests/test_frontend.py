@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from modules.core.environment import load_environments
 from modules.core.errors import ConfigError
 from modules.core.target import Target
+from modules.environment import load_environments
 from modules.frontend.config import FrontendConfig, GeoRestriction, PriceClass
+from tests.harness.edits import append, edit, load_error
 from tests.harness.synth import synthesize
-from tests.test_config import append, edit, load_error
 
 # CloudFront "Use managed cache policies": "Name: Managed-CachingOptimized ID: 658327ea-f89d-4fab-a63d-7e88639e58f6"
 # (https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/using-managed-cache-policies.html).
@@ -396,7 +396,7 @@ def variant(tmp_path_factory):
     """dev with a zone looked up by id, a subdomain, geo restriction and WAF; and the emulator target."""
     import shutil
 
-    from tests.conftest import ENVIRONMENTS_DIR
+    from tests.harness.project import ENVIRONMENTS_DIR
 
     directory = tmp_path_factory.mktemp("variant") / "environments"
     shutil.copytree(ENVIRONMENTS_DIR, directory)

@@ -27,7 +27,7 @@ from delivery.frontend import (
     publish,
     scan_build,
 )
-from tests.conftest import PROJECT
+from tests.harness.project import PROJECT
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 

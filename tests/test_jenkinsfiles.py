@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.conftest import PROJECT
+from tests.harness.project import PROJECT
 
 INFRA = PROJECT / "Jenkinsfile"
 APP = PROJECT / "ci" / "app.Jenkinsfile"

@@ -152,9 +152,9 @@ def test_prevent_destroy_keeps_the_vpc_subnets_nat_addresses_and_flow_log_trail(
 
 
 def test_production_requires_network_prevent_destroy(environments_copy):
-    from tests.test_config import edit, load_error
+    from tests.harness.edits import edit, load_error
 
-    edit(environments_copy, "prod.hcl", "  prevent_destroy         = true\n}", "}")
+    edit(environments_copy, "prod.hcl", "  prevent_destroy         = true\n}", "  prevent_destroy         = false\n}")
     error = load_error(environments_copy)
     assert error.file.endswith("prod.hcl") and error.key == "network.prevent_destroy"
     assert "must be true when production = true, got False" in str(error)

@@ -6,10 +6,11 @@ import ast
 import functools
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import PROJECT
+from tests.harness.project import PROJECT
 
 PACKAGE = "cdktf_cdktf_provider_aws"
 ALLOWED = {PROJECT / "modules" / "aws.py"}
@@ -146,39 +147,60 @@ def test_the_session_kernel_runs_with_the_lazy_index(synth):
 
 NODE_OPTIONS_PROBE = """
 import json, os, sys
-import modules
+import modules, modules.synth
+from modules.core import jsii_node
+imported = os.environ.get("NODE_OPTIONS")
+if sys.argv[1] == "entry-point":
+    jsii_node.prepare()
 prepared = os.environ.get("NODE_OPTIONS")
+import cdktf
+jsii_node.restore()
 from modules import aws
 import jsii._kernel.providers.process as process
 kernel = next(o for o in __import__("gc").get_objects() if isinstance(o, process._NodeProcess))
 pid = kernel._process.pid
 environ = open(f"/proc/{pid}/environ", "rb").read().decode(errors="replace").split("\\0")
-print(json.dumps({"prepared": prepared, "after": os.environ.get("NODE_OPTIONS"),
+print(json.dumps({"imported": imported, "prepared": prepared, "after": os.environ.get("NODE_OPTIONS"),
                   "kernel": [e for e in environ if e.startswith("NODE_OPTIONS=")]}))
 """
 
 
-@pytest.mark.parametrize("user_options", [None, "--max-old-space-size=4096"])
-def test_the_hook_reaches_the_kernel_only_and_node_options_are_put_back(user_options):
-    """Programs started after the kernel (terraform, npm, node) get the user's NODE_OPTIONS."""
+def _probe(how: str, user_options: str | None) -> dict[str, Any]:
     import json
     import os
     import subprocess
     import sys
 
-    from modules.core.jsii_node import HOOK
-
     env = {k: v for k, v in os.environ.items() if k not in ("NODE_OPTIONS", "CDKTF_PLAIN_PROVIDER_IMPORT")}
     if user_options is not None:
         env["NODE_OPTIONS"] = user_options
-    result = subprocess.run([sys.executable, "-c", NODE_OPTIONS_PROBE], cwd=PROJECT, env=env,
+    result = subprocess.run([sys.executable, "-c", NODE_OPTIONS_PROBE, how], cwd=PROJECT, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
-    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize("user_options", [None, "--max-old-space-size=4096"])
+def test_the_hook_reaches_the_kernel_only_and_node_options_are_put_back(user_options):
+    """What a synth entry point does (prepare, start the kernel, restore): programs started after
+    the kernel (terraform, npm, node) get the user's NODE_OPTIONS."""
+    from modules.core.jsii_node import HOOK
+
+    seen = _probe("entry-point", user_options)
+    assert seen["imported"] == user_options
     assert str(HOOK) in seen["prepared"]
     (kernel,) = seen["kernel"]
     assert str(HOOK) in kernel and (user_options or "") in kernel
     assert seen["after"] == user_options
+
+
+@pytest.mark.parametrize("user_options", [None, "--max-old-space-size=4096"])
+def test_importing_the_library_installs_no_hook(user_options):
+    """`import modules...` (what the delivery commands do) changes no environment: no preload
+    reaches the kernel or any later child process."""
+    seen = _probe("import-only", user_options)
+    assert seen["imported"] == seen["prepared"] == seen["after"] == user_options
+    assert seen["kernel"] == ([f"NODE_OPTIONS={user_options}"] if user_options else [])
 
 
 def test_node_options_add_and_remove_the_hook_once():
@@ -433,7 +455,7 @@ def test_creation_stacks_and_their_error_messages_are_unchanged_by_the_hook(tmp_
         "cdktf": json.dumps(str(cdktf)), "outdir": json.dumps(str(tmp_path / "out")), "lazy": json.dumps(str(lazy)),
         "trace": json.dumps(str(cdktf / "lib" / "tokens" / "private" / "stack-trace.js")),
     }
-    # This process's NODE_OPTIONS carries the hook (modules/__init__.py): the plain run drops it.
+    # A hook inherited from the caller's NODE_OPTIONS would make both runs hooked: the plain run drops it.
     plain_env = {**os.environ, "NODE_OPTIONS": without_hook(os.environ.get("NODE_OPTIONS", ""))}
     runs = {}
     for hooked in (False, True):

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from modules.core.environment import load_environments
 from modules.core.errors import ConfigError
-from modules.core.release import Release, ReleasedImage, load_release, release_path, render_release, write_release
+from modules.environment import load_environments
+from modules.release import Release, ReleasedImage, load_release, release_path, render_release, write_release
 from tests.harness.synth import synthesize
 
 DIGEST = "sha256:" + "ab" * 32

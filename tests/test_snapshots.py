@@ -10,11 +10,7 @@ from __future__ import annotations
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from modules.core.environment import load_environments
-from modules.layout import stack_names
-from tests.conftest import ENVIRONMENTS_DIR
-
-STACKS = stack_names(load_environments(ENVIRONMENTS_DIR))
+from tests.harness.project import STACKS
 
 
 @pytest.fixture

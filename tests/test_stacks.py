@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from modules.core.environment import load_environments
+from modules.environment import load_environments
 from modules.layout import stack_names
 from tests.harness.synth import synthesize
 
@@ -49,8 +49,8 @@ def test_every_environment_provider_runs_as_its_terraform_role(synth, env, accou
 def test_a_provider_assumes_no_role_when_none_is_configured(tmp_path, environments_copy):
     path = environments_copy / "dev.hcl"
     text = path.read_text()
-    path.write_text(text.replace('assume_role_arn = "arn:aws:iam::222222222222:role/webapp-terraform-dev"',
-                                 'cicd {\n  terraform_role_arn = "arn:aws:iam::222222222222:role/webapp-terraform-dev"\n}'))
+    text = text.replace('assume_role_arn = "arn:aws:iam::222222222222:role/webapp-terraform-dev"\n', "")
+    path.write_text(text.replace("cicd {\n", 'cicd {\n  terraform_role_arn = "arn:aws:iam::222222222222:role/webapp-terraform-dev"\n'))
     synthesized = synthesize(load_environments(environments_copy, ("dev",)), tmp_path / "cdktf.out")
     (dev,) = synthesized.stack("dev-network").json["provider"]["aws"]
     assert "assume_role" not in dev
@@ -79,9 +79,9 @@ ACCOUNTS = {"dev": "222222222222", "stage": "333333333333", "prod": "44444444444
 def test_every_environment_stack_reaches_its_state_through_its_state_access_role(synth, env):
     """The state is in the state account (111...); the stacks run with their own account's
     credentials, so the backend assumes the role bootstrap creates for this environment."""
-    from modules.layout import TIERS
+    from modules.layout import tier_names
 
-    for tier in TIERS:
+    for tier in tier_names():
         backend = synth.stack(f"{env}-{tier}").json["terraform"]["backend"]["s3"]
         assert backend["assume_role"] == {"role_arn": f"arn:aws:iam::111111111111:role/webapp-{env}-tfstate"}
         # Other workspaces' state stays inside the prefix the role may use.

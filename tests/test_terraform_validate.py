@@ -10,7 +10,7 @@ import pytest
 
 from tests.harness.background import JOBS
 from tests.harness.jobs import BROKEN_ARGUMENT, VALIDATE_BROKEN_COPY_OF, validate_stacks
-from tests.test_snapshots import STACKS
+from tests.harness.project import STACKS
 
 
 @pytest.fixture(scope="session")

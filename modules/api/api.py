@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from cdktf import TerraformOutput, TerraformResourceLifecycle
@@ -10,16 +9,17 @@ from constructs import Construct
 
 from modules import aws
 from modules.api.cluster import Cluster
-from modules.api.config import ApiConfig, pascal
+from modules.api.collector import CollectorSettings, read_target
+from modules.api.config import ApiConfig
 from modules.api.gateway import Gateway, api_name, cached, execution_log_group_name
 from modules.api.load_balancer import LoadBalancer
 from modules.api.migrations import Migrations
 from modules.api.service import Service
 from modules.api.task import TaskEnvironment, log_group
-from modules.cicd.collector import CollectorSettings, read_target
 from modules.core import kms, policy
-from modules.core.environment import DnsConfig, RegistryConfig
-from modules.core.naming import NameKind, physical_name
+from modules.core.naming import NameKind, pascal, physical_name
+from modules.core.settings import DnsConfig, RegistryConfig
+from modules.core.subscriptions import subscribe_emails
 from modules.database.handle import DatabaseHandle
 from modules.network.network import Network
 
@@ -37,7 +37,7 @@ class Api(Construct):
       `service` block, API Gateway with WAF and the custom domain (`Gateway`), and the
       Flyway task definition (`Migrations`).
 
-    With `deletion_protection`, the keys and the secrets carry `prevent_destroy` and the NLB has deletion protection.
+    With `prevent_destroy`, the keys and the secrets carry `prevent_destroy` and the NLB has deletion protection.
 
     Every task reaches the database through the `DatabaseHandle`: the database's
     ingress rule from each task's security group is created here, in the client's stack.
@@ -63,7 +63,7 @@ class Api(Construct):
         super().__init__(scope, construct_id)
         self.config = config
         self.prefix = name_prefix
-        self.keep = TerraformResourceLifecycle(prevent_destroy=True) if config.deletion_protection else None
+        self.keep = TerraformResourceLifecycle(prevent_destroy=True) if config.prevent_destroy else None
         identity = aws.data_aws_caller_identity.DataAwsCallerIdentity(self, "Identity")
         partition = aws.data_aws_partition.DataAwsPartition(self, "Partition")
         account, part = identity.account_id, partition.partition
@@ -84,7 +84,7 @@ class Api(Construct):
                                exec_log_group_name=exec_logs.name)
         self.load_balancer = LoadBalancer(
             self, "LoadBalancer", name_prefix=name_prefix, network=network,
-            deletion_protection=config.deletion_protection,
+            prevent_destroy=config.prevent_destroy,
         )
         self.services = {
             service.name: Service(
@@ -145,7 +145,7 @@ class Api(Construct):
                 kms_key_id=key.arn,
                 # Protected: recoverable for 30 days. Elsewhere the name is free again at once, so a
                 # destroyed environment can be applied again (a pending deletion blocks the name).
-                recovery_window_in_days=30 if self.config.deletion_protection else 0,
+                recovery_window_in_days=30 if self.config.prevent_destroy else 0,
                 lifecycle=self.keep,
             )
             arns[name] = secret.arn
@@ -178,11 +178,5 @@ class Api(Construct):
         topic_policy = policy.document(self, "AlarmTopicPolicyDocument", *policy.alarm_topic_statements(
             topic.arn, account, partition, region, f"{self.prefix}-api-*"))
         aws.sns_topic_policy.SnsTopicPolicy(self, "AlarmTopicPolicy", arn=topic.arn, policy=topic_policy.json)
-        for address in self.config.alarm_email_addresses:
-            # Named after the address, so removing one never replaces another.
-            words = re.split(r"[^A-Za-z0-9]+", address)
-            aws.sns_topic_subscription.SnsTopicSubscription(
-                self, "AlarmEmail" + "".join(w[:1].upper() + w[1:] for w in words), topic_arn=topic.arn,
-                protocol="email", endpoint=address,
-            )
+        subscribe_emails(self, topic.arn, self.config.alarm_email_addresses)
         return topic.arn

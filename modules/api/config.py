@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass, field
 
 from modules.core.errors import ConfigError
-from modules.core.naming import NameKind, check_name
+from modules.core.naming import NameKind, check_name, pascal
 from modules.core.schema import check, check_range
+from modules.core.values import EMAIL, IMAGE_DIGEST, IMAGE_TAG, LOG_RETENTION_DAYS
 from modules.database.access import DatabaseAccess, login_name
-from modules.network.config import LOG_RETENTION_DAYS
 
 # Fargate's allowed task sizes: memory (MiB) per CPU units (AWS ECS developer guide,
 # "Task CPU and memory"); 8 and 16 vCPU need Linux platform 1.4.0, which is the default.
@@ -42,12 +42,9 @@ HEALTH_PATH = re.compile(r"^/[A-Za-z0-9/_.-]*$")
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
 QUERY_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-IMAGE_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 # Parts start with a letter, so `pascal` (construct ids) never maps two names to one id.
 SECRET_NAME = SERVICE_NAME
 USER = re.compile(r"^[0-9]{1,10}(?::[0-9]{1,10})?$")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 STAGE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 SCHEMA_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -87,19 +84,15 @@ API_PART_IDS = frozenset({
     "Deployment", "DomainName", "ExecutionLogGroup", "InvokeUrl", "MethodSettings", "ParameterValidator", "RestApi",
     "RestApiId", "Stage", "VpcLink", "WafLogGroup", "WafLogging", "WebAcl", "WebAclAssociation", "Zone",
 })
-# Parts named after other config (`Secret<secret name>`, `AlarmEmail<address>`).
-API_PART_ID_PREFIX = re.compile(r"(?:Secret|AlarmEmail)[A-Z]")
+# Parts named after other config: `Secret<secret name>`, and `Email<address>` (core/subscriptions.py),
+# whose `<` no service's construct id has.
+API_PART_ID_PREFIX = re.compile(r"Secret[A-Z]|Email<")
 
 
 # ECS service quotas: a task definition is at most 64 KiB; half of it for one service's variables.
 ENVIRONMENT_MAX_BYTES = 32 * 1024
 # Elastic Load Balancing quotas: 50 listeners per Network Load Balancer (one per service here).
 MAX_SERVICES = 50
-
-
-def pascal(name: str) -> str:
-    """`orders-api` -> `OrdersApi`: a service's construct id (stable: it comes from config)."""
-    return "".join(part[:1].upper() + part[1:] for part in name.split("-"))
 
 
 def _check_task_size(cpu_units: int, memory_mib: int) -> None:
@@ -143,7 +136,7 @@ class ServiceConfig:
     scale_out_cooldown_seconds: int = 60
     scale_in_cooldown_seconds: int = 300
     health_check_path: str = "/health"
-    # Scraped by the task's collector sidecar (modules/cicd/collector.py), with the health path.
+    # Scraped by the task's collector sidecar (modules/api/collector.py), with the health path.
     metrics_path: str = "/metrics"
     health_check_grace_period_seconds: int = 60
     environment: dict[str, str] = field(default_factory=dict)
@@ -215,10 +208,6 @@ class ServiceConfig:
     def construct_id(self) -> str:
         return pascal(self.name)
 
-    @property
-    def declares_parameters(self) -> bool:
-        return bool(self.required_headers or self.required_query_parameters)
-
     def secret_references(self) -> dict[str, tuple[str, str | None]]:
         """`{variable: (secret name, JSON key or None)}` from `secrets = { VAR = "name" | "name:key" }`."""
         references = {}
@@ -272,7 +261,7 @@ class ApiConfig:
     container_insights: bool = True
     enable_execute_command: bool = False
     log_retention_days: int = 90
-    deletion_protection: bool = True
+    prevent_destroy: bool = True
     # API Gateway's CloudWatch role is one setting per account and region: when environments
     # share an account, exactly one of them sets it (load_environments checks).
     account_cloudwatch_role: bool = True
@@ -331,7 +320,7 @@ class ApiConfig:
         check(part not in API_PART_IDS and not API_PART_ID_PREFIX.match(part), f"{key}.name", service.name,
               f"a name whose construct id ({part!r}) the API tier does not use for one of its own parts "
               "(taken: 'gateway', 'cluster', 'load-balancer', 'migrations', 'stage', ... and names starting "
-              "'secret-' or 'alarm-email-')")
+              "'secret-')")
         for earlier in self.service[:index]:
             check(earlier.name != service.name, f"{key}.name", service.name, "a name no other service has")
             if earlier.path_prefix == service.path_prefix:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, cast
 
 from cdktf import Fn, TerraformOutput, TerraformResourceLifecycle
 from constructs import Construct
@@ -14,8 +14,8 @@ from modules.api.config import ApiConfig, ServiceConfig
 from modules.api.load_balancer import LoadBalancer
 from modules.core import policy
 from modules.core.dns import public_zone
-from modules.core.environment import DnsConfig
 from modules.core.naming import NameKind, physical_name
+from modules.core.settings import DnsConfig
 
 INTEGRATION_TIMEOUT_MS = 29000
 # `/<prefix>/{proxy+}` forwards the rest of the path: `/<prefix>/a/b` reaches the service as `/a/b`.
@@ -93,7 +93,7 @@ class Gateway(Construct):
         self.config = config
         self.prefix = name_prefix
         # Log groups are kept like the tier's log key (api.py).
-        self.keep = TerraformResourceLifecycle(prevent_destroy=True) if config.deletion_protection else None
+        self.keep = TerraformResourceLifecycle(prevent_destroy=True) if config.prevent_destroy else None
         self.name = api_name(name_prefix)
         self.rest_api = aws.api_gateway_rest_api.ApiGatewayRestApi(
             self,
@@ -246,7 +246,7 @@ class Gateway(Construct):
 
     # Stage settings ---------------------------------------------------------------------------------
 
-    def _settings(self, **overrides: Any) -> Any:
+    def _settings(self, **overrides: Any) -> aws.api_gateway_method_settings.ApiGatewayMethodSettingsSettings:
         config = self.config
         values = {
             "metrics_enabled": True,
@@ -269,7 +269,7 @@ class Gateway(Construct):
         for service in self.config.service:
             if not cached(self.config, service):
                 continue
-            scope = self.node.find_child(service.construct_id)
+            scope = cast(Construct, self.node.find_child(service.construct_id))
             for kind, path in (("", service.path_prefix), ("Proxy", f"{service.path_prefix}/{{proxy+}}")):
                 module.ApiGatewayMethodSettings(
                     scope, f"{kind}GetCacheSettings", rest_api_id=self.rest_api.id, stage_name=self.stage.stage_name,
@@ -282,7 +282,7 @@ class Gateway(Construct):
                     ),
                 )
 
-    def _cloudwatch_account(self, partition: str, account_id: str) -> Any:
+    def _cloudwatch_account(self, partition: str, account_id: str) -> aws.api_gateway_account.ApiGatewayAccount:
         trust = policy.service_trust(self, "CloudWatchTrust", sid="ApiGatewayAssumes",
                                      service="apigateway.amazonaws.com", account_id=account_id)
         role = aws.iam_role.IamRole(

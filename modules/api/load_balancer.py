@@ -30,7 +30,7 @@ class LoadBalancer(Construct):
     """Creates the internal NLB every service is reached through.
 
     - an internal NLB across the private subnets, cross-zone on, deletion protection
-      per `deletion_protection`, and no access logging. AWS writes NLB access logs only for
+      per `prevent_destroy`, and no access logging. AWS writes NLB access logs only for
       TLS listeners, and these are TCP: API Gateway reaches a TLS listener only under a name
       that a certificate from a CA it trusts covers (a custom domain of ours), which an
       environment without `dns` has not got. Requests are recorded by API Gateway's access
@@ -49,7 +49,7 @@ class LoadBalancer(Construct):
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, name_prefix: str, network: Network,
-                 deletion_protection: bool) -> None:
+                 prevent_destroy: bool) -> None:
         super().__init__(scope, construct_id)
         self.prefix = name_prefix
         self.network = network
@@ -73,7 +73,7 @@ class LoadBalancer(Construct):
             security_groups=[self.security_group_id],
             enforce_security_group_inbound_rules_on_private_link_traffic="off",
             enable_cross_zone_load_balancing=True,
-            enable_deletion_protection=deletion_protection,
+            enable_deletion_protection=prevent_destroy,
         )
         self.arn = self.nlb.arn
         self.arn_suffix = self.nlb.arn_suffix

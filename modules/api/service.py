@@ -8,6 +8,7 @@ from cdktf import TerraformResourceLifecycle
 from constructs import Construct
 
 from modules import aws
+from modules.api import collector
 from modules.api.cluster import Cluster
 from modules.api.config import ServiceConfig
 from modules.api.load_balancer import LoadBalancer
@@ -22,7 +23,6 @@ from modules.api.task import (
     task_role,
     task_security_group,
 )
-from modules.cicd import collector
 from modules.core import policy
 from modules.core.naming import NameKind, physical_name
 from modules.database.access import DatabaseAccess, login_name

@@ -15,11 +15,11 @@ from typing import Any
 from constructs import Construct
 
 from modules import aws
+from modules.api.collector import CollectorTarget
 from modules.api.config import CpuArchitecture
-from modules.cicd.collector import CollectorTarget
 from modules.core import policy
-from modules.core.environment import RegistryConfig
 from modules.core.naming import NameKind, physical_name
+from modules.core.settings import RegistryConfig
 from modules.database.handle import DatabaseHandle
 from modules.network.network import Network
 
@@ -44,7 +44,7 @@ class TaskEnvironment:
     secret_arns: dict[str, str]  # api.secrets name -> ARN of the secret this stack created
     secret_key_arn: str | None  # the key that encrypts those secrets
     collector: CollectorTarget | None = None  # where service tasks' collector sidecars write metrics
-    # The tier's protection (prevent_destroy with deletion_protection): log groups are kept like their key.
+    # The tier's protection (`prevent_destroy`): log groups are kept like their key.
     keep: Any = None
 
     def image(self, repository: str, tag: str, digest: str | None) -> str:
@@ -85,7 +85,7 @@ class TaskEnvironment:
         return {username: f"{arn}:username::", password: f"{arn}:password::"}
 
 
-def log_group(scope: Construct, construct_id: str, environment: TaskEnvironment, name: str) -> Any:
+def log_group(scope: Construct, construct_id: str, environment: TaskEnvironment, name: str) -> aws.cloudwatch_log_group.CloudwatchLogGroup:
     return aws.cloudwatch_log_group.CloudwatchLogGroup(
         scope, construct_id, name=environment.log_group_name(name),
         retention_in_days=environment.log_retention_days, kms_key_id=environment.log_key_arn,
@@ -210,7 +210,7 @@ def execution_role(
     secret_arns: Sequence[str],
     kms_key_arns: Sequence[str],
     sidecar_repositories: Sequence[str] = (),
-) -> Any:
+) -> aws.iam_role.IamRole:
     """The role ECS uses to start the task: pull its one repository, write its log group,
     read exactly the secrets its containers name (`ExecutionRole`, `ExecutionRolePolicy`)."""
     role = aws.iam_role.IamRole(
@@ -254,7 +254,7 @@ def execution_role(
     return role
 
 
-def task_role(scope: Construct, *, environment: TaskEnvironment, name: str) -> Any:
+def task_role(scope: Construct, *, environment: TaskEnvironment, name: str) -> aws.iam_role.IamRole:
     """The role the application runs as: no permissions unless a tier adds them (`TaskRole`)."""
     return aws.iam_role.IamRole(
         scope,
@@ -271,7 +271,7 @@ def task_security_group(
     name: str,
     description: str,
     database_access: bool,
-) -> Any:
+) -> aws.security_group.SecurityGroup:
     """The task's own group (`SecurityGroup`): no ingress; egress only to AWS APIs (the VPC
     endpoints, and S3 through the gateway endpoint for ECR layers) and to the database.
 

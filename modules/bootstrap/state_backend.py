@@ -9,11 +9,13 @@ from typing import Any
 from cdktf import LocalBackend, TerraformOutput, TerraformResourceLifecycle, TerraformStack
 from constructs import Construct
 
-from modules import aws
-from modules.core import buckets, kms, policy, state_access
-from modules.core.environment import EnvironmentConfig, SharedConfig, StateConfig
+from modules import aws, state_access
+from modules.core import buckets, kms, policy
+from modules.core.naming import pascal
+from modules.core.settings import StateConfig
 from modules.core.stack import MANAGED_BY, aws_provider
 from modules.core.target import Target
+from modules.environment import EnvironmentConfig, SharedConfig
 
 # State, and what locks it, must never go with a stray `terraform destroy`.
 KEEP = TerraformResourceLifecycle(prevent_destroy=True)
@@ -197,7 +199,7 @@ class StateAccess(Construct):
 
 def access_id(environment_name: str) -> str:
     """`dev` -> `DevAccess` (construct ids are Terraform addresses: keep them stable)."""
-    return environment_name[:1].upper() + environment_name[1:] + "Access"
+    return pascal(environment_name) + "Access"
 
 
 class BootstrapStack(TerraformStack):
@@ -210,9 +212,9 @@ class BootstrapStack(TerraformStack):
     (README: "Bootstrap").
     """
 
-    def __init__(self, scope: Construct, *, shared: SharedConfig, environments: Sequence[EnvironmentConfig],
-                 target: Target) -> None:
-        super().__init__(scope, "bootstrap")
+    def __init__(self, scope: Construct, name: str, *, shared: SharedConfig,
+                 environments: Sequence[EnvironmentConfig], target: Target) -> None:
+        super().__init__(scope, name)
         state = shared.state
         aws_provider(
             self,

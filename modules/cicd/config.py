@@ -19,20 +19,14 @@ from dataclasses import dataclass
 from modules.core.errors import ConfigError
 from modules.core.naming import NameKind, check_name
 from modules.core.schema import check, check_range
-from modules.network.config import LOG_RETENTION_DAYS
+from modules.core.values import EMAIL, IMAGE_TAG, LOG_RETENTION_DAYS, PRINCIPAL_ARN, ROLE_ARN
 
-# Principals a trust policy may name: roles and users, never a whole account (`:root`),
-# which would hand the decision to every administrator of that account.
-PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::([0-9]{12}):(?:role|user)/[\w+=,.@/-]{1,64}$")
-ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::([0-9]{12}):role/[\w+=,.@/-]{1,64}$")
 OIDC_PROVIDER_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/[A-Za-z0-9.\-_/:]+$")
 # STS: 2..1224 characters of letters, digits and `+=,.@:/-`.
 EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 PROMETHEUS_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 PROMETHEUS_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 HTTPS_URL = re.compile(r"^https://[^\s]+$")
-IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 # STS limits on a role's maximum session (seconds).
 SESSION_SECONDS = (3600, 43200)
@@ -70,19 +64,6 @@ def check_external_id(key: str, value: str | None) -> None:
 def check_role(key: str, value: str | None) -> None:
     if value is not None:
         check(bool(ROLE_ARN.match(value)), key, value, "an IAM role ARN (arn:aws:iam::123456789012:role/name)")
-
-
-def role_account(arn: str) -> str:
-    match = ROLE_ARN.match(arn)
-    assert match, arn
-    return match.group(1)
-
-
-def principal_account(arn: str) -> str:
-    """The account of a role or user ARN that `PRINCIPAL_ARN` accepted."""
-    match = PRINCIPAL_ARN.match(arn)
-    assert match, arn
-    return match.group(1)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -236,7 +217,7 @@ class CicdEnvironmentConfig:
     deploy_external_id: str | None = None
     deploy_require_mfa: bool = False
     deploy_max_session_seconds: int = 3600
-    prevent_destroy: bool = False
+    prevent_destroy: bool = True
 
     def __post_init__(self) -> None:
         check_role("terraform_role_arn", self.terraform_role_arn)

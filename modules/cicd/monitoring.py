@@ -4,32 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from cdktf import TerraformOutput, TerraformResourceLifecycle
 from constructs import Construct
 
-from modules import aws
-from modules.cicd import names
+from modules import aws, contract
 from modules.cicd.config import CicdConfig
 from modules.cicd.pipeline import (
     ReportTopic,
     prometheus_encrypts,
     prometheus_publishers,
-    subscribe_emails,
     topic_statements,
 )
 from modules.cicd.reach import EnvironmentReach
+from modules.contract import ENVIRONMENT_LABEL, HEALTH_JOB, SERVICE_LABEL
 from modules.core import kms, policy
 from modules.core.naming import NameKind, physical_name
+from modules.core.subscriptions import subscribe_emails
 from modules.core.target import Target
-
-# The contract with the collector sidecar of every API task (modules/api): the scrape
-# jobs it runs and the labels it puts on every series. The rules below read them.
-METRICS_JOB = "metrics"  # the service's own metrics path
-HEALTH_JOB = "health"  # its health path: `up` is 1 while it answers 200 with a scrapeable body
-ENVIRONMENT_LABEL = "environment"
-SERVICE_LABEL = "service"
 
 QUERY_ACTIONS = ("aps:QueryMetrics", "aps:GetSeries", "aps:GetLabels", "aps:GetMetricMetadata")
 
@@ -259,12 +252,12 @@ class Monitoring(Construct):
                          remote_write_url=f"{resource.prometheus_endpoint}api/v1/remote_write", provider=provider,
                          alert_topic_arn=topic_arn)
 
-    def _ingest_role(self, environment: EnvironmentReach, workspace: Workspace) -> Any:
+    def _ingest_role(self, environment: EnvironmentReach, workspace: Workspace) -> aws.iam_role.IamRole:
         """Shared workspace: the role exactly this environment's task roles assume to remote-write."""
         scope = Construct(self, environment.construct_id)
         p, account = self.partition, environment.account_id
         task_roles = sorted(
-            f"arn:{p}:iam::{account}:role/{names.task_role_name(environment.prefix, service.name)}"
+            f"arn:{p}:iam::{account}:role/{contract.task_role_name(environment.prefix, service.name)}"
             for service in environment.config.api.service
         )
         trust = policy.document(scope, "IngestTrust", policy.statement(
@@ -286,7 +279,8 @@ class Monitoring(Construct):
 
     def _parameters(self, environment: EnvironmentReach) -> None:
         """Where the API tier finds its workspace (SSM parameters in the environment's account)."""
-        scope = self.node.try_find_child(environment.construct_id) or Construct(self, environment.construct_id)
+        scope = cast(Construct, self.node.try_find_child(environment.construct_id)
+                     or Construct(self, environment.construct_id))
         workspace = self.workspaces[environment.name]
         values = {"WorkspaceArn": ("workspace-arn", workspace.arn),
                   "RemoteWriteUrl": ("remote-write-url", workspace.remote_write_url)}
@@ -294,12 +288,12 @@ class Monitoring(Construct):
             values["IngestRoleArn"] = ("ingest-role-arn", self.ingest_roles[environment.name].arn)
         for construct_id, (what, value) in values.items():
             aws.ssm_parameter.SsmParameter(
-                scope, f"{construct_id}Parameter", name=names.monitoring_parameter(environment.prefix, what),
+                scope, f"{construct_id}Parameter", name=contract.monitoring_parameter(environment.prefix, what),
                 type="String", value=value, provider=environment.provider,
                 description=f"{environment.name}'s Prometheus workspace (written by shared-cicd, read by the API tier)",
             )
 
-    def _grafana_role(self) -> Any:
+    def _grafana_role(self) -> aws.iam_role.IamRole:
         trust = policy.service_trust(self, "GrafanaTrust", sid="GrafanaAssumes", service="grafana.amazonaws.com",
                                      account_id=self._registry_account_token())
         return aws.iam_role.IamRole(
@@ -311,7 +305,7 @@ class Monitoring(Construct):
         identity = aws.data_aws_caller_identity.DataAwsCallerIdentity(self, "Identity")
         return identity.account_id
 
-    def _query_role(self, scope: Construct, environment: EnvironmentReach, workspace: Workspace) -> Any:
+    def _query_role(self, scope: Construct, environment: EnvironmentReach, workspace: Workspace) -> aws.iam_role.IamRole:
         """Per-environment workspace: the role in its account that only Grafana's role may assume."""
         assert self.grafana_role is not None
         trust = policy.document(scope, "QueryTrust", policy.statement(

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
 from cdktf import TerraformOutput
 from constructs import Construct
 
-from modules import aws
-from modules.cicd import names
+from modules import aws, contract
 from modules.cicd.config import CicdConfig
 from modules.cicd.reach import EnvironmentReach
 from modules.core import kms, policy
 from modules.core.naming import NameKind, physical_name
+from modules.core.subscriptions import subscribe_emails
 
 # What pushing an image takes, and what `release`/`promote` read (digests, scan findings).
 PUSH_ACTIONS = (
@@ -23,13 +22,6 @@ PUSH_ACTIONS = (
     "ecr:GetDownloadUrlForLayer", "ecr:InitiateLayerUpload", "ecr:ListImages", "ecr:PutImage",
     "ecr:UploadLayerPart",
 )
-
-
-def subscription_id(address: str) -> str:
-    """`ops+ci@example.com` -> `EmailOpsPlusCiAtExampleDotCom`: stable, readable, distinct per address."""
-    words = {"@": " at ", ".": " dot ", "+": " plus ", "-": " dash ", "_": " underscore "}
-    spelled = re.sub(r"[@.+\-_]", lambda m: words[m.group(0)], address)
-    return "Email" + "".join(w[:1].upper() + w[1:] for w in re.split(r"[^A-Za-z0-9]+", spelled) if w)
 
 
 def prometheus_publishers(account_ids: Sequence[str], workspace_arns: Sequence[str]) -> list[dict[str, Any]]:
@@ -66,15 +58,6 @@ def topic_statements(topic_arn: str, *, account_root_arn: str,
         ))
     statements.append(policy.deny_insecure_publish(topic_arn))
     return statements
-
-
-def subscribe_emails(scope: Construct, topic_arn: str, addresses: Sequence[str], provider: Any = None) -> None:
-    """An e-mail subscription per address (`subscription_id`); each must be confirmed from its mailbox."""
-    for address in addresses:
-        aws.sns_topic_subscription.SnsTopicSubscription(
-            scope, subscription_id(address), topic_arn=topic_arn, protocol="email", endpoint=address,
-            provider=provider,
-        )
 
 
 class ReportTopic(Construct):
@@ -191,7 +174,7 @@ class Pipeline(Construct):
             ],
         ))
 
-    def _deploy_role(self, environment: EnvironmentReach) -> Any:
+    def _deploy_role(self, environment: EnvironmentReach) -> aws.iam_role.IamRole:
         scope = Construct(self, environment.construct_id)
         settings = environment.config.cicd
         principals = [self.ci_role.arn] if settings.deploy_trusts_ci_role else []
@@ -208,7 +191,7 @@ class Pipeline(Construct):
         ))
         prefix = environment.prefix
         role = aws.iam_role.IamRole(
-            scope, "DeployRole", name=names.deploy_role_name(prefix),
+            scope, "DeployRole", name=contract.deploy_role_name(prefix),
             description=f"Deploys {environment.name}: Terraform, migrations, ECS, the site bucket and CDN",
             assume_role_policy=trust.json, max_session_duration=settings.deploy_max_session_seconds,
             provider=environment.provider,
@@ -222,11 +205,11 @@ class Pipeline(Construct):
 
     def _deploy_statements(self, environment: EnvironmentReach) -> list[Any]:
         p, account, region, prefix = self.partition, environment.account_id, environment.region, environment.prefix
-        cluster = names.cluster_name(prefix)
-        migration_roles = [f"arn:{p}:iam::{account}:role/{name(prefix, names.MIGRATIONS)}"
-                           for name in (names.execution_role_name, names.task_role_name)]
-        bucket = f"arn:{p}:s3:::{names.site_bucket_name(prefix, environment.config)}"
-        log_groups = f"arn:{p}:logs:{region}:{account}:log-group:{names.api_log_group_prefix(prefix)}*"
+        cluster = contract.cluster_name(prefix)
+        migration_roles = [f"arn:{p}:iam::{account}:role/{name(prefix, contract.MIGRATIONS)}"
+                           for name in (contract.execution_role_name, contract.task_role_name)]
+        bucket = f"arn:{p}:s3:::{contract.site_bucket_name(prefix, environment.config)}"
+        log_groups = f"arn:{p}:logs:{region}:{account}:log-group:{contract.api_log_group_prefix(prefix)}*"
         owned = [
             {"test": "StringEquals", "variable": "aws:ResourceTag/project", "values": [self.project]},
             {"test": "StringEquals", "variable": "aws:ResourceTag/environment", "values": [environment.name]},
@@ -235,7 +218,7 @@ class Pipeline(Construct):
             policy.statement(sid="RunTerraform", actions=["sts:AssumeRole"], resources=[environment.terraform_role_arn]),
             policy.statement(
                 sid="RunMigrations", actions=["ecs:RunTask"],
-                resources=[f"arn:{p}:ecs:{region}:{account}:task-definition/{names.migrations_family(prefix)}:*"],
+                resources=[f"arn:{p}:ecs:{region}:{account}:task-definition/{contract.migrations_family(prefix)}:*"],
                 conditions=[{"test": "ArnEquals", "variable": "ecs:cluster",
                              "values": [f"arn:{p}:ecs:{region}:{account}:cluster/{cluster}"]}],
             ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from modules.core.environment import EnvironmentConfig
+from modules.environment import EnvironmentConfig
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,10 +10,10 @@ from typing import Any
 from cdktf import TerraformOutput, TerraformResourceLifecycle
 from constructs import Construct
 
-from modules import aws
-from modules.cicd import names
+from modules import aws, contract
 from modules.cicd.config import CicdConfig
 from modules.core import kms, policy
+from modules.core.naming import pascal
 
 # Images, and the key they are encrypted with, must never go with a stray `terraform destroy`.
 KEEP = TerraformResourceLifecycle(prevent_destroy=True)
@@ -34,7 +33,7 @@ class Puller:
 
 def repository_id(name: str) -> str:
     """`webapp/service-1` -> `WebappService1`: a repository's construct id, from its name."""
-    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[/._-]+", name) if part)
+    return pascal(name)
 
 
 class Registry(Construct):
@@ -77,8 +76,8 @@ class Registry(Construct):
             {
                 "rulePriority": 1,
                 "description": f"Keep the newest {config.promoted_images_kept} promoted images "
-                               f"({names.PROMOTED_TAG_PREFIX}<env>-<tag>)",
-                "selection": {"tagStatus": "tagged", "tagPatternList": [f"{names.PROMOTED_TAG_PREFIX}*"],
+                               f"({contract.PROMOTED_TAG_PREFIX}<env>-<tag>)",
+                "selection": {"tagStatus": "tagged", "tagPatternList": [f"{contract.PROMOTED_TAG_PREFIX}*"],
                               "countType": "imageCountMoreThan", "countNumber": config.promoted_images_kept},
                 "action": {"type": "expire"},
             },

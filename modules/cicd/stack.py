@@ -8,19 +8,16 @@ from collections.abc import Sequence
 from cdktf import TerraformStack
 from constructs import Construct
 
-from modules import aws
-from modules.cicd import names
+from modules import aws, contract, state_access
 from modules.cicd.monitoring import Monitoring, report_topic_alert_accounts
 from modules.cicd.pipeline import Pipeline, ReportTopic
 from modules.cicd.reach import EnvironmentReach
 from modules.cicd.registry import Puller, Registry
-from modules.core import state_access
-from modules.core.environment import BackendConfig, EnvironmentConfig, SharedConfig, prefix_of
+from modules.core.naming import pascal
+from modules.core.settings import BackendConfig
 from modules.core.stack import MANAGED_BY, aws_provider, configure_backend
 from modules.core.target import Target
-
-STACK_NAME = "shared-cicd"
-TIER = "cicd"
+from modules.environment import EnvironmentConfig, SharedConfig, prefix_of
 
 
 def pullers_by_repository(shared: SharedConfig, environments: Sequence[EnvironmentConfig]) -> dict[str, list[Puller]]:
@@ -32,20 +29,20 @@ def pullers_by_repository(shared: SharedConfig, environments: Sequence[Environme
         prefix = prefix_of(shared, environment)
         api = environment.api
         tasks = [(s.image_repository, s.name) for s in api.service]
-        tasks.append((api.migrations.image_repository, names.MIGRATIONS))
+        tasks.append((api.migrations.image_repository, contract.MIGRATIONS))
         for repository, task in tasks:
-            pullers[repository].append(Puller(environment.account_id, names.execution_role_name(prefix, task)))
-        # Every service task runs the collector sidecar (modules/cicd/collector.py).
+            pullers[repository].append(Puller(environment.account_id, contract.execution_role_name(prefix, task)))
+        # Every service task runs the collector sidecar (modules/api/collector.py).
         for service in api.service:
             pullers[shared.cicd.collector_image_repository].append(
-                Puller(environment.account_id, names.execution_role_name(prefix, service.name)))
+                Puller(environment.account_id, contract.execution_role_name(prefix, service.name)))
     for repository in shared.cicd.extra_repositories:
         pullers.setdefault(repository, [])
     return dict(pullers)
 
 
 def construct_id(environment_name: str) -> str:
-    return environment_name[:1].upper() + environment_name[1:]
+    return pascal(environment_name)
 
 
 class CicdStack(TerraformStack):
@@ -59,17 +56,17 @@ class CicdStack(TerraformStack):
     so every environment stack may read it.
     """
 
-    def __init__(self, scope: Construct, *, shared: SharedConfig, environments: Sequence[EnvironmentConfig],
-                 target: Target) -> None:
-        super().__init__(scope, STACK_NAME)
+    def __init__(self, scope: Construct, name: str, *, shared: SharedConfig,
+                 environments: Sequence[EnvironmentConfig], target: Target) -> None:
+        super().__init__(scope, name)
         config, registry = shared.cicd, shared.registry
         self.target = target
-        self.tags = {"project": shared.project, "environment": "shared", "tier": TIER, "managed-by": MANAGED_BY}
+        self.tags = {"project": shared.project, "environment": "shared", "tier": "cicd", "managed-by": MANAGED_BY}
         self.provider = aws_provider(
             self, "Aws", region=registry.region, account_id=registry.account_id,
             role_arn=config.terraform_role_arn, tags=self.tags, target=target,
         )
-        configure_backend(self, shared=shared, backend=BackendConfig(), name=STACK_NAME,
+        configure_backend(self, state=shared.state, backend=BackendConfig(), name=name,
                           key="shared/cicd.tfstate", role_arn=shared.state.assume_role_arn, target=target)
         reaches = [self._reach(shared, environment) for environment in environments]
         partition = aws.data_aws_partition.DataAwsPartition(self, "Partition").partition

@@ -1,10 +1,9 @@
 """The settings every bucket of this project carries, one resource each.
 
-The state bucket, the API's NLB access-log bucket and the frontend's site and log
-buckets are all versioned, encrypted (a KMS key, or SSE-S3 where a log delivery
-service cannot use KMS), closed to the public and expire what they no longer
-need. Each function adds one of those resources under the caller's construct id,
-so the ids (and the addresses in state) are the tier's own.
+The state bucket and the frontend's site and log buckets are all versioned,
+encrypted (a KMS key, or SSE-S3 where a log delivery service cannot use KMS),
+closed to the public and expire what they no longer need. Each function adds one
+of those resources under the caller's construct id, so the ids (and the addresses in state) are the tier's own.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from constructs import Construct
 from modules import aws
 
 
-def versioning(scope: Construct, construct_id: str, bucket_id: str) -> Any:
+def versioning(scope: Construct, construct_id: str, bucket_id: str) -> aws.s3_bucket_versioning.S3BucketVersioningA:
     return aws.s3_bucket_versioning.S3BucketVersioningA(
         scope, construct_id, bucket=bucket_id, versioning_configuration={"status": "Enabled"}
     )
@@ -43,7 +42,7 @@ def encryption(scope: Construct, construct_id: str, bucket_id: str, *, kms_key_a
     return sse.S3BucketServerSideEncryptionConfigurationA(scope, construct_id, bucket=bucket_id, rule=[rule])
 
 
-def public_access_block(scope: Construct, construct_id: str, bucket_id: str) -> Any:
+def public_access_block(scope: Construct, construct_id: str, bucket_id: str) -> aws.s3_bucket_public_access_block.S3BucketPublicAccessBlock:
     """All four public-access switches on."""
     return aws.s3_bucket_public_access_block.S3BucketPublicAccessBlock(
         scope, construct_id, bucket=bucket_id, block_public_acls=True, block_public_policy=True,
@@ -51,7 +50,7 @@ def public_access_block(scope: Construct, construct_id: str, bucket_id: str) -> 
     )
 
 
-def ownership(scope: Construct, construct_id: str, bucket_id: str, *, acls: bool = False) -> Any:
+def ownership(scope: Construct, construct_id: str, bucket_id: str, *, acls: bool = False) -> aws.s3_bucket_ownership_controls.S3BucketOwnershipControls:
     """ACLs off (BucketOwnerEnforced), or on for a bucket a log delivery writes through an ACL grant."""
     return aws.s3_bucket_ownership_controls.S3BucketOwnershipControls(
         scope, construct_id, bucket=bucket_id,

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from cdktf import Postcondition, TerraformResourceLifecycle
 from constructs import Construct
 
 from modules import aws
-from modules.core.environment import DnsConfig
+from modules.core.settings import DnsConfig
 
 
-def public_zone(scope: Construct, construct_id: str, dns: DnsConfig) -> Any:
+def public_zone(scope: Construct, construct_id: str, dns: DnsConfig) -> aws.data_aws_route53_zone.DataAwsRoute53Zone:
     """`aws_route53_zone` for `dns`: by id when `zone_id` is set, else the public zone by name.
 
     Looked up by id, the zone is checked after it is read: it must be `zone_name` and public.

@@ -47,8 +47,3 @@ class ConfigError(Exception):
 
     def in_file(self, file: str) -> ConfigError:
         return ConfigError(self.key, self.message, file=file)
-
-
-def invalid(key: str, value: object, allowed: str) -> ConfigError:
-    """`<key> must be <allowed>, got <value>`."""
-    return ConfigError(key, f"must be {allowed}, got {shown(value)}")

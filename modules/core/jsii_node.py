@@ -1,16 +1,21 @@
 """Node options for jsii's kernel: preload the lazy provider index.
 
 jsii starts its Node kernel the first time a jsii package (constructs, cdktf) is
-imported and passes it this process's environment. `prepare()` runs from
-`modules/__init__.py`, so importing anything of this library before cdktf adds
-`--require modules/core/lazy_provider_index.js` to `NODE_OPTIONS` in time. See
-that file for what the hook changes (only @cdktf/provider-aws's index) and why
-(~4 s of compiling every resource type's JavaScript). It also loads
+imported and passes it this process's environment. A synth entry point (`main.py`
+through modules/synth.py, the test harness) calls `prepare()` before anything imports
+cdktf, which adds `--require modules/core/lazy_provider_index.js` to `NODE_OPTIONS`,
+and `restore()` once the kernel runs, which puts `NODE_OPTIONS` back: only the kernel
+sees the hook, never a program started later (terraform, npm, node). `start_kernel()`
+does the three in a row. Importing this library changes no environment variable: the
+delivery commands, which never synthesize, run terraform with the user's environment.
+
+See lazy_provider_index.js for what the hook changes (only @cdktf/provider-aws's
+index) and why (~4 s of compiling every resource type's JavaScript). It also loads
 lazy_creation_stacks.js (cdktf's token creation stacks, formatted when read).
 
-If cdktf was imported first, the kernel is already running without the hook:
-the synth is the same, only slower. `CDKTF_PLAIN_PROVIDER_IMPORT=1` (the
-benchmark's baseline) leaves the kernel alone too.
+A program that imports cdktf without `prepare()` gets a kernel without the hook: the
+synth is the same, only slower. `CDKTF_PLAIN_PROVIDER_IMPORT=1` (the benchmark's
+baseline) leaves the kernel alone too.
 """
 
 from __future__ import annotations
@@ -80,8 +85,8 @@ def restore() -> None:
     """Put NODE_OPTIONS back once the kernel runs (it read its environment when it started).
 
     The hook is for jsii's kernel only: programs this process starts later (terraform,
-    npm, node, another synth) get the environment the user gave it. Called by
-    modules/aws.py once the provider assembly is loaded, so the kernel is up.
+    npm, node, another synth) get the environment the user gave it. A no-op before the
+    kernel runs (the hook would come too late for it) or when prepare() changed nothing.
     """
     if not _saved or not _kernel_started():
         return
@@ -90,3 +95,14 @@ def restore() -> None:
         os.environ.pop("NODE_OPTIONS", None)
     else:
         os.environ["NODE_OPTIONS"] = original
+
+
+def start_kernel() -> None:
+    """Start jsii's Node kernel with the hook, and put NODE_OPTIONS back: what a synth entry
+    point calls before it builds stacks (modules/synth.py overlaps the same steps with reading
+    the environment files)."""
+    prepare()
+    try:
+        import constructs  # noqa: F401 - the first jsii package: starts the kernel
+    finally:
+        restore()

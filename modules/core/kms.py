@@ -20,7 +20,7 @@ def key(
     alias: str,
     lifecycle: Any = None,
     provider: Any = None,
-) -> Any:
+) -> aws.kms_key.KmsKey:
     """The key `construct_id` and its alias `<construct_id>Alias` named `alias/<alias_prefix>-<alias>`.
 
     `lifecycle` keeps keys that protect data (prevent_destroy); `provider` picks another region.

@@ -109,3 +109,12 @@ def check_bucket_name(key: str, *parts: str, unique: str, instead: str) -> None:
     problem = _problem(NameKind.S3_BUCKET, join(*parts, unique))
     if problem:
         raise ConfigError(key, f"{problem}; {instead}")
+
+
+def pascal(name: str) -> str:
+    """`webapp/orders-api` -> `WebappOrdersApi`: the construct id of a thing named in config.
+
+    Each run of letters and digits starts upper case and keeps the rest as written. Construct
+    ids are Terraform addresses: the id depends on the name only, so it stays when others change.
+    """
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", name) if part)

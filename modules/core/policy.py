@@ -37,7 +37,7 @@ def statement(
     )
 
 
-def document(scope: Construct, construct_id: str, *statements: Any) -> Any:
+def document(scope: Construct, construct_id: str, *statements: Any) -> aws.data_aws_iam_policy_document.DataAwsIamPolicyDocument:
     """A policy document data source; use `.json` where a policy string is needed."""
     return aws.data_aws_iam_policy_document.DataAwsIamPolicyDocument(
         scope, construct_id, statement=list(statements)

@@ -146,6 +146,13 @@ def _unlabel(item_type: Any, item: Any) -> Any:
     return item
 
 
+# Keys an older version of the library read, and the key that says the same now.
+RENAMED_KEYS = {
+    # One word for "this cannot be destroyed by accident" in every tier (Terraform's own).
+    "deletion_protection": "prevent_destroy",
+}
+
+
 def from_data(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
     """Build `cls` from a dict, or raise `ConfigError` naming the dotted key."""
 
@@ -155,6 +162,8 @@ def from_data(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     hints = typing.get_type_hints(cls)
     for name in data:
+        if name in RENAMED_KEYS and RENAMED_KEYS[name] in fields:
+            raise ConfigError(path(name), f"was renamed: write {RENAMED_KEYS[name]} = ... (same meaning)")
         if name not in fields:
             near = difflib.get_close_matches(name, list(fields), n=1, cutoff=0.6)
             hint = f" (did you mean {near[0]!r}?)" if near else ""

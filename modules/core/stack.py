@@ -8,15 +8,7 @@ from cdktf import CloudBackend, NamedCloudWorkspace, S3Backend, S3BackendAssumeR
 from constructs import Construct
 
 from modules import aws
-from modules.core import state_access
-from modules.core.environment import (
-    BackendConfig,
-    BackendType,
-    EnvironmentConfig,
-    SharedConfig,
-    StateLocking,
-    prefix_of,
-)
+from modules.core.settings import BackendConfig, BackendType, StateConfig, StateLocking
 from modules.core.target import Target
 
 MANAGED_BY = "cdktf"
@@ -32,7 +24,7 @@ def aws_provider(
     tags: dict[str, str],
     target: Target,
     alias: str | None = None,
-) -> Any:
+) -> aws.provider.AwsProvider:
     """An AwsProvider pinned to one account (`allowed_account_ids`) with default tags."""
     settings: dict[str, Any] = {
         "region": region,
@@ -55,45 +47,58 @@ class TierStack(TerraformStack):
 
     Sets the AWS provider (region, the only account it may touch, optional role,
     default tags project/environment/tier/managed-by) and the backend: S3 with the
-    DynamoDB lock table and/or S3 native locking, or Terraform Cloud.
+    DynamoDB lock table and/or S3 native locking, or Terraform Cloud. What the values
+    are (names, prefixes, the state-access role) the environment model decides
+    (modules/app.py); the stack only wires them.
     """
 
     def __init__(
         self,
         scope: Construct,
         *,
-        shared: SharedConfig,
-        environment: EnvironmentConfig,
+        project: str,
+        environment: str,
         tier: str,
+        prefix: str,
+        region: str,
+        account_id: str,
+        role_arn: str | None,
+        backend: BackendConfig,
+        state: StateConfig,
+        state_key: str,
+        state_role_arn: str | None,
         target: Target,
     ) -> None:
-        super().__init__(scope, f"{environment.name}-{tier}")
-        self.shared = shared
-        self.environment = environment
+        name = f"{environment}-{tier}"
+        super().__init__(scope, name)
         self.tier = tier
         self.target = target
-        self.prefix = prefix_of(shared, environment)
+        self.prefix = prefix
+        self.region = region
+        self.account_id = account_id
+        self.role_arn = role_arn
         self.tags = {
-            "project": shared.project,
-            "environment": environment.name,
+            "project": project,
+            "environment": environment,
             "tier": tier,
             "managed-by": MANAGED_BY,
         }
         self.provider = aws_provider(
             self,
             "Aws",
-            region=environment.region,
-            account_id=environment.account_id,
-            role_arn=environment.assume_role_arn,
+            region=region,
+            account_id=account_id,
+            role_arn=role_arn,
             tags=self.tags,
             target=target,
         )
-        self._providers: dict[str, Any] = {}
-        self._configure_backend()
+        self._providers: dict[str, aws.provider.AwsProvider] = {}
+        configure_backend(self, state=state, backend=backend, name=name, key=state_key, role_arn=state_role_arn,
+                          target=target)
 
-    def provider_in(self, region: str) -> Any:
+    def provider_in(self, region: str) -> aws.provider.AwsProvider:
         """A provider alias for another region (CloudFront's certificate and WAF live in us-east-1)."""
-        if region == self.environment.region:
+        if region == self.region:
             return self.provider
         if region not in self._providers:
             alias = region.replace("-", "_")
@@ -101,32 +106,19 @@ class TierStack(TerraformStack):
                 self,
                 f"Aws{alias.title().replace('_', '')}",
                 region=region,
-                account_id=self.environment.account_id,
-                role_arn=self.environment.assume_role_arn,
+                account_id=self.account_id,
+                role_arn=self.role_arn,
                 tags=self.tags,
                 target=self.target,
                 alias=alias,
             )
         return self._providers[region]
 
-    def _configure_backend(self) -> None:
-        environment = self.environment
-        configure_backend(
-            self,
-            shared=self.shared,
-            backend=environment.backend,
-            name=f"{environment.name}-{self.tier}",
-            key=f"{state_access.state_prefix(environment)}/{self.tier}.tfstate",
-            # The environment's account reaches its state through its state-access role (bootstrap).
-            role_arn=state_access.state_role_arn(self.shared, environment),
-            target=self.target,
-        )
-
 
 def configure_backend(
     stack: TerraformStack,
     *,
-    shared: SharedConfig,
+    state: StateConfig,
     backend: BackendConfig,
     name: str,
     key: str,
@@ -147,7 +139,6 @@ def configure_backend(
             workspaces=NamedCloudWorkspace(f"{backend.workspace_prefix or ''}{name}"),
         )
         return
-    state = shared.state
     settings: dict[str, Any] = {
         "bucket": state.bucket,
         "key": key,

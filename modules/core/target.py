@@ -33,7 +33,7 @@ EMULATOR_SERVICES = (
     "sts", "wafv2", "xray",
 )
 
-# moto 5.2 has no API for these (measured; see ARCHITECTURE.md).
+# moto 5.2 has no API for these (measured: an apply against tests/harness/moto_server.py fails on them).
 EMULATOR_UNSUPPORTED_RESOURCE_TYPES = frozenset({
     "aws_cloudfront_response_headers_policy",
     "aws_prometheus_alert_manager_definition",
@@ -45,7 +45,7 @@ EMULATOR_UNSUPPORTED_RESOURCE_TYPES = frozenset({
     "aws_db_instance_automated_backups_replication",
 })
 
-# Attributes moto echoes back differently (measured; see ARCHITECTURE.md).
+# Attributes moto echoes back differently (measured: the emulator tests' second plan, tests/emulator/).
 EMULATOR_IGNORE_CHANGES: dict[str, tuple[str, ...]] = {
     "aws_db_parameter_group": ("parameter",),
     "aws_db_instance": ("performance_insights_enabled", "performance_insights_kms_key_id",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,7 +81,3 @@ class TerraformCli:
             [self.binary, *args], cwd=workdir, env=self.env(extra_env), capture_output=True, text=True,
             timeout=timeout,
         )
-
-
-def temporary_cli() -> TerraformCli | None:
-    return TerraformCli.create(Path(tempfile.mkdtemp(prefix="tfcli-")))

@@ -9,8 +9,8 @@ from datetime import datetime
 from modules.core.naming import NameKind
 from modules.core.regions import AZ_COUNT_BY_REGION
 from modules.core.schema import check, check_range
+from modules.core.values import EMAIL, LOG_RETENTION_DAYS
 from modules.database.access import LIBRARY_ROLES, LOGIN_PREFIX
-from modules.network.config import LOG_RETENTION_DAYS
 
 # RDS for PostgreSQL majors in standard support; the parameter-group family follows (`postgres17`).
 ENGINE_MAJOR_VERSIONS = ("14", "15", "16", "17")
@@ -22,7 +22,6 @@ IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 RESERVED_DATABASE_NAMES = frozenset({"postgres", "template0", "template1", "rdsadmin"})
 RESERVED_USERNAMES = frozenset({"rdsadmin", "rdsrepladmin", "rds_superuser", "public"})
 TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 DBI_RESOURCE_ID = re.compile(r"^db-[A-Z0-9]{10,}$")
 RESTORE_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")
 
@@ -123,7 +122,7 @@ class DatabaseConfig:
     backup_retention_days: int = 7
     backup_window: str = "02:00-03:00"
     maintenance_window: str = "sun:04:00-sun:05:00"
-    deletion_protection: bool = True
+    prevent_destroy: bool = True
     skip_final_snapshot: bool = False
     apply_immediately: bool = False
     log_min_duration_statement_ms: int = 1000
@@ -192,8 +191,8 @@ class DatabaseConfig:
         check(not any(_overlap(b, maintenance, WEEK_MINUTES) for b in daily_backups), "maintenance_window",
               self.maintenance_window, f"a window that does not overlap backup_window ({self.backup_window!r})")
         if self.skip_final_snapshot:
-            check(not self.deletion_protection, "skip_final_snapshot", self.skip_final_snapshot,
-                  "false while deletion_protection = true (a protected database is snapshotted when deleted)")
+            check(not self.prevent_destroy, "skip_final_snapshot", self.skip_final_snapshot,
+                  "false while prevent_destroy = true (a protected database is snapshotted when deleted)")
         check_range("log_min_duration_statement_ms", self.log_min_duration_statement_ms, -1, 3_600_000)
         check(self.log_retention_days in LOG_RETENTION_DAYS, "log_retention_days", self.log_retention_days,
               f"one of CloudWatch's retention periods {LOG_RETENTION_DAYS}")

@@ -12,6 +12,7 @@ from modules.core import kms, policy
 from modules.core.ephemeral import EphemeralResource
 from modules.core.naming import NameKind, physical_name
 from modules.core.stack import TierStack
+from modules.core.subscriptions import subscribe_emails
 from modules.database.config import DatabaseConfig
 from modules.database.handle import DatabaseHandle
 from modules.network.network import Network
@@ -46,7 +47,7 @@ class Database(Construct):
       replica of an instance whose password RDS manages, nor a Blue/Green deployment.)
     - the primary: gp3 with storage autoscaling, encrypted, private, IAM authentication,
       automated backups (point-in-time recovery), log exports, Performance Insights and
-      Enhanced Monitoring; `deletion_protection` also sets `prevent_destroy`;
+      Enhanced Monitoring; `prevent_destroy` also sets RDS deletion protection;
     - `replica_count` read replicas, each pinned to a zone the primary and its standby
       never use;
     - with `point_in_time_restore`, a new instance restored from the automated backups;
@@ -56,7 +57,7 @@ class Database(Construct):
       a key of the tier there (a provider alias of the stack);
     - CloudWatch alarms (CPU, free storage, freeable memory, connections, replica lag)
       to an SNS topic encrypted with a key CloudWatch may use, which refuses publishing
-      without TLS; the exported log groups are kept like the key (`deletion_protection`).
+      without TLS; the exported log groups are kept like the key (`prevent_destroy`).
 
     The services' logins and grants are SQL the migration task runs (`access.py`).
 
@@ -76,7 +77,7 @@ class Database(Construct):
         partition = aws.data_aws_partition.DataAwsPartition(self, "Partition")
         self.account, self.partition = identity.account_id, partition.partition
         # prevent_destroy cannot be an expression in Terraform, so it is decided here, from data.
-        self.keep = TerraformResourceLifecycle(prevent_destroy=True) if config.deletion_protection else None
+        self.keep = TerraformResourceLifecycle(prevent_destroy=True) if config.prevent_destroy else None
         self.identifier = physical_name(NameKind.RDS_IDENTIFIER, name_prefix, ENGINE)
 
         self._key()
@@ -121,7 +122,7 @@ class Database(Construct):
                 **self._instance_settings("Primary", self.identifier, self.parameter_group, config.instance_class),
                 # The zone is ForceNew: after a failover a Multi-AZ primary lives in its standby's zone,
                 # and turning multi_az off would otherwise plan to replace the database to move it back.
-                "lifecycle": TerraformResourceLifecycle(prevent_destroy=True if config.deletion_protection else None,
+                "lifecycle": TerraformResourceLifecycle(prevent_destroy=True if config.prevent_destroy else None,
                                                         ignore_changes=["availability_zone"]),
             },
         )
@@ -180,7 +181,7 @@ class Database(Construct):
                         "database.master_password_version rotates it",
             kms_key_id=self.key.arn,
             # A protected database keeps its secret recoverable; elsewhere the name is free again at once.
-            recovery_window_in_days=30 if config.deletion_protection else 0,
+            recovery_window_in_days=30 if config.prevent_destroy else 0,
             lifecycle=self.keep,
         )
         generated = EphemeralResource(self, "GeneratedMasterPassword",
@@ -199,7 +200,7 @@ class Database(Construct):
                                     config={"secret_id": self.master_secret.id, "version_id": value.version_id})
         return f'${{jsondecode({current.ref("secret_string")}).password}}'
 
-    def _parameter_group(self, construct_id: str, suffix: str) -> Any:
+    def _parameter_group(self, construct_id: str, suffix: str) -> aws.db_parameter_group.DbParameterGroup:
         config = self.config
         family = f"{ENGINE}{config.engine_major_version}"
         parameter = aws.db_parameter_group.DbParameterGroupParameter
@@ -216,7 +217,7 @@ class Database(Construct):
             lifecycle=REPLACE_FIRST,
         )
 
-    def _monitoring_role(self) -> Any:
+    def _monitoring_role(self) -> aws.iam_role.IamRole:
         trust = policy.service_trust(self, "MonitoringTrust", sid="EnhancedMonitoringAssumes",
                                      service="monitoring.rds.amazonaws.com", account_id=self.account)
         role = aws.iam_role.IamRole(
@@ -267,7 +268,7 @@ class Database(Construct):
             "maintenance_window": config.maintenance_window,
             # Outside dev a class change waits for the maintenance window (a Multi-AZ failover).
             "apply_immediately": config.apply_immediately,
-            "deletion_protection": config.deletion_protection,
+            "deletion_protection": config.prevent_destroy,
             "tags": {"Name": identifier},
             "depends_on": [*self._log_groups(instance_id, identifier), self.monitoring_policy],
             "lifecycle": self.keep,
@@ -289,7 +290,7 @@ class Database(Construct):
             "skip_final_snapshot": config.skip_final_snapshot,
             "final_snapshot_identifier": None if config.skip_final_snapshot else f"{identifier}-final",
             # A protected database keeps its automated backups (and so PITR) after deletion.
-            "delete_automated_backups": not config.deletion_protection,
+            "delete_automated_backups": not config.prevent_destroy,
         }
 
     def _replicas(self, network: Network, zones: list[str]) -> list[Any]:
@@ -332,7 +333,7 @@ class Database(Construct):
             ))
         return replicas
 
-    def _restored(self) -> Any:
+    def _restored(self) -> aws.db_instance.DbInstance:
         config = self.config
         restore = config.point_in_time_restore
         assert restore is not None
@@ -373,10 +374,7 @@ class Database(Construct):
             self.alarm_topic.arn, account, part, self.region, f"{self.identifier}-*"))
         aws.sns_topic_policy.SnsTopicPolicy(self, "AlarmTopicPolicy", arn=self.alarm_topic.arn,
                                             policy=topic_policy.json)
-        for index, address in enumerate(config.alarm_email_addresses):
-            aws.sns_topic_subscription.SnsTopicSubscription(
-                self, f"AlarmEmail{index}", topic_arn=self.alarm_topic_arn, protocol="email", endpoint=address,
-            )
+        subscribe_emails(self, self.alarm_topic_arn, config.alarm_email_addresses)
 
         gib, mib = 1024**3, 1024**2
         primary = self.identifier

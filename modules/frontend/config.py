@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from modules.core.naming import NameKind, bucket_name, check_name
 from modules.core.regions import ORIGIN_SHIELD_REGIONS
 from modules.core.schema import check, check_range
-from modules.network.config import LOG_RETENTION_DAYS
+from modules.core.values import LOG_RETENTION_DAYS
 
 # One or more DNS labels inside the environment's zone (`www`, `app.eu`).
 SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$")

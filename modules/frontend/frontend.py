@@ -10,8 +10,8 @@ from constructs import Construct
 from modules import aws
 from modules.core import buckets, kms, policy
 from modules.core.dns import public_zone
-from modules.core.environment import DnsConfig
 from modules.core.naming import NameKind, physical_name
+from modules.core.settings import DnsConfig
 from modules.core.stack import TierStack
 from modules.frontend.config import FrontendConfig
 
@@ -104,7 +104,7 @@ class Frontend(Construct):
 
     # -- buckets -----------------------------------------------------------------------------
 
-    def _log_bucket(self) -> Any:
+    def _log_bucket(self) -> aws.s3_bucket.S3Bucket:
         bucket = aws.s3_bucket.S3Bucket(
             self, "LogBucket", bucket=self.config.log_bucket(self.prefix, self.bucket_unique),
             force_destroy=False, lifecycle=self.keep,
@@ -346,6 +346,7 @@ class Frontend(Construct):
         return validation.certificate_arn, zone.zone_id
 
     def _alias_records(self, zone_id: str) -> None:
+        assert self.host_name is not None, "alias records are made only with dns"
         for record_type, construct_id in (("A", "SiteAliasRecord"), ("AAAA", "SiteAliasRecordIpv6")):
             aws.route53_record.Route53Record(
                 self, construct_id, zone_id=zone_id, name=self.host_name, type=record_type,

@@ -8,18 +8,14 @@ from dataclasses import dataclass
 
 from modules.core.errors import ConfigError
 from modules.core.schema import check, check_range
+from modules.core.values import LOG_RETENTION_DAYS
 
 # Subnets are numbered by a fixed slot per tier and AZ (tier * 4 + az), so adding
 # an AZ later never renumbers, and so never replaces, an existing subnet.
 MAX_AZS = 4
-TIERS = ("public", "private", "isolated")
-SLOTS = MAX_AZS * len(TIERS)
+SUBNET_TIERS = ("public", "private", "isolated")
+SLOTS = MAX_AZS * len(SUBNET_TIERS)
 
-# CloudWatch Logs accepts only these retention periods.
-LOG_RETENTION_DAYS = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
-    2557, 2922, 3288, 3653,
-)
 
 
 class NatGateways(enum.Enum):
@@ -43,7 +39,7 @@ class NetworkConfig:
     flow_log_traffic_type: str = "ALL"
     # prevent_destroy on the VPC, its subnets, the NAT addresses (third parties may allow-list
     # them), and the flow-log group and its key (the audit trail). Required with production.
-    prevent_destroy: bool = False
+    prevent_destroy: bool = True
 
     def __post_init__(self) -> None:
         try:
@@ -88,5 +84,5 @@ class NetworkConfig:
         """The CIDR of each AZ's subnet in `tier` (public, private, isolated)."""
         prefix = self.subnet_prefix_length or self.network.prefixlen + 4
         slots = list(self.network.subnets(new_prefix=prefix))
-        base = TIERS.index(tier) * MAX_AZS
+        base = SUBNET_TIERS.index(tier) * MAX_AZS
         return tuple(str(slots[base + az]) for az in range(self.az_count))

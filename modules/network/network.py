@@ -28,7 +28,7 @@ class Network(Construct):
     - an S3 gateway endpoint and interface endpoints (ECR api/dkr, Logs, Secrets
       Manager, STS) with private DNS, reachable on 443 from inside the VPC.
 
-    Attributes: `vpc_id`, `vpc_cidr`, `availability_zones`, `public_subnet_ids`,
+    Attributes: `vpc_id`, `availability_zones`, `public_subnet_ids`,
     `private_subnet_ids`, `isolated_subnet_ids`, `endpoint_security_group_id`.
     """
 
@@ -69,7 +69,6 @@ class Network(Construct):
             ),
         )
         self.vpc_id = self.vpc.id
-        self.vpc_cidr = config.cidr
         self.availability_zones = list(zone_names)
 
         aws.default_security_group.DefaultSecurityGroup(

@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from modules.core.environment import load_environments
 from modules.core.terraform import TerraformCli
+from modules.environment import load_environments
 from modules.layout import stack_dependencies
-from tests.conftest import BACKGROUND_OUTDIRS, ENVIRONMENTS_DIR
+from tests.conftest import BACKGROUND_OUTDIRS
 from tests.harness.background import JOBS
 from tests.harness.deployer import Deployer
 from tests.harness.emulator import Emulator, start_emulator
 from tests.harness.jobs import run_main
+from tests.harness.project import ENVIRONMENTS_DIR
 from tests.harness.synth import Synthesized, read_synthesized
 
 # The foundation (bootstrap, networks, lock contention) runs first. Every stack

@@ -199,9 +199,9 @@ def test_a_new_container_port_replaces_the_listener_with_its_target_group(applie
     service is updated in place, not replaced."""
     import shutil
 
-    from modules.core.environment import load_environments
     from modules.core.target import Target
-    from tests.conftest import ENVIRONMENTS_DIR
+    from modules.environment import load_environments
+    from tests.harness.project import ENVIRONMENTS_DIR
     from tests.harness.synth import synthesize
 
     root = tmp_path_factory.mktemp("api-port")

@@ -16,10 +16,10 @@ import pytest
 from delivery import DeployError, UsageError
 from delivery.aws import Aws
 from delivery.pipeline import Context, migrate, promote, release
-from modules.core.environment import load_environments
 from modules.core.errors import ConfigError
-from modules.core.release import load_release, release_path
-from tests.conftest import ENVIRONMENTS_DIR
+from modules.environment import load_environments
+from modules.release import load_release, release_path
+from tests.harness.project import ENVIRONMENTS_DIR
 
 EMULATOR_ACCOUNT_ID = "123456789012"  # moto's default account (moto docs; ARCHITECTURE.md)
 

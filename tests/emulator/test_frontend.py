@@ -19,16 +19,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from modules.core.environment import load_environments
 from modules.core.target import Target
+from modules.environment import load_environments
 from modules.frontend.frontend import (
     OUTPUT_BUCKET_NAME,
     OUTPUT_DISTRIBUTION_DOMAIN_NAME,
     OUTPUT_DISTRIBUTION_ID,
     OUTPUT_SITE_URL,
 )
-from tests.conftest import ENVIRONMENTS_DIR
 from tests.harness.deployer import Deployer
+from tests.harness.project import ENVIRONMENTS_DIR
 from tests.harness.synth import synthesize
 
 STACK = "dev-frontend"

@@ -18,8 +18,8 @@ import pytest
 
 from delivery import DeployError
 from delivery.frontend import IMMUTABLE, NO_CACHE, Options, deploy
-from tests.conftest import ENVIRONMENTS_DIR, PROJECT
 from tests.harness.emulator import emulator_env
+from tests.harness.project import ENVIRONMENTS_DIR, PROJECT
 
 STACK = "dev-frontend"
 BUCKET = "webapp-dev-frontend-site-222222222222"  # dev.hcl account_id

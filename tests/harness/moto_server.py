@@ -3,8 +3,8 @@
     python -m tests.harness.moto_server --port 4566
 
 Run by the test fixture (`tests/harness/emulator.py`) on a free 127.0.0.1 port.
-The fixes below are moto defects measured against aws provider 5.100.0
-(ARCHITECTURE.md); each is the smallest change that lets a real
+The fixes below are moto defects measured against aws provider 5.100.0 by the
+emulator tests (tests/emulator/); each is the smallest change that lets a real
 `terraform apply` of this project's stacks finish.
 """
 

@@ -189,3 +189,28 @@ class Policies:
         if len(found) != 1:
             raise UnresolvedReference(f"{stack}: {len(found)} {resource_type} at */{path_suffix}")
         return found[0]
+
+
+def documents(stack) -> dict[str, dict]:
+    return stack.data("aws_iam_policy_document")
+
+
+def document_of(stack, reference: str) -> dict:
+    """The policy document a `${data.aws_iam_policy_document.X.json}` reference names."""
+    name = re.fullmatch(r"\$\{data\.aws_iam_policy_document\.(\w+)\.json\}", reference).group(1)
+    return documents(stack)[name]
+
+
+def statements(stack, reference: str) -> dict[str, dict]:
+    return {s["sid"]: s for s in document_of(stack, reference)["statement"]}
+
+
+def resource_named(stack, resource_type: str, name_key: str, name: str) -> tuple[str, dict]:
+    (found,) = [(k, v) for k, v in stack.resources(resource_type).items() if v.get(name_key) == name]
+    return found
+
+
+def role_policy(stack, role_logical_id: str) -> dict:
+    (policy,) = [p for p in stack.resources("aws_iam_role_policy").values()
+                 if p["role"] == f"${{aws_iam_role.{role_logical_id}.id}}"]
+    return policy

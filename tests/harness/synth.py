@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modules.core.environment import Environments
 from modules.core.target import Target
+from modules.environment import Environments
 
 
 @dataclass

@@ -28,10 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modules.api.config import IMAGE_DIGEST, IMAGE_TAG, ApiConfig
+from modules.api.config import ApiConfig
 from modules.core.errors import ConfigError
+from modules.core.hcl import display, parse_hcl
 from modules.core.naming import NameKind, check_name
 from modules.core.schema import check, from_data
+from modules.core.values import IMAGE_DIGEST, IMAGE_TAG
 
 RELEASE_SUFFIX = ".release.hcl"
 HEADER = (
@@ -109,8 +111,6 @@ def _line_of(text: str, key: str) -> int | None:
 
 def _error(path: Path, error: ConfigError) -> ConfigError:
     """The error, located at `file:line` when the file exists (a release not yet written has no lines)."""
-    from modules.core.environment import display
-
     line = _line_of(path.read_text(encoding="utf-8"), error.key) if path.exists() else None
     where = f"{display(path)}:{line}" if line else display(path)
     return ConfigError(error.key, error.message, file=where)
@@ -118,8 +118,6 @@ def _error(path: Path, error: ConfigError) -> ConfigError:
 
 def load_release(path: Path) -> Release | None:
     """The release file at `path`, or None when the environment has none yet."""
-    from modules.core.environment import parse_hcl
-
     if not path.exists():
         return None
     try:

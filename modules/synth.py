@@ -9,9 +9,10 @@ import sys
 import threading
 from pathlib import Path
 
-from modules.core.environment import load_environments
+from modules.core import jsii_node
 from modules.core.errors import ConfigError
 from modules.core.jsii_node import plain_provider_import
+from modules.environment import load_environments
 
 
 def _selected() -> tuple[str, ...] | None:
@@ -77,6 +78,8 @@ def synth_main(project_dir: Path) -> int:
     `ENVIRONMENTS=dev,stage` limits the run to some environments;
     `CDKTF_ENVIRONMENTS_DIR` reads environment files from another folder.
     """
+    # The lazy provider index, for the kernel the background thread starts (core/jsii_node.py).
+    jsii_node.prepare()
     loading = load_bindings_in_background()
     try:
         directory = Path(os.environ.get("CDKTF_ENVIRONMENTS_DIR") or project_dir / "environments")
@@ -84,6 +87,7 @@ def synth_main(project_dir: Path) -> int:
     except ConfigError as error:
         if loading is not None:
             loading.join()  # a kernel half started would miss jsii's exit handler stopping it
+        jsii_node.restore()
         print(f"error: {error}", file=sys.stderr)
         print("nothing was written", file=sys.stderr)
         return 2
@@ -92,6 +96,8 @@ def synth_main(project_dir: Path) -> int:
 
     from modules.app import build_app
     from modules.core.target import Target
+
+    jsii_node.restore()
 
     if os.environ.get("CDKTF_GC_FREEZE") == "1":
         import gc

@@ -22,9 +22,10 @@ the deploy roles and the delivery commands agree without reading each other's ou
 
 from __future__ import annotations
 
-from modules.cicd import names
-from modules.core.environment import BackendType, EnvironmentConfig, SharedConfig, prefix_of
+from modules import contract
 from modules.core.naming import NameKind, physical_name
+from modules.core.settings import BackendType
+from modules.environment import EnvironmentConfig, SharedConfig, prefix_of
 
 STATE_ROLE = "tfstate"
 
@@ -59,7 +60,7 @@ def state_role_arn(shared: SharedConfig, environment: EnvironmentConfig) -> str:
 def deploy_role_arn(shared: SharedConfig, environment: EnvironmentConfig) -> str:
     """The deploy role shared-cicd creates in the environment's account (`<prefix>-deploy`)."""
     return (f"arn:{_partition(environment)}:iam::{environment.account_id}:role/"
-            f"{names.deploy_role_name(prefix_of(shared, environment))}")
+            f"{contract.deploy_role_name(prefix_of(shared, environment))}")
 
 
 def trusted_principal_arns(shared: SharedConfig, environment: EnvironmentConfig) -> tuple[str, ...]:

@@ -1,10 +1,15 @@
-"""Physical names of other tiers' resources that the CI/CD stack grants access to.
+"""The names tiers share without referencing each other's stacks.
 
 `shared-cicd` never references another stack's resources (the API stack reads the
 monitoring workspace, so a reference back would be a cycle, and the stacks live in
 different accounts). It names them instead, by the same `physical_name` calls the
 tiers make; `tests/test_cicd.py` checks every name here against the synthesized
 API and frontend stacks, so a rename there fails the suite instead of a deploy.
+
+The monitoring contract lives here too: the scrape jobs and labels of the API's
+collector sidecar (modules/api/collector.py), which shared-cicd's alert rules read
+(modules/cicd/monitoring.py), and the SSM parameters through which the sidecar finds
+the workspace shared-cicd created.
 """
 
 from __future__ import annotations
@@ -14,9 +19,16 @@ from typing import TYPE_CHECKING
 from modules.core.naming import NameKind, physical_name
 
 if TYPE_CHECKING:
-    from modules.core.environment import EnvironmentConfig
+    from modules.environment import EnvironmentConfig
 
 MIGRATIONS = "migrations"  # modules/api/migrations.py: NAME
+
+# The collector sidecar of every API task scrapes these jobs and puts these labels on every
+# series; shared-cicd's alert rules select by them.
+METRICS_JOB = "metrics"  # the service's own metrics path
+HEALTH_JOB = "health"  # its health path: `up` is 1 while it answers 200 with a scrapeable body
+ENVIRONMENT_LABEL = "environment"
+SERVICE_LABEL = "service"
 
 # `delivery promote` tags each digest it promotes `release-<env>-<tag>` (modules/cicd/registry.py
 # keeps such images ahead of the newest-tagged-images rule, so what an environment runs stays).

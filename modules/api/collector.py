@@ -1,10 +1,10 @@
 """The AWS Distro for OpenTelemetry collector sidecar of every API service task.
 
-The API tier adds it to each service's task definition; its contract with the
-monitoring `shared-cicd` creates lives here, next to the rules that read it:
-scrape jobs `metrics` (the service's metrics path) and `health` (its health path),
-labels `environment` and `service`, remote write to the environment's workspace
-(found through the SSM parameters `shared-cicd` writes in the environment's account).
+The API tier adds it to each service's task definition. Its contract with the
+monitoring `shared-cicd` creates is in modules/contract.py: scrape jobs `metrics` (the
+service's metrics path) and `health` (its health path), labels `environment` and
+`service`, remote write to the environment's workspace (found through the SSM
+parameters `shared-cicd` writes in the environment's account).
 """
 
 from __future__ import annotations
@@ -15,10 +15,8 @@ from typing import Any
 
 from constructs import Construct
 
-from modules import aws
-from modules.cicd import names
-from modules.cicd.config import CicdConfig
-from modules.cicd.monitoring import ENVIRONMENT_LABEL, HEALTH_JOB, METRICS_JOB, SERVICE_LABEL
+from modules import aws, contract
+from modules.contract import ENVIRONMENT_LABEL, HEALTH_JOB, METRICS_JOB, SERVICE_LABEL
 from modules.core import policy
 
 CONTAINER = "otel-collector"
@@ -28,10 +26,14 @@ USER = "10001"
 
 @dataclass(frozen=True)
 class CollectorSettings:
-    """What the API tier needs to add collectors: the organisation's `cicd` block and the
-    environment's name (the `environment` label)."""
+    """What the API tier needs to add collectors: from the organisation's `cicd` block the
+    image, the scrape interval and whether the workspace is shared; the environment's name
+    (the `environment` label)."""
 
-    cicd: CicdConfig
+    image_repository: str
+    image_tag: str
+    scrape_interval_seconds: int
+    shared_prometheus: bool
     environment: str
 
 
@@ -46,11 +48,11 @@ class CollectorTarget:
 
     @property
     def repository(self) -> str:
-        return self.settings.cicd.collector_image_repository
+        return self.settings.image_repository
 
     @property
     def tag(self) -> str:
-        return self.settings.cicd.collector_image_tag
+        return self.settings.image_tag
 
 
 def read_target(scope: Construct, settings: CollectorSettings, prefix: str) -> CollectorTarget:
@@ -59,10 +61,10 @@ def read_target(scope: Construct, settings: CollectorSettings, prefix: str) -> C
 
     def parameter(construct_id: str, what: str) -> str:
         return aws.data_aws_ssm_parameter.DataAwsSsmParameter(
-            scope, construct_id, name=names.monitoring_parameter(prefix, what)
+            scope, construct_id, name=contract.monitoring_parameter(prefix, what)
         ).value
 
-    ingest = parameter("CollectorIngestRoleArn", "ingest-role-arn") if settings.cicd.shared_prometheus else None
+    ingest = parameter("CollectorIngestRoleArn", "ingest-role-arn") if settings.shared_prometheus else None
     return CollectorTarget(
         settings=settings,
         workspace_arn=parameter("CollectorWorkspaceArn", "workspace-arn"),
@@ -74,7 +76,7 @@ def read_target(scope: Construct, settings: CollectorSettings, prefix: str) -> C
 def collector_config(target: CollectorTarget, *, service: str, port: int, metrics_path: str, health_path: str,
                      region: str) -> str:
     """The collector's configuration (YAML; JSON is YAML): scrape the service, write to the workspace."""
-    interval = f"{target.settings.cicd.collector_scrape_interval_seconds}s"
+    interval = f"{target.settings.scrape_interval_seconds}s"
     labels = {ENVIRONMENT_LABEL: target.settings.environment, SERVICE_LABEL: service}
 
     def job(name: str, path: str) -> dict[str, Any]:

@@ -10,91 +10,31 @@ the key, the value and what is allowed.
 from __future__ import annotations
 
 import dataclasses
-import enum
 import itertools
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import hcl2
-from hcl2.utils import SerializationOptions
-from lark.exceptions import LarkError, UnexpectedInput
 
 from modules.api.config import ApiConfig
-from modules.cicd.config import PRINCIPAL_ARN, CicdConfig, CicdEnvironmentConfig, principal_account, role_account
-from modules.core.errors import ConfigError, shown
+from modules.cicd.config import CicdConfig, CicdEnvironmentConfig
+from modules.core.errors import ConfigError
+from modules.core.hcl import display, parse_hcl
 from modules.core.naming import NameKind, bucket_name, check_bucket_name, check_name
 from modules.core.regions import AZ_COUNT_BY_REGION, CLOUDFRONT_LOGS_UNSUPPORTED_REGIONS
 from modules.core.schema import check, from_data
+from modules.core.settings import BackendConfig, DnsConfig, RegistryConfig, StateConfig
+from modules.core.values import check_account, check_region, check_role, principal_account, role_account
 from modules.database.config import DatabaseConfig
 from modules.frontend.config import ACM_DOMAIN_MAX_LENGTH, LOG_BUCKET_PURPOSE, SITE_BUCKET_PURPOSE, FrontendConfig
 from modules.network.config import NatGateways, NetworkConfig
+from modules.release import apply_release, load_release, release_path
 
 SHARED_FILE = "shared.hcl"
 ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9]{1,9}$")
-ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
-ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,64}$")
 NAME_PREFIX = re.compile(r"^[a-z](?:[a-z0-9-]*[a-z0-9])?$")
 PROJECT_NAME = re.compile(r"^[a-z][a-z0-9-]{1,18}[a-z0-9]$")
 BUCKET_SUFFIX = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,18}[a-z0-9])?$")
 STATE_BUCKET_PURPOSE = "tfstate"
-
-
-def _check_account(key: str, value: str) -> None:
-    check(bool(ACCOUNT_ID.match(value)), key, value, "a 12-digit AWS account id in quotes")
-
-
-def _check_region(key: str, value: str) -> None:
-    check(value in AZ_COUNT_BY_REGION, key, value, f"an AWS region ({', '.join(sorted(AZ_COUNT_BY_REGION))})")
-
-
-def _check_role(key: str, value: str | None) -> None:
-    if value is not None:
-        check(bool(ROLE_ARN.match(value)), key, value, "an IAM role ARN (arn:aws:iam::123456789012:role/name)")
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class StateConfig:
-    """Where every stack's Terraform state lives (created by the `bootstrap` stack).
-
-    `assume_role_arn` is a role in the state account that `bootstrap`'s provider and the
-    shared stacks' backend assume; environment stacks assume their own state-access role
-    (`modules/core/state_access.py`).
-    """
-
-    account_id: str
-    region: str
-    lock_table: str
-    # Empty: `<project>-tfstate-<account_id>` (SharedConfig fills it in, knowing the project).
-    bucket: str = ""
-    assume_role_arn: str | None = None
-    noncurrent_version_retention_days: int = 90
-
-    def __post_init__(self) -> None:
-        _check_account("account_id", self.account_id)
-        _check_region("region", self.region)
-        _check_role("assume_role_arn", self.assume_role_arn)
-        if self.assume_role_arn is not None:
-            check(role_account(self.assume_role_arn) == self.account_id, "assume_role_arn", self.assume_role_arn,
-                  f"a role in the state account {self.account_id}")
-        if self.bucket:
-            check_name(NameKind.S3_BUCKET, "bucket", self.bucket)
-        check_name(NameKind.DYNAMODB_TABLE, "lock_table", self.lock_table)
-        check(1 <= self.noncurrent_version_retention_days <= 3650, "noncurrent_version_retention_days",
-              self.noncurrent_version_retention_days, "1..3650")
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class RegistryConfig:
-    """`registry { ... }`: the account and region of the ECR registry every environment pulls from."""
-
-    account_id: str
-    region: str
-
-    def __post_init__(self) -> None:
-        _check_account("account_id", self.account_id)
-        _check_region("region", self.region)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -121,7 +61,7 @@ class SharedConfig:
               "none): an environment in one of them must be production = true")
         for key in ("production_accounts", "shared_accounts"):
             for account in getattr(self, key) or ():
-                _check_account(key, account)
+                check_account(key, account)
         check(bool(PROJECT_NAME.match(self.project)), "project", self.project,
               "3..20 lowercase letters, digits and hyphens, starting with a letter")
         if not self.state.bucket:
@@ -139,73 +79,6 @@ class SharedConfig:
         if role is not None:
             check(role_account(role) == self.registry.account_id, "cicd.terraform_role_arn", role,
                   f"a role in the registry account {self.registry.account_id} (shared-cicd's default provider)")
-
-
-class BackendType(enum.Enum):
-    S3 = "s3"
-    CLOUD = "cloud"
-
-
-class StateLocking(enum.Enum):
-    """How the S3 backend locks state."""
-
-    DYNAMODB = "dynamodb"  # the lock table (what the design asks for)
-    LOCKFILE = "lockfile"  # S3 native locking (`use_lockfile`, Terraform >= 1.10)
-    BOTH = "both"  # both at once, the migration path from one to the other
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class BackendConfig:
-    """`backend { ... }`: S3 (default) or Terraform Cloud for this environment's stacks."""
-
-    type: BackendType = BackendType.S3
-    locking: StateLocking = StateLocking.DYNAMODB
-    organization: str | None = None
-    workspace_prefix: str | None = None
-    # Principals of this environment's account, besides its Terraform and deploy roles, that its
-    # state-access role trusts (people who run `terraform plan` by hand, say).
-    state_principal_arns: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        for arn in self.state_principal_arns:
-            check(bool(PRINCIPAL_ARN.match(arn)), "state_principal_arns", arn,
-                  "IAM role or user ARNs (arn:aws:iam::123456789012:role/name)")
-        if self.type is BackendType.CLOUD:
-            check(bool(self.organization), "organization", self.organization,
-                  "the Terraform Cloud organization when type = \"cloud\"")
-            check(not self.state_principal_arns, "state_principal_arns", self.state_principal_arns,
-                  'unset when type = "cloud" (the state is not in the state bucket)')
-        else:
-            for key in ("organization", "workspace_prefix"):
-                value = getattr(self, key)
-                check(value is None, key, value, 'unset unless type = "cloud"')
-
-
-ZONE_NAME = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class DnsConfig:
-    """`dns { ... }`: the Route 53 public hosted zone the environment's names live in.
-
-    The zone is looked up (by id when given, else by name), never created here: it
-    usually predates the project and holds other records.
-    """
-
-    zone_name: str
-    zone_id: str | None = None
-
-    def __post_init__(self) -> None:
-        check(bool(ZONE_NAME.match(self.zone_name)), "zone_name", self.zone_name,
-              "a lowercase DNS name like 'example.com' (no trailing dot)")
-        if self.zone_id is not None:
-            check(bool(ZONE_ID.match(self.zone_id)), "zone_id", self.zone_id, "a Route 53 zone id like 'Z0123456789ABC'")
-
-    @property
-    def api_host_name(self) -> str:
-        """The API's custom domain in the zone."""
-        return f"api.{self.zone_name}"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -245,9 +118,9 @@ class EnvironmentConfig:
     def __post_init__(self) -> None:
         check(bool(ENVIRONMENT_NAME.match(self.name)), "name", self.name,
               "2..10 lowercase letters and digits, starting with a letter (it is the file name)")
-        _check_account("account_id", self.account_id)
-        _check_region("region", self.region)
-        _check_role("assume_role_arn", self.assume_role_arn)
+        check_account("account_id", self.account_id)
+        check_region("region", self.region)
+        check_role("assume_role_arn", self.assume_role_arn)
         available = AZ_COUNT_BY_REGION[self.region]
         check(self.network.az_count <= available, "network.az_count", self.network.az_count,
               f"at most {available}, the Availability Zones {self.region} offers")
@@ -297,7 +170,7 @@ class EnvironmentConfig:
             check(len(host) <= ACM_DOMAIN_MAX_LENGTH, "dns.zone_name", self.dns.zone_name,
                   f"short enough that the API's name fits ACM's {ACM_DOMAIN_MAX_LENGTH} characters ({host!r})")
         if self.production:
-            check(self.api.deletion_protection, "api.deletion_protection", self.api.deletion_protection,
+            check(self.api.prevent_destroy, "api.prevent_destroy", self.api.prevent_destroy,
                   "true when production = true")
         if self.network.nat_gateways is NatGateways.NONE:
             # Sessions go to Session Manager (ssmmessages) over HTTPS, which the VPC has no
@@ -320,7 +193,7 @@ class EnvironmentConfig:
               f"0..{allowed}: each read replica needs a zone of its own, apart from the primary{standby} "
               f"(network.az_count = {self.network.az_count})")
         if self.production:
-            for key in ("multi_az", "deletion_protection"):
+            for key in ("multi_az", "prevent_destroy"):
                 check(getattr(database, key), f"database.{key}", getattr(database, key),
                       "true when production = true")
             check(database.backup_replication_region is not None, "database.backup_replication_region", None,
@@ -352,142 +225,6 @@ class EnvironmentConfig:
         if self.production:
             check(frontend.prevent_destroy, "frontend.prevent_destroy", frontend.prevent_destroy,
                   "true when production = true")
-
-
-def display(path: Path) -> str:
-    """`environments/dev.hcl` rather than an absolute path, where possible."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-# Far deeper than any environment file needs (blocks in blocks in maps: about five), and shallow
-# enough that the parser's recursion never reaches Python's limit.
-MAX_NESTING = 32
-
-
-def read_text(path: Path) -> str:
-    """The file as UTF-8 text (a byte-order mark is allowed and dropped), or ConfigError with the place."""
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise ConfigError("", f"cannot be read: {error.strerror}", file=display(path)) from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        before = data[:error.start]
-        line = before.count(b"\n") + 1
-        column = error.start - (before.rfind(b"\n") + 1) + 1
-        raise ConfigError("", f"is not UTF-8 text: byte 0x{data[error.start]:02x} at line {line}, column {column}; "
-                              "save the file as UTF-8", file=display(path)) from None
-
-
-def too_deep(text: str, limit: int = MAX_NESTING) -> tuple[int, int] | None:
-    """Line and column where `{`/`[` nesting first exceeds `limit` (strings and comments skipped)."""
-    depth, line, column, index = 0, 1, 0, 0
-    in_string = False
-    while index < len(text):
-        char = text[index]
-        column += 1
-        if char == "\n":
-            line, column = line + 1, 0
-            in_string = False  # a quoted string ends at the line's end (an HCL syntax error otherwise)
-        elif in_string:
-            if char == "\\":
-                index += 1
-                column += 1
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char == "#" or text.startswith("//", index):
-            end = text.find("\n", index)
-            index = len(text) if end < 0 else end
-            continue
-        elif text.startswith("/*", index):
-            end = text.find("*/", index + 2)
-            end = len(text) if end < 0 else end + 2
-            skipped = text[index:end]
-            if "\n" in skipped:
-                line += skipped.count("\n")
-                column = len(skipped) - skipped.rfind("\n") - 1
-            else:
-                column += len(skipped) - 1
-            index = end
-            continue
-        elif char in "{[":
-            depth += 1
-            if depth > limit:
-                return line, column
-        elif char in "}]":
-            depth -= 1
-        index += 1
-    return None
-
-
-def parse_hcl(path: Path) -> dict[str, Any]:
-    """Parse one HCL file into plain Python values, or raise ConfigError with the line."""
-    text = read_text(path)
-    deep = too_deep(text)
-    if deep is not None:
-        raise ConfigError("", f"nests blocks, lists or maps more than {MAX_NESTING} deep at line {deep[0]}, "
-                              f"column {deep[1]}", file=display(path))
-    options = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
-    try:
-        tree = hcl2.parses(text)
-    except UnexpectedInput as error:
-        line = getattr(error, "line", "?")
-        column = getattr(error, "column", "?")
-        lines = text.splitlines()
-        if isinstance(line, int) and 1 <= line <= len(lines):
-            where = f"at line {line}, column {column}: {shown(lines[line - 1].strip())}"
-        else:  # lark reports an unfinished last statement one line past the end
-            last = lines[-1] if lines else ""
-            where = (f"at line {max(len(lines), 1)}, column {len(last) + 1}, the end of the file: "
-                     "a statement, string or bracket is left open")
-        raise ConfigError("", f"HCL syntax error {where}", file=display(path)) from None
-    except LarkError as error:
-        raise ConfigError("", f"HCL syntax error: {str(error).splitlines()[0]}", file=display(path)) from None
-    except RecursionError:
-        raise ConfigError("", "nests too deeply to read", file=display(path)) from None
-    try:
-        reject_repeated_keys(tree, options)
-    except ConfigError as error:
-        raise error.in_file(display(path)) from None
-    return hcl2.serialize(tree, serialization_options=options)
-
-
-def reject_repeated_keys(rule: Any, options: SerializationOptions, where: str = "") -> None:
-    """An attribute or object key given twice is an error, as in Terraform.
-
-    python-hcl2 keeps the last value silently, so `replica_count = 2` ... `replica_count = 0`
-    further down would quietly win. Repeated *blocks* are kept (they become a list, and the
-    schema says whether a block may repeat).
-    """
-    seen: dict[str, int] = {}
-    kind = type(rule).__name__
-    for child in getattr(rule, "children", None) or ():
-        if child is None or not hasattr(child, "children"):
-            continue
-        child_kind = type(child).__name__
-        name = None
-        if kind == "BodyRule" and child_kind == "AttributeRule":
-            name = str(child.identifier.serialize(options))
-        elif kind == "ObjectRule" and child_kind == "ObjectElemRule":
-            name = str(child.children[0].serialize(options))
-        if name is not None:
-            line = child._meta.line
-            key = f"{where}.{name}" if where else name
-            if name in seen:
-                raise ConfigError(key, f"is set twice (lines {seen[name]} and {line}); give it once")
-            seen[name] = line
-            reject_repeated_keys(child, options, key)
-        elif child_kind == "BlockRule":
-            block = str(child.children[0].serialize(options))
-            reject_repeated_keys(child, options, f"{where}.{block}" if where else block)
-        else:
-            reject_repeated_keys(child, options, where)
 
 
 @dataclass(frozen=True, slots=True)
@@ -538,8 +275,6 @@ def load_environment(path: Path, shared: SharedConfig) -> EnvironmentConfig:
 
 def _with_release(environment: EnvironmentConfig, path: Path) -> EnvironmentConfig:
     """Run the images `<env>.release.hcl` pins, when the environment has a release file."""
-    from modules.core.release import apply_release, load_release, release_path
-
     release_file = release_path(path.parent, environment.name)
     release = load_release(release_file)
     if release is None:
