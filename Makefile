@@ -15,7 +15,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: synth test test-fast test-emulator snapshot-update lint bench install venv checkov-venv cdktf-synth clean deploy-frontend \
         checkov plan-env apply-env deploy-role ci-role role-access diagrams \
-        release promote migrate verify apply-migrations check mirror-collector
+        release promote migrate verify apply-migrations check mirror-collector drift plan-release apply-release notify
 
 # ENVIRONMENTS=dev,stage limits the run to some environments.
 synth: $(VENV)/.synced
@@ -51,14 +51,41 @@ deploy-frontend: $(VENV)/.synced
 checkov: $(VENV)/.synced $(CHECKOV_VENV)/.synced
 	$(PY) -m tests.harness.checkov cdktf.out/stacks
 
-# Every stack of one environment, in dependency order (make synth first), e.g. make plan-env ENV=dev.
+# Saved plans (make synth first; README: How a change reaches production):
+#   make plan-env ENV=prod                    plans/prod/: <stack>.tfplan(.json, .txt), summary.json, summary.md
+#   make apply-env ENV=prod PLANS=plans/prod  exactly those plans; ALLOW_REPLACE="<address> ..." for a production
+#                                             plan that replaces or deletes a stateful resource
+#   make apply-env ENV=dev                    without PLANS: plan and apply now (humans), same guards
+#   make drift ENV=prod                       exit 0 no drift, 3 drift, 1 error
+# LOCK_TIMEOUT=10m changes how long terraform waits for a state lock (default 5m).
+TF_FLAGS = $(if $(LOCK_TIMEOUT),--lock-timeout "$(LOCK_TIMEOUT)")
+
 plan-env: $(VENV)/.synced
-	@test -n "$(ENV)" || { echo "usage: make plan-env ENV=<env>" >&2; exit 2; }
-	$(PY) -m delivery plan "$(ENV)"
+	@test -n "$(ENV)" || { echo "usage: make plan-env ENV=<env> [OUT=plans/<env>]" >&2; exit 2; }
+	$(PY) -m delivery plan "$(ENV)" --out "$(or $(OUT),plans/$(ENV))" $(TF_FLAGS)
 
 apply-env: $(VENV)/.synced
-	@test -n "$(ENV)" || { echo "usage: make apply-env ENV=<env>" >&2; exit 2; }
-	$(PY) -m delivery apply "$(ENV)"
+	@test -n "$(ENV)" || { echo "usage: make apply-env ENV=<env> [PLANS=plans/<env>] [ALLOW_REPLACE='<address> ...']" >&2; exit 2; }
+	$(PY) -m delivery apply "$(ENV)" $(if $(PLANS),--plans "$(PLANS)") $(foreach address,$(ALLOW_REPLACE),--allow-replace "$(address)") $(TF_FLAGS)
+
+drift: $(VENV)/.synced
+	@test -n "$(ENV)" || { echo "usage: make drift ENV=<env>" >&2; exit 2; }
+	$(PY) -m delivery drift "$(ENV)" --out "plans/drift-$(ENV)" $(TF_FLAGS)
+
+# An application release (environments/<env>.release.hcl changed): <env>-api only, refused when its plan
+# holds anything but task definitions and ECS services (infrastructure goes through the infra pipeline).
+plan-release: $(VENV)/.synced
+	@test -n "$(ENV)" || { echo "usage: make plan-release ENV=<env>" >&2; exit 2; }
+	$(PY) -m delivery plan "$(ENV)" --release --out "plans/release-$(ENV)" $(TF_FLAGS)
+
+apply-release: $(VENV)/.synced
+	@test -n "$(ENV)" || { echo "usage: make apply-release ENV=<env>" >&2; exit 2; }
+	$(PY) -m delivery apply "$(ENV)" --release --plans "plans/release-$(ENV)" $(TF_FLAGS)
+
+# A message to the pipeline report topic (the CI role may publish), e.g. the drift summary.
+notify: $(VENV)/.synced
+	@test -n "$(SUBJECT)" -a -n "$(FILE)" || { echo "usage: make notify SUBJECT=<subject> FILE=<message file>" >&2; exit 2; }
+	$(PY) -m delivery notify --subject "$(SUBJECT)" --message-file "$(FILE)"
 
 # The delivery steps of the application pipeline (README: Delivery), in the project's virtualenv:
 #   make release SERVICE=service1 TAG=3f2c1a9     make promote FROM=dev TO=stage SERVICE=service1 TAG=3f2c1a9
@@ -80,7 +107,7 @@ promote: $(VENV)/.synced
 # The release's Flyway task definition alone (a targeted apply of <env>-api), before `make migrate`.
 apply-migrations: $(VENV)/.synced
 	@test -n "$(ENV)" || { echo "usage: make apply-migrations ENV=<env>" >&2; exit 2; }
-	$(PY) -m delivery apply-migrations "$(ENV)"
+	$(PY) -m delivery apply-migrations "$(ENV)" $(TF_FLAGS)
 
 migrate: $(VENV)/.synced
 	@test -n "$(ENV)" || { echo "usage: make migrate ENV=<env>" >&2; exit 2; }
@@ -163,4 +190,4 @@ node_modules/.synced: package.json package-lock.json
 	@touch $@
 
 clean:
-	rm -rf cdktf.out .pytest_cache
+	rm -rf cdktf.out plans .pytest_cache

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from delivery import DeployError, UsageError
+from delivery.terraform import DEFAULT_LOCK_TIMEOUT, DEFAULT_PARALLEL_PLANS
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -202,30 +205,85 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
     common(stacks)
     stacks.set_defaults(handler=_stacks)
 
-    for name, verb in (("plan", "plan"), ("apply", "plan and apply")):
-        command = commands.add_parser(
-            name, help=f"{verb} every stack of an environment in dependency order",
-            description=f"In cdktf.out/stacks/<stack> (run `make synth` first): terraform init, then {verb} "
-                        "each stack of the environment in order. Plans are kept as <stack>.tfplan and "
-                        "<stack>.tfplan.txt for review and archiving. Uses the backend and credentials as "
-                        "configured (Jenkins assumes the environment's deploy role first).",
-            epilog="exit status: 0 done, 1 terraform failed, 2 bad input")
+    def terraform_options(command: argparse.ArgumentParser) -> None:
         command.add_argument("env", help="environment name")
-        command.add_argument("--stacks-dir", type=Path, default=PROJECT / "cdktf.out" / "stacks")
+        command.add_argument("--stacks-dir", type=Path, default=PROJECT / "cdktf.out" / "stacks",
+                             help="the synthesized stacks (default: cdktf.out/stacks; run `make synth` first)")
+        command.add_argument("--lock-timeout", default=DEFAULT_LOCK_TIMEOUT, metavar="DURATION",
+                             help="how long terraform waits for a state lock another run holds (default "
+                                  f"{DEFAULT_LOCK_TIMEOUT}; e.g. 30s, 10m)")
         common(command)
-        command.set_defaults(handler=_plan, apply=name == "apply")
+
+    plan = commands.add_parser(
+        "plan", help="plan every stack of an environment into saved plans and a summary",
+        description="In cdktf.out/stacks/<stack>: terraform init and plan every stack of the environment, "
+                    "side by side (a plan changes nothing), into --out: <stack>.tfplan (the saved plan apply "
+                    "takes), <stack>.tfplan.json (terraform show -json), <stack>.tfplan.txt, and summary.json / "
+                    "summary.md: per stack the counts of create, update, replace and delete, every replaced or "
+                    "deleted address with the stateful ones flagged, the commit, the synth's hash, the "
+                    "terraform and provider versions and the time. Credentials as configured (Jenkins assumes "
+                    "the environment's role first).",
+        epilog="exit status: 0 planned, 1 terraform failed, 2 bad input (nothing run), 130 interrupted")
+    terraform_options(plan)
+    plan.add_argument("--out", type=Path, help="where the plans go (default: cdktf.out/plans/<env>)")
+    plan.add_argument("--release", action="store_true",
+                      help="an application release: plan only <env>-api")
+    plan.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL_PLANS, metavar="N",
+                      help=f"stacks planned at once (default {DEFAULT_PARALLEL_PLANS})")
+    plan.set_defaults(handler=_plan)
+
+    apply = commands.add_parser(
+        "apply", help="apply an environment's saved plans (--plans), or plan and apply now",
+        description="With --plans DIR: apply exactly the saved plans `plan --out DIR` wrote, in dependency "
+                    "order, after checking them all: refused (one line each, nothing applied) when they were "
+                    "made from another commit or synth, when a stack's state changed since its plan (stale), "
+                    "when a production environment's plan replaces or deletes a stateful resource that "
+                    "--allow-replace does not name, and with --release when <env>-api's plan changes anything "
+                    "but task definitions and ECS services. Without --plans (humans): plan now, same checks, "
+                    "apply. prevent_destroy in the stacks stays the second wall.",
+        epilog="exit status: 0 applied, 1 terraform failed (the message says what was applied), 2 refused or "
+               "bad input (nothing applied), 130 interrupted (terraform stopped cleanly)")
+    terraform_options(apply)
+    apply.add_argument("--plans", type=Path, help="the saved plans (from `plan --out`)")
+    apply.add_argument("--allow-replace", action="append", default=[], metavar="ADDRESS",
+                       help="a stateful resource address a production plan may replace or delete (repeatable)")
+    apply.add_argument("--release", action="store_true",
+                       help="an application release: apply only <env>-api, refused when its plan holds "
+                            "infrastructure changes")
+    apply.set_defaults(handler=_apply)
+
+    drift = commands.add_parser(
+        "drift", help="plan every stack and report whether the cloud differs from main (changes nothing)",
+        description="Plan every stack of the environment (into --out, default cdktf.out/drift/<env>) and apply "
+                    "nothing. Prints the summary when a stack would change, including what changed outside "
+                    "Terraform.",
+        epilog="exit status: 0 no drift, 3 drift, 1 error, 2 bad input")
+    terraform_options(drift)
+    drift.add_argument("--out", type=Path, help="where the plans go (default: cdktf.out/drift/<env>)")
+    drift.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL_PLANS, metavar="N")
+    drift.set_defaults(handler=_drift)
+
+    notify = commands.add_parser(
+        "notify", help="publish a message to the pipeline report topic",
+        description="Publish --subject and the text of --message-file to the pipeline report topic (the "
+                    "shared-cicd stack's ReportTopic output, or --topic-arn). The CI role may publish there.",
+        epilog="exit status: 0 published, 1 failed, 2 bad input")
+    notify.add_argument("--subject", required=True)
+    notify.add_argument("--message-file", required=True, type=Path)
+    notify.add_argument("--topic-arn", help="default: the shared-cicd stack's ReportTopic output")
+    common(notify)
+    notify.set_defaults(handler=_notify)
 
     migrations = commands.add_parser(
         "apply-migrations", help="register the release's Flyway task definition (before migrate)",
-        description="In cdktf.out/stacks/<env>-api (run `make synth` first): terraform init, then a plan and apply "
+        description="In cdktf.out/stacks/<env>-api (run `make synth` first): terraform init, then a plan "
                     "targeted at the Flyway task definition the stack's MigrationTaskDefinitionArn output names "
-                    "(and what it needs), kept as <env>-api.migrations.tfplan(.txt). Run it before `migrate`, which "
+                    "(and what it needs), refused like a release (--release) when it holds anything but task "
+                    "definitions and ECS services, then its apply. Run it before `migrate`, which "
                     "runs that output: without it, migrate would run the previous release's migrations image. "
                     "Terraform runs as the environment's Terraform role, as for every apply.",
         epilog="exit status: 0 done, 1 terraform failed, 2 bad input")
-    migrations.add_argument("env", help="environment name")
-    migrations.add_argument("--stacks-dir", type=Path, default=PROJECT / "cdktf.out" / "stacks")
-    common(migrations)
+    terraform_options(migrations)
     migrations.set_defaults(handler=_apply_migrations)
 
     collector = commands.add_parser(
@@ -242,9 +300,9 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
     common(collector)
     collector.set_defaults(handler=_collector_image)
 
-    role = commands.add_parser("role", help="print the CI role or an environment's deploy role ARN",
-                               description="Read the role ARN from the shared-cicd stack's state outputs.")
-    role.add_argument("kind", choices=["ci", "deploy"])
+    role = commands.add_parser("role", help="print the CI role, an environment's deploy role or the report topic ARN",
+                               description="Read the ARN from the shared-cicd stack's state outputs.")
+    role.add_argument("kind", choices=["ci", "deploy", "report-topic"])
     role.add_argument("env", nargs="?", help="environment (deploy roles)")
     common(role)
     role.set_defaults(handler=_role)
@@ -271,37 +329,114 @@ def _stacks(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plan(args: argparse.Namespace) -> int:
-    from delivery.pipeline import Context
-    from delivery.terraform import environment_stacks, plan
+def _credentials() -> None:
+    """Terraform and boto3 share the AWS credential chain: stop before anything runs without one."""
+    import boto3
 
-    context = Context(args.environments_dir, aws=None)  # type: ignore[arg-type]
-    environments = context.load(args.env)
-    before = _secrets_gate(args, environments) if args.apply else None
-    plan(args.stacks_dir, environment_stacks(environments, args.env), sys.stdout, apply=args.apply, before=before)
+    if boto3.Session().get_credentials() is None:
+        raise UsageError("no AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+                         "or run where an instance or task role is available")
+
+
+def _environment(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The environments (the named one loaded) and its config."""
+    from delivery.aws import load_environments
+
+    environments = load_environments(args.environments_dir, args.env)
+    return environments, environments.get(args.env)
+
+
+def _terraform(args: argparse.Namespace) -> Any:
+    from delivery.terraform import Terraform
+
+    extra = {"AWS_ENDPOINT_URL": args.endpoint_url} if args.endpoint_url else {}
+    return Terraform.create(args.stacks_dir.parent / ".terraform-cli", sys.stdout, args.lock_timeout, extra)
+
+
+def _plan_options(args: argparse.Namespace, release: bool) -> Any:
+    from delivery.terraform import PlanOptions, environment_dependencies
+    from modules.layout import stack_name
+
+    environments, config = _environment(args)
+    dependencies = environment_dependencies(environments, args.env)
+    stacks = (stack_name(args.env, "api"),) if release else tuple(dependencies)
+    if getattr(args, "parallel", 1) < 1:
+        raise UsageError(f"--parallel must be at least 1, got {args.parallel}")
+    return PlanOptions(environment=args.env, stacks=stacks, dependencies=dependencies,
+                       production=config.production, release=release,
+                       parallel=getattr(args, "parallel", DEFAULT_PARALLEL_PLANS))
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from delivery.terraform import forwarding_signals, plan_environment
+
+    options = _plan_options(args, args.release)
+    _credentials()
+    terraform = _terraform(args)
+    with forwarding_signals(terraform):
+        plan_environment(terraform, args.stacks_dir, args.out or PROJECT / "cdktf.out" / "plans" / args.env, options)
     return 0
 
 
-def _secrets_gate(args: argparse.Namespace, environments: object) -> Callable[[str], None]:
-    """Before `<env>-api` is planned: its new secrets applied alone, then every secret its tasks read
-    checked for a value (delivery/secrets.py)."""
-    from delivery.secrets import gate
-    from delivery.terraform import plan
-    from modules.layout import stack_name
+def _apply(args: argparse.Namespace) -> int:
+    from delivery.terraform import ApplyOptions, apply_plans, forwarding_signals, plan_and_apply
 
-    region = environments.get(args.env).region  # type: ignore[attr-defined]
-    api = stack_name(args.env, "api")
-    secretsmanager = _context(args).aws.client("secretsmanager", region)  # type: ignore[attr-defined]
-    return gate(args.stacks_dir, api, secretsmanager, lambda targets: plan(
-        args.stacks_dir, [api], sys.stdout, apply=True, targets=tuple(targets), name="secrets"))
+    plan = _plan_options(args, args.release)
+    options = ApplyOptions(environment=args.env, stacks=plan.stacks, dependencies=plan.dependencies,
+                           production=plan.production, release=args.release,
+                           allow_replace=tuple(args.allow_replace))
+    if args.plans is not None and not args.plans.is_dir():
+        raise UsageError(f"--plans {args.plans} is not a folder: make the plans with `python -m delivery plan "
+                         f"{args.env} --out {args.plans}`")
+    _credentials()
+    terraform = _terraform(args)
+    with forwarding_signals(terraform):
+        if args.plans is not None:
+            apply_plans(terraform, args.stacks_dir, args.plans, options)
+        else:
+            plan_and_apply(terraform, args.stacks_dir, PROJECT / "cdktf.out" / "plans" / args.env, plan, options)
+    return 0
+
+
+def _drift(args: argparse.Namespace) -> int:
+    from delivery.terraform import drift, forwarding_signals
+
+    options = _plan_options(args, release=False)
+    _credentials()
+    terraform = _terraform(args)
+    with forwarding_signals(terraform):
+        return drift(terraform, args.stacks_dir, args.out or PROJECT / "cdktf.out" / "drift" / args.env, options)
+
+
+def _notify(args: argparse.Namespace) -> int:
+    from delivery.aws import aws_error
+    from delivery.terraform import role
+
+    if not args.message_file.is_file():
+        raise UsageError(f"--message-file {args.message_file} does not exist")
+    context = _context(args)
+    environments = context.load()  # type: ignore[attr-defined]
+    topic = args.topic_arn or role(environments, context.aws, "report-topic", None)  # type: ignore[attr-defined]
+    region = topic.split(":")[3] if topic.count(":") >= 5 else environments.shared.registry.region
+    from botocore.exceptions import ClientError
+
+    try:
+        context.aws.client("sns", region).publish(  # type: ignore[attr-defined]
+            TopicArn=topic, Subject=args.subject[:100], Message=args.message_file.read_text())
+    except ClientError as error:
+        raise DeployError(f"cannot publish to {topic}: {aws_error(error)}") from None
+    print(f"published to {topic}")
+    return 0
 
 
 def _apply_migrations(args: argparse.Namespace) -> int:
-    from delivery.pipeline import Context
-    from delivery.terraform import apply_migrations
+    from delivery.terraform import apply_migrations, forwarding_signals
 
-    Context(args.environments_dir, aws=None).load(args.env)  # type: ignore[arg-type]
-    apply_migrations(args.stacks_dir, args.env, sys.stdout)
+    _environment(args)
+    _credentials()
+    terraform = _terraform(args)
+    with forwarding_signals(terraform):
+        apply_migrations(terraform, args.stacks_dir, args.env)
     return 0
 
 
@@ -343,18 +478,30 @@ def _access(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from delivery.terraform import Interrupted
+
     args = parser().parse_args(argv)
     try:
         return int(args.handler(args))
     except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+        for line in str(error).splitlines() or [""]:
+            print(f"error: {line}", file=sys.stderr)
         return 2
+    except Interrupted as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 130
     except DeployError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # noqa: BLE001 - one line for the user; DELIVERY_DEBUG=1 shows the traceback
+        if os.environ.get("DELIVERY_DEBUG") == "1":
+            raise
+        print(f"error: unexpected {type(error).__name__}: {error} (DELIVERY_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

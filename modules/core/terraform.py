@@ -75,6 +75,14 @@ class TerraformCli:
         env.update(extra or {})
         return env
 
+    def start(self, workdir: Path, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """terraform as a child process in a session of its own (a terminal's Ctrl-C reaches only the
+        caller, which decides what to forward), output and errors on one text pipe."""
+        return subprocess.Popen(
+            [self.binary, *args], cwd=workdir, env=self.env(extra_env), stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, start_new_session=True,
+        )
+
     def run(self, workdir: Path, *args: str, extra_env: dict[str, str] | None = None,
             timeout: float = 900) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
