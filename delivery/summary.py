@@ -90,8 +90,14 @@ class StackChanges:
                 changes.append(Change(entry["address"], entry["type"], action))
             elif actions == ("forget",):
                 forgotten.append(entry["address"])
+        # Refreshing reports differences terraform then ignores (a provider normalising `tags` from
+        # null to {}); like terraform's own "changed outside of Terraform" note, keep only the drift of
+        # resources that matter to this plan: ones it changes, or whose attributes it reads.
+        relevant = {entry.get("resource") for entry in plan.get("relevant_attributes") or ()}
+        relevant |= {c.address for c in changes}
         drift = tuple(entry["address"] for entry in plan.get("resource_drift") or ()
-                      if tuple(entry.get("change", {}).get("actions") or ()) != ("no-op",))
+                      if tuple(entry.get("change", {}).get("actions") or ()) != ("no-op",)
+                      and entry["address"] in relevant)
         outputs_change = any(tuple(value.get("actions") or ()) != ("no-op",)
                              for value in (plan.get("output_changes") or {}).values())
         return cls(stack, tuple(changes), drift, outputs_change, tuple(forgotten))

@@ -205,6 +205,7 @@ def init(terraform: Terraform, directory: Path) -> None:
     if marker.is_file() and marker.read_text() == config:
         return
     terraform.check(directory, "init", "-input=false", f"-lock-timeout={terraform.lock_timeout}")
+    marker.parent.mkdir(exist_ok=True)
     marker.write_text(config)
 
 
@@ -260,7 +261,8 @@ def plan_stack(terraform: Terraform, stacks_dir: Path, out_dir: Path, stack: str
                targets: Sequence[str] = ()) -> StackChanges:
     """init, plan -out, show -json and show of one stack; its changes."""
     directory = stacks_dir / stack
-    plan_file = out_dir / f"{stack}.tfplan"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plan_file = out_dir.resolve() / f"{stack}.tfplan"
     started = time.monotonic()
     terraform.write(f"{stack}: planning")
     init(terraform, directory)

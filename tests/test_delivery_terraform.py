@@ -8,8 +8,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import delivery.terraform as terraform
-from delivery.terraform import apply_migrations, migrations_target, plan
+import pytest
+
+from delivery.terraform import Refused, Terraform, apply_migrations, migrations_target, plan_stack
 from modules.core.terraform import TerraformCli
 from tests.conftest import require
 
@@ -23,38 +24,64 @@ def test_migrations_target_is_the_task_definition_migrate_runs(synth):
         assert definition["family"] == f"webapp-{env}-migrations"
 
 
-class RecordingCli:
-    def __init__(self) -> None:
+class RecordingTerraform(Terraform):
+    """Records terraform calls; `show -json` answers with the plan given."""
+
+    def __init__(self, plan: dict[str, object]) -> None:
+        super().__init__(cli=None, out=io.StringIO())
+        self.plan = plan
         self.calls: list[tuple[str, tuple[str, ...]]] = []
 
-    def run(self, directory: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    def run(self, directory: Path, *args: str, echo: str | None = None) -> subprocess.CompletedProcess[str]:
         self.calls.append((directory.name, args))
         code = 2 if args[0] == "plan" else 0
-        return subprocess.CompletedProcess(args, code, stdout="", stderr="")
+        stdout = json.dumps(self.plan) if args[:2] == ("show", "-json") else ""
+        return subprocess.CompletedProcess(args, code, stdout=stdout, stderr="")
 
 
-def test_apply_migrations_applies_only_the_flyway_task_definition_of_the_api_stack(synth, tmp_path, monkeypatch):
+def change(address: str, actions: list[str]) -> dict[str, object]:
+    kind, name = address.split(".")
+    return {"address": address, "mode": "managed", "type": kind, "name": name, "change": {"actions": actions}}
+
+
+def api_stacks(synth, tmp_path: Path) -> Path:
     stacks = tmp_path / "stacks"
     for name in ("dev-network", "dev-api"):
         shutil.copytree(synth.outdir / "stacks" / name, stacks / name)
-    cli = RecordingCli()
-    monkeypatch.setattr(terraform, "_cli", lambda workdir: cli)
-    out = io.StringIO()
-    assert apply_migrations(stacks, "dev", out) == ["dev-api"]
+    return stacks
+
+
+def test_apply_migrations_applies_only_the_flyway_task_definition_of_the_api_stack(synth, tmp_path):
+    stacks = api_stacks(synth, tmp_path)
     _, target = migrations_target(stacks, "dev")
-    assert [(d, a[0]) for d, a in cli.calls] == [("dev-api", "init"), ("dev-api", "plan"), ("dev-api", "show"),
-                                                 ("dev-api", "apply")]
-    plan_args = cli.calls[1][1]
-    assert f"-target={target}" in plan_args and "-out=dev-api.migrations.tfplan" in plan_args
+    terraform = RecordingTerraform({"resource_changes": [change(target, ["delete", "create"])]})
+    assert apply_migrations(terraform, stacks, "dev", tmp_path / "plans") == ["dev-api"]
+    assert [(d, a[0]) for d, a in terraform.calls] == [("dev-api", "init"), ("dev-api", "plan"), ("dev-api", "show"),
+                                                       ("dev-api", "show"), ("dev-api", "apply")]
+    plan_args = terraform.calls[1][1]
     assert [a for a in plan_args if a.startswith("-target=")] == [f"-target={target}"]
-    assert "dev-api.migrations.tfplan" in cli.calls[3][1]
-    assert out.getvalue() == "dev-api (migrations): changes\ndev-api (migrations): applied\n"
+    assert f"-out={tmp_path / 'plans' / 'dev-api.tfplan'}" in plan_args
+    assert "-lock-timeout=5m" in plan_args and "-lock-timeout=5m" in terraform.calls[4][1]
+    assert terraform.calls[4][1][-1] == str(tmp_path / "plans" / "dev-api.tfplan")
+
+
+def test_apply_migrations_refuses_a_targeted_plan_that_carries_infrastructure(synth, tmp_path):
+    stacks = api_stacks(synth, tmp_path)
+    _, target = migrations_target(stacks, "dev")
+    terraform = RecordingTerraform({"resource_changes": [
+        change(target, ["delete", "create"]), change("aws_iam_role.Api_Migrations_ExecutionRole", ["update"])]})
+    with pytest.raises(Refused) as refused:
+        apply_migrations(terraform, stacks, "dev", tmp_path / "plans")
+    assert refused.value.reasons == ["infrastructure changes pending in dev-api: run the infrastructure pipeline "
+                                     "first (aws_iam_role.Api_Migrations_ExecutionRole (update))"]
+    assert "apply" not in [a[0] for _, a in terraform.calls]
 
 
 def test_a_targeted_apply_updates_the_outputs_migrate_reads(tmp_path):
     """What apply-migrations relies on: the output of a targeted resource follows the apply, and
     resources outside the target (the services) keep their old values until the full apply."""
     require(TerraformCli.create(tmp_path / "cli") is not None, "terraform is not on PATH (install Terraform >= 1.11)")
+    terraform = Terraform.create(tmp_path / "cli", io.StringIO())
     stack = tmp_path / "stacks" / "demo"
     stack.mkdir(parents=True)
 
@@ -72,9 +99,11 @@ def test_a_targeted_apply_updates_the_outputs_migrate_reads(tmp_path):
         return {name: value["value"] for name, value in state["outputs"].items()}
 
     write("1")
-    plan(stack.parent, ["demo"], io.StringIO(), apply=True)
+    plan_stack(terraform, stack.parent, tmp_path / "plans", "demo")
+    terraform.check(stack, "apply", "-input=false", str(tmp_path / "plans" / "demo.tfplan"))
     write("2")
-    plan(stack.parent, ["demo"], io.StringIO(), apply=True, targets=("terraform_data.migrations",), name="migrations")
+    plan_stack(terraform, stack.parent, tmp_path / "plans", "demo", targets=("terraform_data.migrations",))
+    terraform.check(stack, "apply", "-input=false", str(tmp_path / "plans" / "demo.tfplan"))
     assert outputs() == {"migrations": "migrations:2", "service": "service:1"}
 
 
