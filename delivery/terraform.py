@@ -104,7 +104,8 @@ class Terraform:
     extra_env: dict[str, str] = field(default_factory=dict)
     interrupted: bool = False
     _children: set[subprocess.Popen[str]] = field(default_factory=set)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Reentrant: the signal handler (interrupt) runs in the main thread, maybe inside write().
+    _lock: threading.RLock = field(default_factory=threading.RLock)
 
     @classmethod
     def create(cls, workdir: Path, out: TextIO, lock_timeout: str = DEFAULT_LOCK_TIMEOUT,
@@ -212,15 +213,17 @@ def init(terraform: Terraform, directory: Path) -> None:
 # --- where plans come from -----------------------------------------------------------------------
 
 def current_commit() -> str:
-    """The commit the stacks were synthesized from: GIT_COMMIT (Jenkins), else `git rev-parse HEAD`."""
-    if os.environ.get("GIT_COMMIT"):
-        return os.environ["GIT_COMMIT"]
+    """The commit of this checkout (`git rev-parse HEAD`), else GIT_COMMIT, else `unknown`. Not
+    GIT_COMMIT first: the application pipeline runs delivery in an infra checkout of its own
+    while GIT_COMMIT names the application's commit."""
     try:
         found = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT, capture_output=True, text=True,
                                timeout=30)
+        if found.returncode == 0 and found.stdout.strip():
+            return found.stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return found.stdout.strip() if found.returncode == 0 else "unknown"
+        pass
+    return os.environ.get("GIT_COMMIT") or "unknown"
 
 
 def stack_hashes(stacks_dir: Path, stacks: Sequence[str]) -> dict[str, str]:
