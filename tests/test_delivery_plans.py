@@ -293,3 +293,18 @@ def _env(values: dict[str, str | None]):  # type: ignore[no-untyped-def]
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def test_make_passes_plans_each_allowed_address_and_the_lock_timeout():
+    import shutil
+    import subprocess
+
+    from tests.conftest import PROJECT
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    shown = subprocess.run(["make", "-n", "apply-env", "ENV=prod", "PLANS=plans/prod", "LOCK_TIMEOUT=10m",
+                            "ALLOW_REPLACE=aws_db_instance.a aws_s3_bucket.b"], cwd=PROJECT, capture_output=True,
+                           text=True, check=True).stdout
+    assert ('-m delivery apply "prod" --plans "plans/prod" --allow-replace "aws_db_instance.a" '
+            '--allow-replace "aws_s3_bucket.b" --lock-timeout "10m"') in shown

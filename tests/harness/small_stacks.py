@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from modules.core.target import EMULATOR_IGNORE_CHANGES
+
 PROVIDER_SERVICES = ("cloudwatch", "dynamodb", "ec2", "ecs", "iam", "kms", "logs", "rds", "s3", "secretsmanager",
                      "sns", "ssm", "sts")
 
@@ -79,7 +81,8 @@ def stacks(endpoint: str, bucket: str, table: str, env: str, *, revision: str = 
                 "instance_class": "db.t3.micro", "allocated_storage": 20, "db_name": db_name,
                 "username": "app", "password": "not-a-secret-1", "skip_final_snapshot": True,
                 "vpc_security_group_ids": ["${aws_security_group.db.id}"],
-                "lifecycle": {"create_before_destroy": True},
+                "lifecycle": {"create_before_destroy": True,
+                              "ignore_changes": list(EMULATOR_IGNORE_CHANGES["aws_db_instance"])},
             }},
         }, {"endpoint": {"value": "${aws_db_instance.db.address}"}}, remote_network(endpoint, bucket, env)),
         f"{env}-api": stack("api", {
@@ -94,6 +97,8 @@ def stacks(endpoint: str, bucket: str, table: str, env: str, *, revision: str = 
                 "task_definition": "${aws_ecs_task_definition.service.arn}", "desired_count": 1,
                 "launch_type": "FARGATE",
                 "network_configuration": {"subnets": ["${aws_subnet.app.id}"]},
+                # what moto echoes back differently, as the emulator target ignores it (modules/core/target.py)
+                "lifecycle": {"ignore_changes": list(EMULATOR_IGNORE_CHANGES["aws_ecs_service"])},
             }},
             "aws_subnet": {"app": {"vpc_id": network_id, "cidr_block": "10.42.1.0/24"}},
             "aws_cloudwatch_metric_alarm": {"cpu": {
