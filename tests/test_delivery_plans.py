@@ -30,6 +30,7 @@ from delivery.terraform import (
     waves,
 )
 from modules.core.terraform import TerraformCli
+from tests.conftest import require
 
 FIXTURES = Path(__file__).parent / "fixtures" / "plans"
 DEV = {"dev-network": (), "dev-database": ("dev-network",), "dev-api": ("dev-network", "dev-database"),
@@ -211,8 +212,7 @@ def test_jenkins_cookies_are_not_passed_to_terraform(tmp_path, monkeypatch):
     us long enough to release its lock after our SIGINT."""
     monkeypatch.setenv("JENKINS_NODE_COOKIE", "build-cookie")
     monkeypatch.setenv("JENKINS_SERVER_COOKIE", "durable-cookie")
-    if TerraformCli.create(tmp_path / "cli") is None:
-        pytest.skip("terraform is not on PATH")
+    require(TerraformCli.create(tmp_path / "cli") is not None, "terraform is not on PATH (install Terraform >= 1.11)")
     terraform = Terraform.create(tmp_path / "cli", io.StringIO())
     env = terraform.cli.env(terraform.extra_env)
     assert env["JENKINS_NODE_COOKIE"] != "build-cookie" and env["JENKINS_SERVER_COOKIE"] != "durable-cookie"
@@ -301,8 +301,7 @@ def test_make_passes_plans_each_allowed_address_and_the_lock_timeout():
 
     from tests.conftest import PROJECT
 
-    if shutil.which("make") is None:
-        pytest.skip("make is not installed")
+    require(shutil.which("make") is not None, "make is not installed")
     shown = subprocess.run(["make", "-n", "apply-env", "ENV=prod", "PLANS=plans/prod", "LOCK_TIMEOUT=10m",
                             "ALLOW_REPLACE=aws_db_instance.a aws_s3_bucket.b"], cwd=PROJECT, capture_output=True,
                            text=True, check=True).stdout
