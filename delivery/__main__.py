@@ -240,9 +240,14 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
                     "when a production environment's plan replaces or deletes a stateful resource that "
                     "--allow-replace does not name, and with --release when <env>-api's plan changes anything "
                     "but task definitions and ECS services. Without --plans (humans): plan now, same checks, "
-                    "apply. prevent_destroy in the stacks stays the second wall.",
+                    "apply. prevent_destroy in the stacks stays the second wall. Before <env>-api's services roll "
+                    "(before it is planned, or its saved plan applied), every Secrets Manager secret its task "
+                    "definitions read must have a value: otherwise exit 2, one line naming the secret and the "
+                    "command that sets it (a first deploy without --plans creates the api stack's secrets alone "
+                    "first).",
         epilog="exit status: 0 applied, 1 terraform failed (the message says what was applied), 2 refused or "
-               "bad input (nothing applied), 130 interrupted (terraform stopped cleanly)")
+               "bad input (nothing applied; a secret without a value: no service rolled, the stacks before "
+               "<env>-api may be applied), 130 interrupted (terraform stopped cleanly)")
     terraform_options(apply)
     apply.add_argument("--plans", type=Path, help="the saved plans (from `plan --out`)")
     apply.add_argument("--allow-replace", action="append", default=[], metavar="ADDRESS",
@@ -374,12 +379,14 @@ def _plan(args: argparse.Namespace) -> int:
     _credentials()
     terraform = _terraform(args)
     with forwarding_signals(terraform):
-        plan_environment(terraform, args.stacks_dir, args.out or PROJECT / "cdktf.out" / "plans" / args.env, options)
+        plan_environment(terraform, args.stacks_dir, args.out or args.stacks_dir.parent / "plans" / args.env, options)
     return 0
 
 
 def _apply(args: argparse.Namespace) -> int:
-    from delivery.terraform import ApplyOptions, apply_plans, forwarding_signals, plan_and_apply
+    from delivery.secrets import gate, saved_plan_check
+    from delivery.terraform import ApplyOptions, apply_plans, apply_targeted, forwarding_signals, plan_and_apply
+    from modules.layout import stack_name
 
     plan = _plan_options(args, args.release)
     options = ApplyOptions(environment=args.env, stacks=plan.stacks, dependencies=plan.dependencies,
@@ -390,12 +397,25 @@ def _apply(args: argparse.Namespace) -> int:
                          f"{args.env} --out {args.plans}`")
     _credentials()
     terraform = _terraform(args)
+    secretsmanager = _secretsmanager(args)
+    api = stack_name(args.env, "api")
     with forwarding_signals(terraform):
         if args.plans is not None:
-            apply_plans(terraform, args.stacks_dir, args.plans, options)
+            apply_plans(terraform, args.stacks_dir, args.plans, options,
+                        before_apply=saved_plan_check(args.stacks_dir, api, args.env, secretsmanager))
         else:
-            plan_and_apply(terraform, args.stacks_dir, PROJECT / "cdktf.out" / "plans" / args.env, plan, options)
+            plans_dir = args.stacks_dir.parent / "plans" / args.env
+            plan_and_apply(terraform, args.stacks_dir, plans_dir, plan, options, before_plan=gate(
+                args.stacks_dir, api, secretsmanager, lambda targets: apply_targeted(
+                    terraform, args.stacks_dir, plans_dir / "secrets", api, targets, options)))
     return 0
+
+
+def _secretsmanager(args: argparse.Namespace) -> Any:
+    """Secrets Manager in the environment's region: `apply` checks, before `<env>-api`'s services
+    roll, that every secret their tasks read has a value (delivery/secrets.py)."""
+    _, config = _environment(args)
+    return _context(args).aws.client("secretsmanager", config.region)  # type: ignore[attr-defined]
 
 
 def _drift(args: argparse.Namespace) -> int:
@@ -405,7 +425,7 @@ def _drift(args: argparse.Namespace) -> int:
     _credentials()
     terraform = _terraform(args)
     with forwarding_signals(terraform):
-        return drift(terraform, args.stacks_dir, args.out or PROJECT / "cdktf.out" / "drift" / args.env, options)
+        return drift(terraform, args.stacks_dir, args.out or args.stacks_dir.parent / "drift" / args.env, options)
 
 
 def _notify(args: argparse.Namespace) -> int:

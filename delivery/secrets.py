@@ -19,7 +19,9 @@ which returns no value.
 On a first deploy the api stack creates its secrets and the services together. `gate`
 therefore applies the api stack's secrets alone first (a plan and apply targeted at them),
 then checks, so a first `apply` stops before any service exists, and the next one, after
-the values are set, rolls the services.
+the values are set, rolls the services. A saved plan (`apply --plans`) cannot be amended that
+way: `saved_plan_check` refuses one whose api stack would create its secrets and services
+together, and says how to create the secrets first.
 """
 
 from __future__ import annotations
@@ -153,5 +155,27 @@ def gate(stacks_dir: Path, api_stack: str, secretsmanager: Any,
         absent = [s.resource for s in secrets if s.resource and missing_value(secretsmanager, s) == "does not exist"]
         if absent:
             apply_secrets([resource for resource in absent if resource])
+        check(secretsmanager, secrets)
+    return before
+
+
+def saved_plan_check(stacks_dir: Path, api_stack: str, environment: str,
+                     secretsmanager: Any) -> Callable[[str], None]:
+    """The check `delivery apply --plans` runs just before it applies each saved plan: before
+    `api_stack`'s, every secret its task definitions reference must have a value. A secret of the
+    api stack that does not exist yet would be created by that very plan, together with the
+    services that read it: the plan cannot be split, so the run stops and says how to create the
+    secrets first. Other stacks pass."""
+    def before(stack: str) -> None:
+        if stack != api_stack:
+            return
+        secrets = referenced_secrets(stacks_dir, stack)
+        for secret in secrets:
+            if secret.resource and missing_value(secretsmanager, secret) == "does not exist":
+                raise SecretMissing(
+                    f"secret {secret.secret_id} does not exist yet: the saved plan of {api_stack} would create it "
+                    "and start the services that read it together, and a saved plan cannot be amended; run "
+                    f"`python -m delivery apply {environment}` (without --plans) once for the first deploy, "
+                    "or apply the secrets first, set their values, then plan again (no service was rolled)")
         check(secretsmanager, secrets)
     return before

@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -404,11 +404,7 @@ def refusals(options: ApplyOptions, summary: Mapping[str, Any], hashes: Mapping[
                        f"differ from cdktf.out): plan again")
     for stack in stale:
         reasons.append(f"{stack}: {STALE}: its state changed after the plan was made: plan again")
-    if options.production:
-        for stack, change in unapproved_stateful(changes, options.allow_replace):
-            reasons.append(f"{stack}: {change.address} is a {STATEFUL_TYPES[change.type]} and would be "
-                           f"{'replaced' if change.action == 'replace' else 'deleted'} in production "
-                           f"{options.environment}: refused unless --allow-replace {change.address}")
+    reasons += stateful_refusals(options, changes)
     if options.release:
         api = stack_name(options.environment, "api")
         for planned in changes:
@@ -421,12 +417,25 @@ def refusals(options: ApplyOptions, summary: Mapping[str, Any], hashes: Mapping[
     return reasons
 
 
-def apply_plans(terraform: Terraform, stacks_dir: Path, plans_dir: Path, options: ApplyOptions) -> list[str]:
+def stateful_refusals(options: ApplyOptions, changes: Sequence[StackChanges]) -> list[str]:
+    """In production, one line for each stateful replace or delete --allow-replace does not name."""
+    if not options.production:
+        return []
+    return [f"{stack}: {change.address} is a {STATEFUL_TYPES[change.type]} and would be "
+            f"{'replaced' if change.action == 'replace' else 'deleted'} in production "
+            f"{options.environment}: refused unless --allow-replace {change.address}"
+            for stack, change in unapproved_stateful(changes, options.allow_replace)]
+
+
+def apply_plans(terraform: Terraform, stacks_dir: Path, plans_dir: Path, options: ApplyOptions,
+                before_apply: Callable[[str], None] | None = None) -> list[str]:
     """Apply exactly the saved plans in `plans_dir`, in dependency order; the stacks applied.
 
     Refuses (Refused, exit 2) before anything is applied: plans of another environment, commit or
     synth, a stale plan, an unapproved stateful replace/delete in production, and under `release`
-    any change outside the release's resources.
+    any change outside the release's resources. `before_apply(stack)` runs just before a stack's
+    plan with changes is applied, after the stacks it needs (delivery/secrets.py: the secrets the
+    services read have values) and may stop the run.
     """
     summary = read_summary(plans_dir)
     planned = [entry["stack"] for entry in summary["stacks"]]
@@ -459,17 +468,20 @@ def apply_plans(terraform: Terraform, stacks_dir: Path, plans_dir: Path, options
     reasons = refusals(options, summary, hashes, current_commit(), changes, stale)
     if reasons:
         raise Refused(reasons)
-    return _apply_in_order(terraform, stacks_dir, plans_dir, options, changes)
+    return _apply_in_order(terraform, stacks_dir, plans_dir, options, changes, before_apply)
 
 
 def _apply_in_order(terraform: Terraform, stacks_dir: Path, plans_dir: Path, options: ApplyOptions,
-                    changes: Sequence[StackChanges]) -> list[str]:
+                    changes: Sequence[StackChanges], before_apply: Callable[[str], None] | None = None
+                    ) -> list[str]:
     by_stack = {c.stack: c for c in changes}
     applied: list[str] = []
     for stack in _ordered(list(by_stack), options.dependencies):
         if not by_stack[stack].has_changes:
             terraform.write(f"{stack}: no changes")
             continue
+        if before_apply is not None:
+            before_apply(stack)
         plan_file = (plans_dir / f"{stack}.tfplan").resolve()
         terraform.write(f"{stack}: applying {plan_file.name}")
         result = terraform.run(stacks_dir / stack, "apply", "-input=false", f"-lock-timeout={terraform.lock_timeout}",
@@ -502,12 +514,17 @@ def waves(stacks: Sequence[str], dependencies: Mapping[str, tuple[str, ...]]) ->
 
 
 def plan_and_apply(terraform: Terraform, stacks_dir: Path, plans_dir: Path, plan: PlanOptions,
-                   apply: ApplyOptions) -> list[str]:
+                   apply: ApplyOptions, before_plan: Callable[[str], None] | None = None) -> list[str]:
     """`apply <env>` without saved plans (humans): each group of stacks is planned once the stacks it
     reads are applied (so a new environment applies in one go, and a stack sees the outputs it
-    reads as they now are), checked like saved plans, and applied."""
+    reads as they now are), checked like saved plans, and applied. `before_plan(stack)` runs for
+    each stack of a group before the group is planned, after the groups before it were applied
+    (delivery/secrets.py: the api stack's secrets created alone, then checked) and may stop the run."""
     applied: list[str] = []
     for number, group in enumerate(waves(plan.stacks, plan.dependencies)):
+        if before_plan is not None:
+            for stack in group:
+                before_plan(stack)
         directory = plans_dir / f"group-{number}"
         plan_environment(terraform, stacks_dir, directory, replace(plan, stacks=tuple(group)))
         try:
@@ -518,6 +535,23 @@ def plan_and_apply(terraform: Terraform, stacks_dir: Path, plans_dir: Path, plan
                 raise Refused(refused.reasons) from None
             raise
     return applied
+
+
+def apply_targeted(terraform: Terraform, stacks_dir: Path, out_dir: Path, stack: str, targets: Sequence[str],
+                   options: ApplyOptions) -> bool:
+    """Plan `stack` limited to `targets` (and what they need) into `out_dir`, refuse it like a saved
+    plan when production would lose a stateful resource, and apply it; whether anything changed."""
+    changes = plan_stack(terraform, stacks_dir, out_dir, stack, targets=targets)
+    reasons = stateful_refusals(options, [changes])
+    if reasons:
+        raise Refused(reasons)
+    if not changes.has_changes:
+        terraform.write(f"{stack} ({out_dir.name}): no changes")
+        return False
+    terraform.check(stacks_dir / stack, "apply", "-input=false", f"-lock-timeout={terraform.lock_timeout}",
+                    str((out_dir / f"{stack}.tfplan").resolve()), echo=f"{stack} ({out_dir.name})")
+    terraform.write(f"{stack} ({out_dir.name}): applied")
+    return True
 
 
 # --- drift ---------------------------------------------------------------------------------------

@@ -117,6 +117,70 @@ def test_apply_order_puts_every_stack_after_what_it_reads():
     assert waves(list(DEV), DEV) == [["dev-network", "dev-frontend"], ["dev-database"], ["dev-api"]]
 
 
+# --- the secrets check's place: before <env>-api is planned (apply), or applied (saved plans) ---------
+
+class Stop(Exception):
+    pass
+
+
+def test_apply_runs_the_check_before_the_api_group_is_planned_and_plans_nothing_after_it(monkeypatch):
+    import delivery.terraform as terraform_module
+
+    events: list[str] = []
+    monkeypatch.setattr(terraform_module, "plan_environment",
+                        lambda _t, _s, _d, plan: events.append(f"plan {' '.join(plan.stacks)}"))
+    monkeypatch.setattr(terraform_module, "apply_plans", lambda _t, _s, directory, _o: events.append(
+        f"apply {directory.name}") or [])
+
+    def before_plan(stack: str) -> None:
+        events.append(f"check {stack}")
+        if stack == "dev-api":
+            raise Stop
+
+    plan = terraform_module.PlanOptions(environment="dev", stacks=tuple(DEV), dependencies=DEV)
+    with pytest.raises(Stop):
+        terraform_module.plan_and_apply(None, Path("stacks"), Path("plans"), plan,  # type: ignore[arg-type]
+                                        options(environment="dev", stacks=tuple(DEV), dependencies=DEV,
+                                                production=False), before_plan=before_plan)
+    assert events == ["check dev-network", "check dev-frontend", "plan dev-network dev-frontend", "apply group-0",
+                      "check dev-database", "plan dev-database", "apply group-1", "check dev-api"]
+
+
+class RecordingTerraform:
+    """What _apply_in_order asks of the runner: applies succeed and are recorded."""
+
+    lock_timeout = "5m"
+    interrupted = False
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def write(self, line: str) -> None:
+        pass
+
+    def run(self, directory: Path, *args: str, echo: str | None = None) -> object:
+        self.events.append(f"apply {directory.name}")
+        return type("Done", (), {"returncode": 0, "stdout": ""})()
+
+
+def test_saved_plans_run_the_check_just_before_the_api_plan_is_applied(tmp_path):
+    from delivery.terraform import _apply_in_order
+
+    terraform = RecordingTerraform()
+    changes = [recorded(stack) for stack in ("dev-api", "dev-database", "dev-network")]
+
+    def before_apply(stack: str) -> None:
+        terraform.events.append(f"check {stack}")
+        if stack == "dev-api":
+            raise Stop
+
+    with pytest.raises(Stop):
+        _apply_in_order(terraform, tmp_path, tmp_path, options(environment="dev", dependencies=DEV),  # type: ignore[arg-type]
+                        changes, before_apply)
+    assert terraform.events == ["check dev-network", "apply dev-network", "check dev-database", "apply dev-database",
+                                "check dev-api"]
+
+
 # --- terraform as a child process ---------------------------------------------------------------------
 
 FAKE_TERRAFORM = textwrap.dedent("""\

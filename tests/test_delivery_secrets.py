@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from delivery.secrets import SecretMissing, check, gate, referenced_secrets, task_definition_secrets
+from delivery.secrets import (
+    SecretMissing,
+    check,
+    gate,
+    referenced_secrets,
+    saved_plan_check,
+    task_definition_secrets,
+)
 
 # DescribeSecret responses shaped as in the Secrets Manager API reference (DescribeSecret,
 # "Response Syntax": VersionIdsToStages maps version ids to staging labels).
@@ -105,6 +112,29 @@ def test_a_database_secret_that_does_not_exist_is_not_applied_from_the_api_stack
 def test_the_next_apply_after_the_values_are_set_goes_on(synth):
     client = FakeSecretsManager({DATABASE: WITH_VALUE, PAYMENTS: WITH_VALUE})
     gate(stacks_dir(synth), "dev-api", client, lambda targets: pytest.fail("nothing to create"))("dev-api")
+
+
+def test_a_saved_plan_that_would_create_the_api_secrets_with_the_services_is_refused(synth):
+    # A saved plan cannot be split into "secrets first": the first deploy goes through plain apply.
+    client = FakeSecretsManager({DATABASE: WITH_VALUE})
+    before = saved_plan_check(stacks_dir(synth), "dev-api", "dev", client)
+    before("dev-network")
+    assert client.asked == []
+    with pytest.raises(SecretMissing) as refused:
+        before("dev-api")
+    message = str(refused.value)
+    assert message.startswith(f"secret {PAYMENTS} does not exist yet: the saved plan of dev-api would create it")
+    assert "run `python -m delivery apply dev` (without --plans) once for the first deploy" in message
+    assert "\n" not in message and message.endswith("(no service was rolled)")
+
+
+def test_a_saved_plan_stops_on_a_secret_without_a_value_with_the_usual_line(synth):
+    client = FakeSecretsManager({DATABASE: WITH_VALUE, PAYMENTS: WITHOUT_VALUE})
+    with pytest.raises(SecretMissing, match=f"secret {PAYMENTS} has no value; set it with aws secretsmanager "
+                                            f"put-secret-value --secret-id {PAYMENTS} "):
+        saved_plan_check(stacks_dir(synth), "dev-api", "dev", client)("dev-api")
+    client.secrets[PAYMENTS] = WITH_VALUE
+    saved_plan_check(stacks_dir(synth), "dev-api", "dev", client)("dev-api")
 
 
 class FakeEcs:

@@ -277,7 +277,8 @@ def test_apply_and_verify_stop_on_a_secret_without_a_value_and_roll_nothing(
     ecs = emulator.boto3_client("ecs")
     rolled_before = deployments(ecs)
     # apply works in copies of the emulator's stacks (same backend and state): dev-network and
-    # dev-database plan with no changes, then the check stops before dev-api is planned.
+    # dev-database plan with no changes (dev-frontend, which needs neither, goes with dev-network),
+    # then the check stops before dev-api is planned.
     stacks = tmp_path / "stacks"
     for stack in ("dev-network", "dev-database", "dev-api", "dev-frontend"):
         (stacks / stack).mkdir(parents=True)
@@ -293,7 +294,8 @@ def test_apply_and_verify_stop_on_a_secret_without_a_value_and_roll_nothing(
                    f"--secret-id {PAYMENTS_SECRET} --secret-string '...', then run this command again "
                    "(no service was rolled)\n")
     assert "dev-network: no changes" in out and "dev-database: no changes" in out and "dev-api" not in out
-    assert not list((stacks / "dev-api").glob("*.tfplan"))
+    # apply keeps its plans next to the stacks (cdktf.out/plans/<env>): none of dev-api was made.
+    assert not list((tmp_path / "plans").rglob("dev-api*")) and not list(stacks.rglob("*.tfplan"))
 
     assert main(["verify", "dev", *common]) == 2
     _, err = capsys.readouterr()
