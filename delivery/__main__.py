@@ -397,25 +397,28 @@ def _apply(args: argparse.Namespace) -> int:
                          f"{args.env} --out {args.plans}`")
     _credentials()
     terraform = _terraform(args)
-    secretsmanager = _secretsmanager(args)
     api = stack_name(args.env, "api")
+    plans_dir = args.stacks_dir.parent / "plans" / args.env
+
+    def secrets_check(stack: str) -> None:
+        """Before `<env>-api`'s services roll: every secret their tasks read has a value
+        (delivery/secrets.py). The Secrets Manager client is made only when that stack is reached."""
+        if stack != api:
+            return
+        _, config = _environment(args)
+        secretsmanager = _context(args).aws.client("secretsmanager", config.region)  # type: ignore[attr-defined]
+        if args.plans is not None:
+            saved_plan_check(args.stacks_dir, api, args.env, secretsmanager)(stack)
+        else:
+            gate(args.stacks_dir, api, secretsmanager, lambda targets: apply_targeted(
+                terraform, args.stacks_dir, plans_dir / "secrets", api, targets, options))(stack)
+
     with forwarding_signals(terraform):
         if args.plans is not None:
-            apply_plans(terraform, args.stacks_dir, args.plans, options,
-                        before_apply=saved_plan_check(args.stacks_dir, api, args.env, secretsmanager))
+            apply_plans(terraform, args.stacks_dir, args.plans, options, before_apply=secrets_check)
         else:
-            plans_dir = args.stacks_dir.parent / "plans" / args.env
-            plan_and_apply(terraform, args.stacks_dir, plans_dir, plan, options, before_plan=gate(
-                args.stacks_dir, api, secretsmanager, lambda targets: apply_targeted(
-                    terraform, args.stacks_dir, plans_dir / "secrets", api, targets, options)))
+            plan_and_apply(terraform, args.stacks_dir, plans_dir, plan, options, before_plan=secrets_check)
     return 0
-
-
-def _secretsmanager(args: argparse.Namespace) -> Any:
-    """Secrets Manager in the environment's region: `apply` checks, before `<env>-api`'s services
-    roll, that every secret their tasks read has a value (delivery/secrets.py)."""
-    _, config = _environment(args)
-    return _context(args).aws.client("secretsmanager", config.region)  # type: ignore[attr-defined]
 
 
 def _drift(args: argparse.Namespace) -> int:
