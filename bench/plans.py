@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from delivery.terraform import PlanOptions, Terraform, environment_dependencies, plan_environment
-from modules.core.environment import load_environments
 from modules.core.terraform import TerraformCli
+from modules.environment import load_environments
 from modules.layout import stack_dependencies
 from tests.harness.deployer import Deployer
 from tests.harness.emulator import emulator_env, start_emulator

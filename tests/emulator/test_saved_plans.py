@@ -35,7 +35,7 @@ from delivery.terraform import (
     plan_and_apply,
     plan_environment,
 )
-from modules.core.environment import load_environments
+from modules.environment import load_environments
 from tests.conftest import ENVIRONMENTS_DIR, PROJECT
 from tests.harness import small_stacks
 from tests.harness.emulator import emulator_env
