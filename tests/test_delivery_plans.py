@@ -363,7 +363,7 @@ def test_make_passes_plans_each_allowed_address_and_the_lock_timeout():
     import shutil
     import subprocess
 
-    from tests.conftest import PROJECT
+    from tests.harness.project import PROJECT
 
     require(shutil.which("make") is not None, "make is not installed")
     shown = subprocess.run(["make", "-n", "apply-env", "ENV=prod", "PLANS=plans/prod", "LOCK_TIMEOUT=10m",
