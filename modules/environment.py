@@ -21,7 +21,7 @@ from modules.core.errors import ConfigError
 from modules.core.hcl import display, parse_hcl
 from modules.core.naming import NameKind, bucket_name, check_bucket_name, check_name
 from modules.core.regions import AZ_COUNT_BY_REGION, CLOUDFRONT_LOGS_UNSUPPORTED_REGIONS
-from modules.core.schema import check, from_data
+from modules.core.schema import check, from_data, whole
 from modules.core.settings import BackendConfig, DnsConfig, RegistryConfig, StateConfig
 from modules.core.values import check_account, check_region, check_role, principal_account, role_account
 from modules.database.config import DatabaseConfig
@@ -30,10 +30,10 @@ from modules.network.config import NatGateways, NetworkConfig
 from modules.release import apply_release, load_release, release_path
 
 SHARED_FILE = "shared.hcl"
-ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9]{1,9}$")
-NAME_PREFIX = re.compile(r"^[a-z](?:[a-z0-9-]*[a-z0-9])?$")
-PROJECT_NAME = re.compile(r"^[a-z][a-z0-9-]{1,18}[a-z0-9]$")
-BUCKET_SUFFIX = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,18}[a-z0-9])?$")
+ENVIRONMENT_NAME = whole(r"^[a-z][a-z0-9]{1,9}$")
+NAME_PREFIX = whole(r"^[a-z](?:[a-z0-9-]*[a-z0-9])?$")
+PROJECT_NAME = whole(r"^[a-z][a-z0-9-]{1,18}[a-z0-9]$")
+BUCKET_SUFFIX = whole(r"^[a-z0-9](?:[a-z0-9-]{0,18}[a-z0-9])?$")
 STATE_BUCKET_PURPOSE = "tfstate"
 
 
@@ -125,7 +125,7 @@ class EnvironmentConfig:
         check(self.network.az_count <= available, "network.az_count", self.network.az_count,
               f"at most {available}, the Availability Zones {self.region} offers")
         for zone in self.network.zone_names(self.region):
-            check(bool(re.match(rf"^{re.escape(self.region)}[a-z]$", zone)), "network.availability_zones", zone,
+            check(bool(whole(rf"^{re.escape(self.region)}[a-z]$").match(zone)), "network.availability_zones", zone,
                   f"zone names in {self.region} ({self.region}a, {self.region}b, ...)")
         if self.name_prefix is not None:
             check(bool(NAME_PREFIX.match(self.name_prefix)), "name_prefix", self.name_prefix,

@@ -171,3 +171,41 @@ def test_cross_environment_checks_read_every_file_when_only_some_are_loaded(envi
     with pytest.raises(ConfigError) as caught:
         load_environments(environments_copy, ("qa",))
     assert caught.value.key == "network.cidr" and "overlaps dev.hcl's '10.10.0.0/16'" in str(caught.value)
+
+
+# -- patterns match the whole value, in ASCII ------------------------------------------------------
+
+def test_rejects_non_ascii_letters_in_a_role_arn(environments_copy):
+    # `\w` matches any Unicode letter unless the pattern is ASCII; IAM names are ASCII.
+    edit(environments_copy, "dev.hcl", "role/webapp-terraform-dev", "role/webapp-terraform-dév")
+    error = load_error(environments_copy)
+    assert error.key == "assume_role_arn"
+    assert message(error).endswith("got 'arn:aws:iam::222222222222:role/webapp-terraform-dév'")
+
+
+def test_rejects_non_ascii_letters_in_an_email_address(environments_copy):
+    edit(environments_copy, "shared.hcl", "platform-team@webapp.example.com", "platform-téam@webapp.example.com")
+    error = load_error(environments_copy)
+    assert error.key.endswith("report_email_addresses") and "platform-téam@webapp.example.com" in message(error)
+
+
+def test_every_check_pattern_matches_whole_values_in_ascii():
+    """Every module-level pattern a config check uses (an UPPER_CASE name compiled from `^...`) is built
+    with `whole()`: anchored at the very end (`\\Z`, not `$`) and with ASCII classes."""
+    import importlib
+    import pkgutil
+    import re
+
+    import modules
+
+    found = 0
+    for info in pkgutil.walk_packages(modules.__path__, "modules."):
+        if info.name in ("modules.aws",):
+            continue
+        module = importlib.import_module(info.name)
+        for name, value in vars(module).items():
+            if name.isupper() and isinstance(value, re.Pattern) and re.match(r"(\(\?:)?\^", value.pattern):
+                found += 1
+                assert value.flags & re.ASCII, f"{info.name}.{name} is not ASCII"
+                assert value.pattern.endswith("\\Z"), f"{info.name}.{name} does not match the whole value"
+    assert found >= 25  # the patterns exist (a walk that finds none would prove nothing)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from modules.core.errors import ConfigError
 from modules.core.naming import NameKind, check_name, pascal
-from modules.core.schema import check, check_range
+from modules.core.schema import check, check_range, whole
 from modules.core.values import EMAIL, IMAGE_DIGEST, IMAGE_TAG, LOG_RETENTION_DAYS
 from modules.database.access import DatabaseAccess, login_name
 
@@ -36,17 +36,17 @@ CACHE_CLUSTER_SIZES_GIB = (0.5, 1.6, 6.1, 13.5, 28.4, 58.2, 118, 237)
 DATABASE_VARIABLES = ("DB_HOST", "DB_READER_HOST", "DB_PORT", "DB_NAME", "DB_USERNAME", "DB_IAM_AUTH", "DB_PASSWORD")
 
 RESERVED_SERVICE_NAMES = ("migrations",)
-SERVICE_NAME = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z][a-z0-9]*)*$")
-PATH_PREFIX = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-HEALTH_PATH = re.compile(r"^/[A-Za-z0-9/_.-]*$")
-VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
-QUERY_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+SERVICE_NAME = whole(r"^[a-z][a-z0-9]*(?:-[a-z][a-z0-9]*)*$")
+PATH_PREFIX = whole(r"^[a-z0-9][a-z0-9_-]*$")
+HEALTH_PATH = whole(r"^/[A-Za-z0-9/_.-]*$")
+VARIABLE_NAME = whole(r"^[A-Za-z_][A-Za-z0-9_]*$")
+HEADER_NAME = whole(r"^[A-Za-z0-9-]+$")
+QUERY_NAME = whole(r"^[A-Za-z0-9_.-]+$")
 # Parts start with a letter, so `pascal` (construct ids) never maps two names to one id.
 SECRET_NAME = SERVICE_NAME
-USER = re.compile(r"^[0-9]{1,10}(?::[0-9]{1,10})?$")
-STAGE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-SCHEMA_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+USER = whole(r"^[0-9]{1,10}(?::[0-9]{1,10})?$")
+STAGE_NAME = whole(r"^[A-Za-z0-9_-]{1,128}$")
+SCHEMA_NAME = whole(r"^[a-z][a-z0-9_]{0,62}$")
 
 
 class CpuArchitecture(enum.Enum):
@@ -242,7 +242,7 @@ class MigrationsConfig:
         _check_task_size(self.cpu_units, self.memory_mib)
         check(bool(USER.match(self.user)) and not re.match(r"^0+(:|$)", self.user), "user", self.user,
               "a numeric non-root uid or uid:gid (not 0)")
-        check(bool(re.match(r"^(filesystem|classpath|s3):\S+$", self.locations)), "locations", self.locations,
+        check(bool(whole(r"^(filesystem|classpath|s3):\S+$").match(self.locations)), "locations", self.locations,
               "a Flyway location like 'filesystem:/flyway/sql'")
         check(bool(SCHEMA_NAME.match(self.schema)) and not self.schema.startswith("pg_"), "schema", self.schema,
               "1..63 lowercase letters, digits and underscores, starting with a letter, not 'pg_...'")

@@ -13,20 +13,19 @@ Two blocks feed the `shared-cicd` stack:
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
 
 from modules.core.errors import ConfigError
 from modules.core.naming import NameKind, check_name
-from modules.core.schema import check, check_range
+from modules.core.schema import check, check_range, whole
 from modules.core.values import EMAIL, IMAGE_TAG, LOG_RETENTION_DAYS, PRINCIPAL_ARN, ROLE_ARN
 
-OIDC_PROVIDER_ARN = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/[A-Za-z0-9.\-_/:]+$")
+OIDC_PROVIDER_ARN = whole(r"^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/[A-Za-z0-9.\-_/:]+$")
 # STS: 2..1224 characters of letters, digits and `+=,.@:/-`.
-EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
-PROMETHEUS_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-PROMETHEUS_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-HTTPS_URL = re.compile(r"^https://[^\s]+$")
+EXTERNAL_ID = whole(r"^[\w+=,.@:/-]{2,1224}$")
+PROMETHEUS_NAME = whole(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+PROMETHEUS_LABEL = whole(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+HTTPS_URL = whole(r"^https://[^\s]+$")
 
 # STS limits on a role's maximum session (seconds).
 SESSION_SECONDS = (3600, 43200)

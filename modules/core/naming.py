@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 
 from modules.core.errors import ConfigError
+from modules.core.schema import whole
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,7 @@ def _problem(kind: NameKind, name: str) -> str | None:
             f"makes the {rule.label} {name!r} ({len(name)} characters); "
             f"AWS allows {rule.min_length}..{rule.max_length}"
         )
-    if not re.match(rule.pattern, name):
+    if not whole(rule.pattern).match(name):
         return f"makes the {rule.label} {name!r}; AWS allows {rule.pattern_text}"
     return None
 

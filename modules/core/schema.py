@@ -24,6 +24,15 @@ T = TypeVar("T")
 _TYPE_NAMES = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}
 
 
+def whole(regex: str) -> re.Pattern[str]:
+    """A pattern that a config value must match whole, with ASCII classes.
+
+    `^...$` alone lets a value end in a newline (`$` matches before one), and `\\w`, `\\s`, `\\d`
+    match any Unicode letter, space or digit, where AWS accepts ASCII only (an ARN, an address).
+    """
+    return re.compile(rf"(?:{regex})\Z", re.ASCII)
+
+
 # The largest document a value here can end up in is an ECS task definition (64 KiB, ECS
 # service quotas); a longer value can only fail at apply, after other stacks have changed.
 TEXT_MAX_CHARACTERS = 65536

@@ -5,11 +5,10 @@ the image registry's place, the public DNS zone. Typed and checked like a tier's
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
 
 from modules.core.naming import NameKind, check_name
-from modules.core.schema import check
+from modules.core.schema import check, whole
 from modules.core.values import PRINCIPAL_ARN, check_account, check_region, check_role, role_account
 
 
@@ -96,8 +95,8 @@ class BackendConfig:
                 check(value is None, key, value, 'unset unless type = "cloud"')
 
 
-ZONE_NAME = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
+ZONE_NAME = whole(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+ZONE_ID = whole(r"^Z[A-Z0-9]{1,31}$")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -5,21 +5,20 @@ CloudWatch Logs retention periods.
 
 from __future__ import annotations
 
-import re
-
 from modules.core.regions import AZ_COUNT_BY_REGION
-from modules.core.schema import check
+from modules.core.schema import check, whole
 
-ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
+ACCOUNT_ID = whole(r"^[0-9]{12}$")
 # Principals a trust policy may name: roles and users, never a whole account (`:root`),
 # which would hand the decision to every administrator of that account.
-PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::([0-9]{12}):(?:role|user)/[\w+=,.@/-]{1,64}$")
-ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::([0-9]{12}):role/[\w+=,.@/-]{1,64}$")
-# An address SNS can deliver to: a local part, `@`, a domain with a top-level label of letters.
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+PRINCIPAL_ARN = whole(r"^arn:aws[a-z-]*:iam::([0-9]{12}):(?:role|user)/[\w+=,.@/-]{1,64}$")
+ROLE_ARN = whole(r"^arn:aws[a-z-]*:iam::([0-9]{12}):role/[\w+=,.@/-]{1,64}$")
+# An address SNS can deliver to: a local part of printable ASCII but `@`, `@`, a domain of letters,
+# digits, hyphens and dots with a top-level label of letters (ASCII: `[^@\s]` took any Unicode letter).
+EMAIL = whole(r"^[\x21-\x3f\x41-\x7e]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 # Docker's tag grammar: up to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`.
-IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-IMAGE_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+IMAGE_TAG = whole(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+IMAGE_DIGEST = whole(r"^sha256:[a-f0-9]{64}$")
 
 # CloudWatch Logs accepts only these retention periods.
 LOG_RETENTION_DAYS = (

@@ -2,35 +2,34 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from modules.core.naming import NameKind
 from modules.core.regions import AZ_COUNT_BY_REGION
-from modules.core.schema import check, check_range
+from modules.core.schema import check, check_range, whole
 from modules.core.values import EMAIL, LOG_RETENTION_DAYS
 from modules.database.access import LIBRARY_ROLES, LOGIN_PREFIX
 
 # RDS for PostgreSQL majors in standard support; the parameter-group family follows (`postgres17`).
 ENGINE_MAJOR_VERSIONS = ("14", "15", "16", "17")
 # "17" (RDS picks the newest minor, and auto minor upgrades never show as drift) or "17.4".
-ENGINE_VERSION = re.compile(r"^(?P<major>[0-9]+)(?:\.[0-9]+)?$")
+ENGINE_VERSION = whole(r"^(?P<major>[0-9]+)(?:\.[0-9]+)?$")
 # db.<family>.<size>: db.t4g.medium, db.r6g.large, db.m7g.2xlarge, db.x2iedn.metal-32xl.
-INSTANCE_CLASS = re.compile(r"^db\.[a-z][a-z0-9-]*\.(?:micro|small|medium|large|[1-9]?[0-9]?xlarge|metal(?:-[0-9]+xl)?)$")
-IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+INSTANCE_CLASS = whole(r"^db\.[a-z][a-z0-9-]*\.(?:micro|small|medium|large|[1-9]?[0-9]?xlarge|metal(?:-[0-9]+xl)?)$")
+IDENTIFIER = whole(r"^[a-z][a-z0-9_]{0,62}$")
 RESERVED_DATABASE_NAMES = frozenset({"postgres", "template0", "template1", "rdsadmin"})
 RESERVED_USERNAMES = frozenset({"rdsadmin", "rdsrepladmin", "rds_superuser", "public"})
-TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
-DBI_RESOURCE_ID = re.compile(r"^db-[A-Z0-9]{10,}$")
-RESTORE_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")
+TOPIC_NAME = whole(r"^[A-Za-z0-9_-]{1,200}$")
+DBI_RESOURCE_ID = whole(r"^db-[A-Z0-9]{10,}$")
+RESTORE_TIME = whole(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY_MINUTES = 24 * 60
 WEEK_MINUTES = 7 * DAY_MINUTES
 CLOCK = r"([01][0-9]|2[0-3]):([0-5][0-9])"
-BACKUP_WINDOW = re.compile(rf"^{CLOCK}-{CLOCK}$")
-MAINTENANCE_WINDOW = re.compile(rf"^({'|'.join(DAYS)}):{CLOCK}-({'|'.join(DAYS)}):{CLOCK}$")
+BACKUP_WINDOW = whole(rf"^{CLOCK}-{CLOCK}$")
+MAINTENANCE_WINDOW = whole(rf"^({'|'.join(DAYS)}):{CLOCK}-({'|'.join(DAYS)}):{CLOCK}$")
 MIN_WINDOW_MINUTES = 30  # RDS refuses shorter backup and maintenance windows
 
 GP3_MIN_GIB, GP3_MAX_GIB = 20, 65_536
@@ -94,7 +93,7 @@ class PointInTimeRestoreConfig:
                   self.restore_time,
                   "an RFC 3339 UTC time like '2026-11-27T03:15:00Z' (or unset for the latest restorable time)")
         if self.source_identifier is not None:
-            check(bool(re.match(NameKind.RDS_IDENTIFIER.value.pattern, self.source_identifier)),
+            check(bool(whole(NameKind.RDS_IDENTIFIER.value.pattern).match(self.source_identifier)),
                   "source_identifier", self.source_identifier, "an RDS instance identifier")
         if self.source_dbi_resource_id is not None:
             check(bool(DBI_RESOURCE_ID.match(self.source_dbi_resource_id)), "source_dbi_resource_id",

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
 
 from modules.core.naming import NameKind, bucket_name, check_name
 from modules.core.regions import ORIGIN_SHIELD_REGIONS
-from modules.core.schema import check, check_range
+from modules.core.schema import check, check_range, whole
 from modules.core.values import LOG_RETENTION_DAYS
 
 # One or more DNS labels inside the environment's zone (`www`, `app.eu`).
-SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$")
+SUBDOMAIN = whole(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$")
 # CloudFront's limit on the Content-Security-Policy value of a response headers policy.
 CSP_MAX_LENGTH = 1783
 # hstspreload.org refuses a max-age under one year.
@@ -38,7 +37,7 @@ DEFAULT_WAF_RULE_GROUPS = (
     "AWSManagedRulesCommonRuleSet",
     "AWSManagedRulesKnownBadInputsRuleSet",
 )
-WAF_RULE_GROUP = re.compile(r"^AWSManagedRules[A-Za-z0-9]+$")
+WAF_RULE_GROUP = whole(r"^AWSManagedRules[A-Za-z0-9]+$")
 # Managed rule groups that AWS WAF refuses without a `managed_rule_group_configs` block
 # (Bot Control's inspection level, ATP's login path, ACFP's registration pages), which
 # this tier does not write: the web ACL's create would fail at apply.
@@ -47,7 +46,7 @@ WAF_RULE_GROUPS_NEEDING_CONFIG = frozenset({
     "AWSManagedRulesATPRuleSet",
     "AWSManagedRulesACFPRuleSet",
 })
-COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
+COUNTRY_CODE = whole(r"^[A-Z]{2}$")
 
 
 class GeoRestriction(enum.Enum):
