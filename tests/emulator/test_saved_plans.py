@@ -36,9 +36,9 @@ from delivery.terraform import (
     plan_environment,
 )
 from modules.environment import load_environments
-from tests.conftest import ENVIRONMENTS_DIR, PROJECT
 from tests.harness import small_stacks
 from tests.harness.emulator import emulator_env
+from tests.harness.project import ENVIRONMENTS_DIR, PROJECT
 
 ENV = "prod"
 DATABASE = "aws_db_instance.db"
