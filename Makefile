@@ -14,7 +14,7 @@ export PIPENV_NOSPIN := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: synth test test-fast test-emulator snapshot-update lint bench install venv checkov-venv cdktf-synth clean deploy-frontend \
-        checkov plan-env apply-env deploy-role ci-role role-access diagrams \
+        checkov plan-env apply-env deploy-role ci-role role-access grafana diagrams \
         release promote migrate verify apply-migrations check mirror-collector drift plan-release apply-release notify
 
 # ENVIRONMENTS=dev,stage limits the run to some environments.
@@ -133,6 +133,10 @@ role-access: $(VENV)/.synced
 
 # Architecture pictures (PNG + SVG per environment and per tier) drawn from cdktf.out/; the
 # prod ones are committed and embedded in README.md, so re-run this after changing the stacks.
+# Grafana dashboards from the environment files (docs/grafana/<env>.json; README "Grafana").
+grafana: $(VENV)/.synced
+	$(PY) -m modules.cicd.grafana environments docs/grafana
+
 diagrams: synth $(VENV)/.graphviz
 	$(PY) -m diagrams_gen --out docs/architecture --synth-dir cdktf.out
 

@@ -8,7 +8,8 @@
 - `migrate`  runs the environment's Flyway task definition once and fails on a non-zero exit;
 - `verify`   waits until ECS has rolled out the task definition each service was just applied
              with (failing on a failed or rolled-back deployment), then calls the health path
-             through the API of each service anyone may call, until it answers 200.
+             through the API of each service anyone may call, until it answers 200, and reads each
+             service's health probe metric (modules/api/health.py) until it is healthy.
 
 Release files are written atomically; any failure leaves every release file as it was.
 Terraform (applying the release file) is the reconciler: see README "Delivery".
@@ -318,7 +319,9 @@ def _log_link(ecs: Any, region: str, task_definition: str, task_arn: str) -> str
 # health path through the API for services anyone may call (authorization NONE, with their
 # required headers and query parameters): that shows the route reaches them. AWS_IAM services are
 # not called through the API: the deploy role is not an API caller (no execute-api:Invoke), and
-# their rollout already proves the new tasks healthy behind the NLB.
+# their rollout already proves the new tasks healthy behind the NLB. Last, every service's health
+# probe metric (the stack's HealthMetrics output, modules/api/health.py: the metric its alarm
+# reads) must read healthy in its latest period, within the service's grace period.
 
 PROBE_REQUEST_ID = "delivery-verify"
 
@@ -381,10 +384,55 @@ def _probe(base_url: str, service: Any) -> urllib.request.Request | None:
     return urllib.request.Request(url, headers={name: PROBE_REQUEST_ID for name in service.required_headers})
 
 
+def health_reading(cloudwatch: Any, metric: dict[str, Any], *, minutes: int = 5) -> float | None:
+    """The latest value of a service's health metric (None: no datapoint in the last `minutes`)."""
+    from botocore.exceptions import ClientError
+
+    end = time.time()
+    try:
+        found = cloudwatch.get_metric_statistics(
+            Namespace=metric["namespace"], MetricName=metric["metric_name"],
+            Dimensions=[{"Name": k, "Value": v} for k, v in sorted(metric["dimensions"].items())],
+            StartTime=end - minutes * 60, EndTime=end, Period=int(metric["period"]), Statistics=[metric["statistic"]],
+        )
+    except ClientError as error:
+        raise DeployError(f"cannot read {metric['namespace']} {metric['metric_name']}: {aws_error(error)}") from None
+    points = sorted(found.get("Datapoints") or [], key=lambda point: point["Timestamp"])
+    return float(points[-1][metric["statistic"]]) if points else None
+
+
+def _verify_health(context: Context, config: Any, outputs: dict[str, Any], *, poll_seconds: float,
+                   grace_seconds: float | None, sleep: Callable[[float], None]) -> list[str]:
+    """The services whose health metric does not read healthy within their grace period."""
+    metrics = stack_output(outputs, "Api_HealthMetrics",
+                           missing="the <env>-api state has no HealthMetrics output: apply the api stack")
+    cloudwatch = context.aws.client("cloudwatch", config.region)
+    failed = []
+    for service in config.api.service:
+        metric = metrics[service.name]
+        grace = service.health_check_grace_period_seconds if grace_seconds is None else grace_seconds
+        deadline = time.monotonic() + grace
+        while True:
+            value = health_reading(cloudwatch, metric)
+            what = f"{metric['metric_name']} ({metric['statistic']}, {metric['namespace']})"
+            if value is not None and value <= float(metric["healthy_at_most"]):
+                context.out.write(f"ok      {service.name}: health probe {what} = {value:g}\n")
+                break
+            if time.monotonic() >= deadline:
+                read = "no datapoint" if value is None else f"{value:g}"
+                context.out.write(f"FAILED  {service.name}: health probe {what} read {read} after {grace:.0f} s "
+                                  f"(healthy: at most {metric['healthy_at_most']:g})\n")
+                failed.append(service.name)
+                break
+            sleep(poll_seconds)
+    return failed
+
+
 def verify(context: Context, environment: str, *, base_url: str | None = None, poll_seconds: float = 5,
            grace_seconds: float | None = None, rollout_timeout_seconds: float = 1800,
            sleep: Callable[[float], None] = time.sleep) -> int:
-    """0 when every service's applied task definition has rolled out and its public health path answers 200."""
+    """0 when every service's applied task definition has rolled out, its public health path answers 200
+    and its health probe metric reads healthy."""
     environments = context.load(environment)
     config = environments.get(environment)
     outputs = _api_outputs(context, environments, environment)
@@ -445,4 +493,6 @@ def verify(context: Context, environment: str, *, base_url: str | None = None, p
                 failed.append(service.name)
                 break
             sleep(poll_seconds)
+    failed += _verify_health(context, config, outputs, poll_seconds=poll_seconds, grace_seconds=grace_seconds,
+                             sleep=sleep)
     return 1 if failed else 0

@@ -1,6 +1,7 @@
 """`python -m diagrams_gen --out docs/architecture [--synth-dir cdktf.out] [--env prod ...]`
 
-Writes, per environment, `<env>.png/.svg` (the whole environment) and `<env>-<tier>.png/.svg`.
+Writes, per environment, `<env>.png/.svg` (the whole environment), `<env>-<tier>.png/.svg` and
+`<env>-dashboard.svg` (the CloudWatch dashboard's layout).
 Exits 2 when Graphviz's `dot` is missing, saying how to install it.
 """
 
@@ -38,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
             view = graph.tier_view(tier)
             if any(node.tier == tier for node in view.nodes.values()):
                 written += render(view, f"{name}: {tier} tier", args.out / f"{name}-{tier}")
+    from diagrams_gen.dashboard import svg
+
+    for name in graphs:
+        path = args.out / f"{name}-dashboard.svg"
+        path.write_text(svg(args.synth_dir, name))
+        written.append(path)
     print(f"wrote {len(written)} files to {args.out}/ for {', '.join(graphs)}")
     return 0
 

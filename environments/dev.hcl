@@ -73,6 +73,21 @@ api {
     # Public routes: the service checks the caller's token itself.
     authorization = "NONE"
     environment   = { LOG_LEVEL = "debug" }
+    # Scale out past 300 requests per task per minute (beside CPU and memory: the largest count wins).
+    requests_per_task_target = 300
+    # Nights and weekends: at most one task.
+    schedule "working-hours" {
+      cron      = "cron(0 7 ? * MON-FRI *)"
+      timezone  = "Europe/Berlin"
+      min_count = 1
+      max_count = 2
+    }
+    schedule "nights" {
+      cron      = "cron(0 19 ? * MON-FRI *)"
+      timezone  = "Europe/Berlin"
+      min_count = 1
+      max_count = 1
+    }
   }
 
   service "service2" {

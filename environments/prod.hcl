@@ -50,6 +50,8 @@ frontend {
   log_retention_days                 = 365
   waf_enabled                        = true
   waf_rate_limit_per_5_minutes       = 2000
+  # Cache hit rate on the dashboard (billed per distribution).
+  additional_metrics                 = true
   prevent_destroy                    = true
 }
 
@@ -82,6 +84,21 @@ api {
     authorization    = "NONE"
     # GET /service1/items?page=2 is cached apart from ?page=1.
     cache_key_query_parameters = ["page"]
+    # 10 requests per second per task; beside CPU and memory, the largest wanted count wins.
+    requests_per_task_target = 600
+    # Working hours start with six tasks; nights fall back to the usual minimum.
+    schedule "working-hours" {
+      cron      = "cron(0 7 ? * MON-FRI *)"
+      timezone  = "Europe/Berlin"
+      min_count = 6
+      max_count = 12
+    }
+    schedule "nights" {
+      cron      = "cron(0 20 ? * * *)"
+      timezone  = "Europe/Berlin"
+      min_count = 3
+      max_count = 12
+    }
   }
 
   service "service2" {

@@ -52,7 +52,6 @@ cicd {
   prometheus_workspaces            = "per_environment"
   # The workspaces' own logs (rule evaluation and alert delivery errors): small, kept a year.
   monitoring_log_retention_days    = 365
-  health_alert_after_seconds       = 120
   server_error_alert_percent       = 5
   server_error_alert_after_seconds = 300
 

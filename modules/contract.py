@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 MIGRATIONS = "migrations"  # modules/api/migrations.py: NAME
 
 # The collector sidecar of every API task scrapes these jobs and puts these labels on every
-# series; shared-cicd's alert rules select by them.
+# series; shared-cicd's alert rules select by them. Health is not scraped: the NLB probes it
+# and the API tier alerts on it (modules/api/health.py).
 METRICS_JOB = "metrics"  # the service's own metrics path
-HEALTH_JOB = "health"  # its health path: `up` is 1 while it answers 200 with a scrapeable body
 ENVIRONMENT_LABEL = "environment"
 SERVICE_LABEL = "service"
 

@@ -87,6 +87,7 @@ def _api(context: BuildContext) -> Api:
     """Services in the network's private subnets, clients of the database."""
     from modules.api.api import Api
     from modules.api.collector import CollectorSettings
+    from modules.api.dashboard import Neighbours
 
     stack, environment, cicd = context.stack, context.environment, context.shared.cicd
     # Metrics go to the workspace shared-cicd creates (found in SSM: apply it first).
@@ -95,9 +96,16 @@ def _api(context: BuildContext) -> Api:
         scrape_interval_seconds=cicd.collector_scrape_interval_seconds,
         shared_prometheus=cicd.shared_prometheus, environment=environment.name,
     )
+    database = context.built["database"]
+    # What the environment's dashboard shows of the other tiers: plain names their config chose.
+    neighbours = Neighbours(
+        database_primary=database.identifier, database_replicas=list(database.replica_identifiers),
+        cache_hit_rate=environment.frontend.additional_metrics,
+    )
     return Api(stack, "Api", config=context.config, registry=context.shared.registry,
-               network=context.built["network"], database=context.built["database"].handle,
-               name_prefix=stack.prefix, region=environment.region, dns=environment.dns, collector=collector)
+               network=context.built["network"], database=database.handle,
+               name_prefix=stack.prefix, region=environment.region, dns=environment.dns, collector=collector,
+               neighbours=neighbours)
 
 
 def _frontend(context: BuildContext) -> Frontend:

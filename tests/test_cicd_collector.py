@@ -53,12 +53,12 @@ def test_every_service_task_runs_one_hardened_collector(synth, env):
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_collector_scrapes_the_metrics_and_health_paths_and_writes_to_the_workspace(synth, env):
+def test_collector_scrapes_the_metrics_path_and_writes_to_the_workspace(synth, env):
     stack = synth.stack(f"{env}-api")
     for construct, (service, port) in SERVICES.items():
         config = collector_config(task_containers(stack, f"Api/{construct}/TaskDefinition")[CONTAINER])
         jobs = {j["job_name"]: j for j in config["receivers"]["prometheus"]["config"]["scrape_configs"]}
-        assert {name: job["metrics_path"] for name, job in jobs.items()} == {"metrics": "/metrics", "health": "/health"}
+        assert {name: job["metrics_path"] for name, job in jobs.items()} == {"metrics": "/metrics"}
         for job in jobs.values():
             (target,) = job["static_configs"]
             assert target == {"targets": [f"localhost:{port}"], "labels": {"environment": env, "service": service}}
@@ -88,7 +88,7 @@ def test_rules_read_the_jobs_and_labels_the_collector_writes(synth):
     namespace = next(iter(synth.stack("shared-cicd").resources("aws_prometheus_rule_group_namespace").values()))
     (group,) = yaml.safe_load(namespace["data"])["groups"]
     expressions = {r["alert"]: r["expr"] for r in group["rules"]}
-    assert 'job="health"' in expressions["ServiceHealthProbeFailing"] and "health" in jobs
+    assert jobs == {"metrics"}
     assert f"by ({', '.join(labels)})" in expressions["ServiceServerErrorRate"]
 
 
@@ -127,10 +127,10 @@ def test_shared_workspace_collectors_assume_their_environments_ingest_role(share
     assert statements(cicd, role_policy(cicd, logical_id)["policy"])["RemoteWrite"]["actions"] == ["aps:RemoteWrite"]
 
 
-def test_rejects_a_scrape_interval_as_long_as_the_health_alert(environments_copy):
-    shared_with(environments_copy, "  collector_scrape_interval_seconds = 120")
+def test_the_retired_health_alert_key_names_what_replaced_it(environments_copy):
+    shared_with(environments_copy, "  health_alert_after_seconds = 120")
     error = load_error(environments_copy)
-    assert error.key == "cicd.health_alert_after_seconds" and "longer than collector_scrape_interval_seconds" in str(error)
+    assert error.key == "cicd.health_alert_after_seconds" and "UnhealthyHostsAlarm" in str(error)
 
 
 def test_rejects_a_bad_collector_image_tag(environments_copy):

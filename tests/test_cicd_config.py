@@ -92,7 +92,6 @@ def test_rejects_oidc_without_subjects_and_with_a_bare_wildcard(environments_cop
     ("  monitoring_log_retention_days = 10", "cicd.monitoring_log_retention_days", "retention periods"),
     ("  server_error_alert_percent = 0", "cicd.server_error_alert_percent", "above 0 and at most 100"),
     ("  server_error_alert_percent = 150", "cicd.server_error_alert_percent", "above 0 and at most 100"),
-    ("  health_alert_after_seconds = 5", "cicd.health_alert_after_seconds", "30..3600"),
     ('  metrics_requests_total = "http-requests"', "cicd.metrics_requests_total", "Prometheus metric name"),
     ('  prometheus_workspaces = "everywhere"', "cicd.prometheus_workspaces", "'per_environment', 'shared'"),
     ("  ci_max_session_seconds = 60", "cicd.ci_max_session_seconds", "3600..43200"),

@@ -66,14 +66,42 @@ class SecretsManager:
         return {"ARN": SecretId, "VersionIdsToStages": {"v1": ["AWSCURRENT"]}}
 
 
+def health_metric(service: str) -> dict:
+    """A service's HealthMetrics output as the api stack states it (after apply: ARN suffixes)."""
+    return {"namespace": "AWS/NetworkELB", "metric_name": "UnHealthyHostCount", "statistic": "Maximum",
+            "period": 60, "healthy_at_most": 0,
+            "dimensions": {"LoadBalancer": "net/webapp-dev-api/0123456789abcdef",
+                           "TargetGroup": f"targetgroup/webapp-dev-{service}/0123456789abcdef"}}
+
+
+class CloudWatch:
+    """get_metric_statistics answers the latest UnHealthyHostCount per target group from a script."""
+
+    def __init__(self, script: dict[str, list[float | None]]) -> None:
+        self.script = script
+        self.requests: list[dict] = []
+
+    def get_metric_statistics(self, **request: Any) -> dict:
+        self.requests.append(request)
+        group = {d["Name"]: d["Value"] for d in request["Dimensions"]}["TargetGroup"]
+        service = group.split("/")[1].removeprefix("webapp-dev-")
+        steps = self.script.get(service, [0.0])
+        value = steps.pop(0) if len(steps) > 1 else steps[0]
+        if value is None:
+            return {"Datapoints": []}
+        return {"Datapoints": [{"Timestamp": 2, request["Statistics"][0]: value},
+                               {"Timestamp": 1, request["Statistics"][0]: 99.0}]}
+
+
 class FakeAws:
-    def __init__(self, ecs: Ecs, secretsmanager: SecretsManager | None = None) -> None:
+    def __init__(self, ecs: Ecs, secretsmanager: SecretsManager | None = None, cloudwatch: CloudWatch | None = None) -> None:
         self.ecs = ecs
         self.secretsmanager = secretsmanager or SecretsManager()
+        self.cloudwatch = cloudwatch or CloudWatch({})
 
     def client(self, service: str, region: str, session: Any = None) -> Any:
-        assert service in ("ecs", "secretsmanager") and region == "eu-west-1"
-        return self.ecs if service == "ecs" else self.secretsmanager
+        assert service in ("ecs", "secretsmanager", "cloudwatch") and region == "eu-west-1"
+        return {"ecs": self.ecs, "secretsmanager": self.secretsmanager, "cloudwatch": self.cloudwatch}[service]
 
 
 class Health(http.server.BaseHTTPRequestHandler):
@@ -96,15 +124,17 @@ def api_url(monkeypatch):
     url = f"http://127.0.0.1:{server.server_address[1]}"
     outputs = {"Api_ClusterName": "webapp-dev-api",
                "Api_ServiceNames_1A2B3C4D": {n: f"webapp-dev-{n}" for n in NEW},
-               "Api_TaskDefinitionArns_5E6F7A8B": NEW, "Api_Gateway_InvokeUrl_9C0D1E2F": url}
+               "Api_TaskDefinitionArns_5E6F7A8B": NEW, "Api_Gateway_InvokeUrl_9C0D1E2F": url,
+               "Api_HealthMetrics_3A4B5C6D": {n: health_metric(n) for n in NEW}}
     monkeypatch.setattr(pipeline, "_api_outputs", lambda context, environments, environment: outputs)
     yield url
     server.shutdown()
 
 
-def run(script: dict[str, list[list[dict]]], environments_dir=ENVIRONMENTS_DIR, **options: Any) -> tuple[int, str, Ecs]:
+def run(script: dict[str, list[list[dict]]], environments_dir=ENVIRONMENTS_DIR, cloudwatch: CloudWatch | None = None,
+        **options: Any) -> tuple[int, str, Ecs]:
     ecs = Ecs(script)
-    context = Context(environments_dir, FakeAws(ecs), out=io.StringIO())  # type: ignore[arg-type]
+    context = Context(environments_dir, FakeAws(ecs, cloudwatch=cloudwatch), out=io.StringIO())  # type: ignore[arg-type]
     code = verify(context, "dev", poll_seconds=0, grace_seconds=2, sleep=lambda _: None, **options)
     return code, context.out.getvalue(), ecs
 
@@ -171,3 +201,24 @@ def test_public_probe_sends_the_required_headers_and_query_parameters(api_url, e
     (seen,) = Health.headers_seen
     assert seen.get("X-Request-Id") == "delivery-verify"
     assert "/service1/health?probe=delivery-verify answered 200" in out
+
+
+def test_verify_waits_for_the_health_probe_metric_to_read_healthy(api_url):
+    cloudwatch = CloudWatch({"service1": [None, 1.0, 0.0], "service2": [0.0]})
+    code, out, _ = run({"service1": rolling("service1"), "service2": rolling("service2")}, cloudwatch=cloudwatch)
+    assert code == 0, out
+    assert "ok      service1: health probe UnHealthyHostCount (Maximum, AWS/NetworkELB) = 0" in out
+    reads = [r for r in cloudwatch.requests if "webapp-dev-service1" in str(r["Dimensions"])]
+    assert len(reads) == 3, "no datapoint and an unhealthy one were waited out"
+    # It asks for exactly the output's metric (the one the service's alarm reads).
+    metric = health_metric("service1")
+    assert reads[0]["Namespace"] == metric["namespace"] and reads[0]["MetricName"] == metric["metric_name"]
+    assert reads[0]["Statistics"] == [metric["statistic"]] and reads[0]["Period"] == metric["period"]
+    assert {d["Name"]: d["Value"] for d in reads[0]["Dimensions"]} == metric["dimensions"]
+
+
+def test_rejects_a_release_whose_tasks_keep_failing_their_health_probe(api_url):
+    cloudwatch = CloudWatch({"service2": [2.0]})
+    code, out, _ = run({"service1": rolling("service1"), "service2": rolling("service2")}, cloudwatch=cloudwatch)
+    assert code == 1
+    assert "FAILED  service2: health probe UnHealthyHostCount (Maximum, AWS/NetworkELB) read 2 after 2 s" in out

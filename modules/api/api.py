@@ -11,6 +11,7 @@ from modules import aws
 from modules.api.cluster import Cluster
 from modules.api.collector import CollectorSettings, read_target
 from modules.api.config import ApiConfig
+from modules.api.dashboard import DashboardInputs, Neighbours, ServicePanel, dashboard_body
 from modules.api.gateway import Gateway, api_name, cached, execution_log_group_name
 from modules.api.load_balancer import LoadBalancer
 from modules.api.migrations import Migrations
@@ -59,6 +60,7 @@ class Api(Construct):
         dns: DnsConfig | None = None,
         alarm_topic_arn: str | None = None,
         collector: CollectorSettings | None = None,
+        neighbours: Neighbours | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.config = config
@@ -102,6 +104,8 @@ class Api(Construct):
         )
         self.migrations = Migrations(self, "Migrations", config=config.migrations, environment=environment,
                                      logins=config.database_logins())
+        if neighbours is not None:
+            self._dashboard(config, neighbours, region)
 
         TerraformOutput(self, "ClusterName", value=self.cluster.name, description="ECS cluster of the API")
         TerraformOutput(self, "ServiceNames", value={name: s.name for name, s in self.services.items()},
@@ -111,6 +115,31 @@ class Api(Construct):
                         description="Task definition revision each service was last applied with (`delivery "
                                     "verify` waits until ECS has rolled it out)")
         TerraformOutput(self, "AlarmTopicArn", value=topic_arn, description="SNS topic the API's alarms notify")
+        TerraformOutput(self, "HealthMetrics",
+                        value={name: s.health_metric for name, s in self.services.items()},
+                        description="Each service's health probe metric (modules/api/health.py): its alarm, "
+                                    "`delivery verify` and canary judges read it")
+
+    def _dashboard(self, config: ApiConfig, neighbours: Neighbours, region: str) -> None:
+        """The environment's dashboard (modules/api/dashboard.py), named like the environment's prefix."""
+        panels = [
+            ServicePanel(name=name, ecs_service=service.name, routes=service.routes,
+                         load_balancer=self.load_balancer.arn_suffix, target_group=service.target_group_arn_suffix)
+            for name, service in self.services.items()
+        ]
+        inputs = DashboardInputs(
+            title=f"{self.prefix}: API, database and CloudFront", region=region, api_name=api_name(self.prefix),
+            stage=config.stage_name, cluster=self.cluster.name, container_insights=config.container_insights,
+            services=panels, neighbours=neighbours,
+            alarm_arns=[arn for service in self.services.values() for arn in service.alarm_arns],
+        )
+        dashboard = aws.cloudwatch_dashboard.CloudwatchDashboard(
+            self, "Dashboard", dashboard_name=physical_name(NameKind.GENERIC, self.prefix),
+            dashboard_body=dashboard_body(inputs),
+        )
+        TerraformOutput(self, "DashboardUrl", value=(
+            f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+            f"#dashboards/dashboard/{dashboard.dashboard_name}"), description="The environment's CloudWatch dashboard")
 
     def _log_key(self, account: str, partition: str, region: str) -> Any:
         log_groups = f"arn:{partition}:logs:{region}:{account}:log-group"

@@ -1,10 +1,10 @@
 """The AWS Distro for OpenTelemetry collector sidecar of every API service task.
 
 The API tier adds it to each service's task definition. Its contract with the
-monitoring `shared-cicd` creates is in modules/contract.py: scrape jobs `metrics` (the
-service's metrics path) and `health` (its health path), labels `environment` and
-`service`, remote write to the environment's workspace (found through the SSM
-parameters `shared-cicd` writes in the environment's account).
+monitoring `shared-cicd` creates is in modules/contract.py: scrape job `metrics` (the
+service's metrics path; health is probed by the NLB, see modules/api/health.py), labels
+`environment` and `service`, remote write to the environment's workspace (found through
+the SSM parameters `shared-cicd` writes in the environment's account).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from constructs import Construct
 
 from modules import aws, contract
-from modules.contract import ENVIRONMENT_LABEL, HEALTH_JOB, METRICS_JOB, SERVICE_LABEL
+from modules.contract import ENVIRONMENT_LABEL, METRICS_JOB, SERVICE_LABEL
 from modules.core import policy
 
 CONTAINER = "otel-collector"
@@ -73,8 +73,7 @@ def read_target(scope: Construct, settings: CollectorSettings, prefix: str) -> C
     )
 
 
-def collector_config(target: CollectorTarget, *, service: str, port: int, metrics_path: str, health_path: str,
-                     region: str) -> str:
+def collector_config(target: CollectorTarget, *, service: str, port: int, metrics_path: str, region: str) -> str:
     """The collector's configuration (YAML; JSON is YAML): scrape the service, write to the workspace."""
     interval = f"{target.settings.scrape_interval_seconds}s"
     labels = {ENVIRONMENT_LABEL: target.settings.environment, SERVICE_LABEL: service}
@@ -89,7 +88,7 @@ def collector_config(target: CollectorTarget, *, service: str, port: int, metric
     config = {
         "extensions": {"sigv4auth": sigv4},
         "receivers": {"prometheus": {"config": {"scrape_configs": [
-            job(METRICS_JOB, metrics_path), job(HEALTH_JOB, health_path),
+            job(METRICS_JOB, metrics_path),
         ]}}},
         "processors": {
             # Task ARN and friends as labels: each task's series stay apart.
@@ -112,9 +111,9 @@ def collector_config(target: CollectorTarget, *, service: str, port: int, metric
 
 
 def collector_container(target: CollectorTarget, *, image: str, service: str, port: int, metrics_path: str,
-                        health_path: str, region: str, log_group_name: str, tmp_volume: str) -> dict[str, Any]:
+                        region: str, log_group_name: str, tmp_volume: str) -> dict[str, Any]:
     """The sidecar's container definition, hardened like the service's own. Not essential: a
-    collector that stops leaves the service serving (its health alert then fires)."""
+    collector that stops leaves the service serving (and probed: the NLB checks its health)."""
     return {
         "name": CONTAINER,
         "image": image,
@@ -128,7 +127,7 @@ def collector_container(target: CollectorTarget, *, image: str, service: str, po
         "portMappings": [],
         # The ADOT image reads its configuration from this variable.
         "environment": [{"name": "AOT_CONFIG_CONTENT", "value": collector_config(
-            target, service=service, port=port, metrics_path=metrics_path, health_path=health_path, region=region,
+            target, service=service, port=port, metrics_path=metrics_path, region=region,
         )}],
         "secrets": [],
         "logConfiguration": {

@@ -10,6 +10,7 @@ import enum
 import re
 from dataclasses import dataclass, field
 
+from modules.api.health import PROBE_INTERVAL_SECONDS
 from modules.core.errors import ConfigError
 from modules.core.naming import NameKind, check_name, pascal
 from modules.core.schema import check, check_range, whole
@@ -39,6 +40,9 @@ RESERVED_SERVICE_NAMES = ("migrations",)
 SERVICE_NAME = whole(r"^[a-z][a-z0-9]*(?:-[a-z][a-z0-9]*)*$")
 PATH_PREFIX = whole(r"^[a-z0-9][a-z0-9_-]*$")
 HEALTH_PATH = whole(r"^/[A-Za-z0-9/_.-]*$")
+HEALTH_CODES = whole(r"^(?:\d{3}(?:-\d{3})?)(?:,\d{3}(?:-\d{3})?)*$")
+SCHEDULE_CRON = whole(r"^cron\((?:\S+ ){5}\S+\)$")
+TIMEZONE = whole(r"^(?:UTC|[A-Z][A-Za-z_]+(?:/[A-Z][A-Za-z0-9_+-]+)+)$")
 VARIABLE_NAME = whole(r"^[A-Za-z_][A-Za-z0-9_]*$")
 HEADER_NAME = whole(r"^[A-Za-z0-9-]+$")
 QUERY_NAME = whole(r"^[A-Za-z0-9_.-]+$")
@@ -78,7 +82,8 @@ API_PART_IDS = frozenset({
     "AlarmTopicPolicyDocument", "Cluster", "ClusterName",
     "CollectorRemoteWriteUrl", "CollectorWorkspaceArn", "ExecuteCommandLogGroup", "Gateway", "Identity",
     "LoadBalancer", "LogKey", "LogKeyAlias", "LogKeyPolicy", "Migrations", "Partition", "S3PrefixList", "SecretKey",
-    "SecretKeyAlias", "SecretKeyPolicy", "ServiceNames", "TaskDefinitionArns",
+    "SecretKeyAlias", "SecretKeyPolicy", "ServiceNames", "TaskDefinitionArns", "Dashboard", "DashboardUrl",
+    "HealthMetrics",
     "AccessLogGroup", "Account", "AliasRecord", "BasePathMapping", "Certificate", "CertificateValidation",
     "CertificateValidationRecord", "CloudWatchRole", "CloudWatchRolePolicy", "CloudWatchTrust", "CustomDomainUrl",
     "Deployment", "DomainName", "ExecutionLogGroup", "InvokeUrl", "MethodSettings", "ParameterValidator", "RestApi",
@@ -115,6 +120,29 @@ def _check_image(repository: str, tag: str, digest: str | None) -> None:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ScheduleConfig:
+    """`schedule "<name>" { cron = "...", min_count = N, max_count = M }` in a service: from `cron`
+    (Application Auto Scaling's `cron(minutes hours day-of-month month day-of-week year)`, in
+    `timezone`) on, the service scales between these counts until another schedule runs."""
+
+    name: str
+    cron: str
+    min_count: int
+    max_count: int
+    timezone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        check(bool(SERVICE_NAME.match(self.name)) and len(self.name) <= 40, "name", self.name,
+              "1..40 lowercase letters, digits and single hyphens")
+        check(bool(SCHEDULE_CRON.match(self.cron)), "cron", self.cron,
+              "cron(minutes hours day-of-month month day-of-week year), six fields")
+        check_range("min_count", self.min_count, 0, 1000)
+        check_range("max_count", self.max_count, 1, 1000)
+        check(self.min_count <= self.max_count, "min_count", self.min_count, f"at most max_count ({self.max_count})")
+        check(bool(TIMEZONE.match(self.timezone)), "timezone", self.timezone, 'an IANA time zone like "Europe/Berlin"')
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ServiceConfig:
     """One `service "<name>" { ... }`: a container image run as an ECS service behind `/<path_prefix>`."""
 
@@ -136,9 +164,17 @@ class ServiceConfig:
     scale_out_cooldown_seconds: int = 60
     scale_in_cooldown_seconds: int = 300
     health_check_path: str = "/health"
-    # Scraped by the task's collector sidecar (modules/api/collector.py), with the health path.
-    metrics_path: str = "/metrics"
+    # The probe (modules/api/health.py): healthy on these codes (NLB matcher syntax: "200",
+    # "200,204", "200-299"; 200..599) within the timeout, whatever the body.
+    health_check_codes: str = "200"
+    health_check_timeout_seconds: int = 6
+    # Scraped by the task's collector sidecar (modules/api/collector.py); null: no collector.
+    metrics_path: str | None = "/metrics"
     health_check_grace_period_seconds: int = 60
+    # Requests per running task per minute (API Gateway `Count` on the service's routes / ECS
+    # `RunningTaskCount`) that target tracking holds; null: no request-count policy.
+    requests_per_task_target: int | None = None
+    schedule: tuple[ScheduleConfig, ...] = ()
     environment: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict)
     # Its own PostgreSQL login (IAM authentication) with these privileges; "none": no login and
@@ -182,8 +218,23 @@ class ServiceConfig:
               "so capacity is added fast and removed slowly")
         check(bool(HEALTH_PATH.match(self.health_check_path)) and len(self.health_check_path) <= 1024,
               "health_check_path", self.health_check_path, "an absolute URL path like '/health'")
-        check(bool(HEALTH_PATH.match(self.metrics_path)) and len(self.metrics_path) <= 1024,
-              "metrics_path", self.metrics_path, "an absolute URL path like '/metrics'")
+        check(self.metrics_path is None or (bool(HEALTH_PATH.match(self.metrics_path))
+                                            and len(self.metrics_path) <= 1024),
+              "metrics_path", self.metrics_path, "an absolute URL path like '/metrics', or null (no collector)")
+        check(bool(HEALTH_CODES.match(self.health_check_codes)) and all(
+            200 <= int(code) <= 599 for code in re.findall(r"\d+", self.health_check_codes)),
+            "health_check_codes", self.health_check_codes,
+            'HTTP codes 200..599 as the NLB matcher takes them: "200", "200,204" or "200-299"')
+        check(2 <= self.health_check_timeout_seconds < PROBE_INTERVAL_SECONDS, "health_check_timeout_seconds",
+              self.health_check_timeout_seconds,
+              f"2..{PROBE_INTERVAL_SECONDS - 1} seconds (below the probe interval, {PROBE_INTERVAL_SECONDS} s)")
+        if self.requests_per_task_target is not None:
+            check_range("requests_per_task_target", self.requests_per_task_target, 1, 1_000_000)
+        names = [s.name for s in self.schedule]
+        check(len(names) == len(set(names)), "schedule", names, "schedules with distinct names")
+        for item in self.schedule:
+            check(item.max_count <= self.max_count, f"schedule.{item.name}.max_count", item.max_count,
+                  f"at most the service's max_count ({self.max_count}), its ceiling")
         check_range("health_check_grace_period_seconds", self.health_check_grace_period_seconds, 0, 3600)
         size = sum(len(name.encode()) + len(value.encode()) for name, value in self.environment.items())
         check(size <= ENVIRONMENT_MAX_BYTES, "environment", f"{len(self.environment)} variables of {size} bytes",
@@ -321,6 +372,10 @@ class ApiConfig:
               f"a name whose construct id ({part!r}) the API tier does not use for one of its own parts "
               "(taken: 'gateway', 'cluster', 'load-balancer', 'migrations', 'stage', ... and names starting "
               "'secret-')")
+        # Requests per task divides by Container Insights' RunningTaskCount (ECS/ContainerInsights).
+        check(service.requests_per_task_target is None or self.container_insights,
+              f"{key}.requests_per_task_target", service.requests_per_task_target,
+              "null while container_insights = false (the policy divides by its RunningTaskCount)")
         for earlier in self.service[:index]:
             check(earlier.name != service.name, f"{key}.name", service.name, "a name no other service has")
             if earlier.path_prefix == service.path_prefix:

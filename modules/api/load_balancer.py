@@ -9,6 +9,7 @@ from constructs import Construct
 
 from modules import aws
 from modules.api.config import ServiceConfig
+from modules.api.health import PROBE_HEALTHY_THRESHOLD, PROBE_INTERVAL_SECONDS, PROBE_UNHEALTHY_THRESHOLD
 from modules.core.forget import forget
 from modules.core.naming import NameKind, physical_name
 from modules.network.network import Network
@@ -43,7 +44,8 @@ class LoadBalancer(Construct):
     The access-log bucket of earlier versions is forgotten (`removed`, not destroyed).
 
     Per service (`add_service`): a TCP listener on the service's port and an `ip`
-    target group with an HTTP health check on its health path.
+    target group whose HTTP health check is the service's probe (`modules/api/health.py`):
+    its health path, healthy on `health_check_codes` within `health_check_timeout_seconds`.
 
     Attributes: `arn`, `arn_suffix`, `dns_name`, `security_group_id`.
     """
@@ -97,11 +99,11 @@ class LoadBalancer(Construct):
                 protocol="HTTP",
                 path=service.health_check_path,
                 port="traffic-port",
-                matcher="200-399",
-                interval=10,
-                timeout=6,
-                healthy_threshold=3,
-                unhealthy_threshold=3,
+                matcher=service.health_check_codes,
+                interval=PROBE_INTERVAL_SECONDS,
+                timeout=service.health_check_timeout_seconds,
+                healthy_threshold=PROBE_HEALTHY_THRESHOLD,
+                unhealthy_threshold=PROBE_UNHEALTHY_THRESHOLD,
             ),
         )
         listener = aws.lb_listener.LbListener(

@@ -10,7 +10,8 @@ from constructs import Construct
 from modules import aws
 from modules.api import collector
 from modules.api.cluster import Cluster
-from modules.api.config import ServiceConfig
+from modules.api.config import ServiceConfig, pascal
+from modules.api.health import HEALTH_METRIC
 from modules.api.load_balancer import LoadBalancer
 from modules.api.task import (
     HTTPS,
@@ -33,6 +34,14 @@ ALARM_PERIOD_SECONDS = 60
 def route_resources(service: ServiceConfig) -> tuple[str, str]:
     """The API Gateway resource paths of a service: `/<prefix>` and `/<prefix>/{proxy+}`."""
     return f"/{service.path_prefix}", f"/{service.path_prefix}/{{proxy+}}"
+
+
+def route_methods(service: ServiceConfig, cached_methods: bool) -> list[tuple[str, str]]:
+    """The (Resource, Method) pairs API Gateway reports the service's requests under: `ANY` on both
+    resources, and `GET` where GET has its own cached method. Per-method metrics need the stage's
+    `metrics_enabled` (Gateway's method settings set it on `*/*`)."""
+    methods = ("ANY", "GET") if cached_methods else ("ANY",)
+    return [(resource, method) for resource in route_resources(service) for method in methods]
 
 
 def alarm_name(name_prefix: str, service: str, what: str) -> str:
@@ -110,11 +119,10 @@ class Service(Construct):
 
         port = config.container_port
         sidecars = []
-        if target is not None:
+        if target is not None and config.metrics_path is not None:
             sidecars.append(collector.collector_container(
                 target, image=environment.image(target.repository, target.tag, None), service=config.name,
-                port=port, metrics_path=config.metrics_path, health_path=config.health_check_path,
-                region=environment.region, log_group_name=logs.name, tmp_volume=TMP_VOLUME,
+                port=port, metrics_path=config.metrics_path, region=environment.region, log_group_name=logs.name, tmp_volume=TMP_VOLUME,
             ))
             document = policy.document(self, "CollectorPermissions", *collector.task_role_statements(target))
             aws.iam_role_policy.IamRolePolicy(self, "CollectorPolicy", name="write-metrics", role=role.id,
@@ -165,6 +173,9 @@ class Service(Construct):
         target_group, listener = load_balancer.add_service(self, config, group.id)
 
         alarms = self._alarms(load_balancer, target_group, alarm_topic_arn, api_name, stage_name, cached_methods)
+        self.alarm_arns = [a.arn for a in alarms]
+        self.target_group_arn_suffix = target_group.arn_suffix
+        self.routes = route_methods(config, cached_methods)
         module = aws.ecs_service
         self.service = module.EcsService(
             self,
@@ -200,7 +211,7 @@ class Service(Construct):
             lifecycle=TerraformResourceLifecycle(ignore_changes=["desired_count"]),
             depends_on=[listener],
         )
-        self._autoscaling(cluster)
+        self._autoscaling(cluster, api_name, stage_name, cached_methods)
 
     def _allow_execute_command(self, role: Any, environment: TaskEnvironment) -> None:
         document = policy.document(
@@ -230,16 +241,20 @@ class Service(Construct):
                 stage_name: str, cached_methods: bool) -> list[Any]:
         config = self.config
         alarm = aws.cloudwatch_metric_alarm
+        # The health alert: the probe's metric, read as HEALTH_METRIC says (modules/api/health.py).
+        self.health_metric = HEALTH_METRIC.reference(load_balancer.arn_suffix, target_group.arn_suffix)
         unhealthy = alarm.CloudwatchMetricAlarm(
             self,
             "UnhealthyHostsAlarm",
             alarm_name=alarm_name(self.prefix, config.name, "unhealthy-hosts"),
-            alarm_description=f"{config.name}: targets failing the NLB health check (rolls a deployment back)",
-            namespace="AWS/NetworkELB",
-            metric_name="UnHealthyHostCount",
-            dimensions={"LoadBalancer": load_balancer.arn_suffix, "TargetGroup": target_group.arn_suffix},
-            statistic="Maximum",
-            period=ALARM_PERIOD_SECONDS,
+            alarm_description=f"{config.name}: tasks failing their health probe ({config.health_check_path} "
+                              f"answering {config.health_check_codes} within {config.health_check_timeout_seconds} s; "
+                              "rolls a deployment back)",
+            namespace=HEALTH_METRIC.namespace,
+            metric_name=HEALTH_METRIC.name,
+            dimensions=HEALTH_METRIC.dimensions(load_balancer.arn_suffix, target_group.arn_suffix),
+            statistic=HEALTH_METRIC.statistic,
+            period=HEALTH_METRIC.period_seconds,
             evaluation_periods=2,
             comparison_operator="GreaterThanOrEqualToThreshold",
             threshold=config.unhealthy_hosts_alarm_threshold,
@@ -247,11 +262,8 @@ class Service(Construct):
             alarm_actions=[topic_arn],
             ok_actions=[topic_arn],
         )
-        methods = ("ANY", "GET") if cached_methods else ("ANY",)
         queries = []
-        for index, (resource, method) in enumerate(
-            (resource, method) for resource in route_resources(config) for method in methods
-        ):
+        for index, (resource, method) in enumerate(route_methods(config, cached_methods)):
             queries.append(alarm.CloudwatchMetricAlarmMetricQuery(
                 id=f"m{index}",
                 return_data=False,
@@ -283,7 +295,7 @@ class Service(Construct):
         )
         return [unhealthy, server_errors]
 
-    def _autoscaling(self, cluster: Cluster) -> None:
+    def _autoscaling(self, cluster: Cluster, api_name: str, stage_name: str, cached_methods: bool) -> None:
         config = self.config
         target = aws.appautoscaling_target.AppautoscalingTarget(
             self,
@@ -293,6 +305,10 @@ class Service(Construct):
             resource_id=f"service/{cluster.name}/{self.service.name}",
             min_capacity=config.min_count,
             max_capacity=config.max_count,
+            # With schedules, they set the bounds from their times on: an apply resetting them to
+            # min_count/max_count would undo the last schedule until the next one runs.
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["min_capacity", "max_capacity"])
+            if config.schedule else None,
         )
         scaling = aws.appautoscaling_policy
         for construct_id, suffix, metric, value in (
@@ -316,3 +332,63 @@ class Service(Construct):
                     scale_in_cooldown=config.scale_in_cooldown_seconds,
                 ),
             )
+        if config.requests_per_task_target is not None:
+            self._request_scaling(target, config.requests_per_task_target, cluster, api_name, stage_name,
+                                  cached_methods)
+        for item in config.schedule:
+            aws.appautoscaling_scheduled_action.AppautoscalingScheduledAction(
+                self, f"Schedule{pascal(item.name)}", name=f"{self.name}-{item.name}",
+                service_namespace=target.service_namespace, scalable_dimension=target.scalable_dimension,
+                resource_id=target.resource_id, schedule=item.cron, timezone=item.timezone,
+                scalable_target_action=aws.appautoscaling_scheduled_action.AppautoscalingScheduledActionScalableTargetAction(
+                    min_capacity=str(item.min_count), max_capacity=str(item.max_count),
+                ),
+            )
+
+    def _request_scaling(self, target: Any, requests_per_task: int, cluster: Cluster, api_name: str,
+                         stage_name: str, cached_methods: bool) -> None:
+        """Target tracking on requests per task per minute: API Gateway's `Count` (Sum) on the service's
+        routes divided by Container Insights' `RunningTaskCount` (Application Auto Scaling user guide,
+        "Create a target tracking scaling policy ... using metric math": its SQS backlog-per-task
+        example divides by the same metric)."""
+        config = self.config
+        scaling = aws.appautoscaling_policy
+        prefix = "AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationCustomizedMetricSpecification"
+        spec = getattr(scaling, prefix)
+        Metrics = getattr(scaling, f"{prefix}Metrics")  # noqa: N806 (the provider's class names are long)
+        MetricStat = getattr(scaling, f"{prefix}MetricsMetricStat")  # noqa: N806
+        Metric = getattr(scaling, f"{prefix}MetricsMetricStatMetric")  # noqa: N806
+        Dimensions = getattr(scaling, f"{prefix}MetricsMetricStatMetricDimensions")  # noqa: N806
+
+        def stat(namespace: str, name: str, dimensions: dict[str, str], statistic: str) -> Any:
+            return MetricStat(stat=statistic, metric=Metric(
+                namespace=namespace, metric_name=name,
+                dimensions=[Dimensions(name=k, value=v) for k, v in dimensions.items()],
+            ))
+
+        routes = route_methods(config, cached_methods)
+        metrics = [
+            Metrics(id=f"requests{index}", return_data=False, metric_stat=stat(
+                "AWS/ApiGateway", "Count",
+                {"ApiName": api_name, "Stage": stage_name, "Resource": resource, "Method": method}, "Sum",
+            ))
+            for index, (resource, method) in enumerate(routes)
+        ]
+        metrics.append(Metrics(id="tasks", return_data=False, metric_stat=stat(
+            "ECS/ContainerInsights", "RunningTaskCount", {"ClusterName": cluster.name, "ServiceName": self.name},
+            "Average",
+        )))
+        total = " + ".join(f"FILL(requests{index}, 0)" for index in range(len(routes)))
+        metrics.append(Metrics(id="per_task", expression=f"({total}) / tasks", return_data=True,
+                               label=f"requests per task per minute on /{config.path_prefix}"))
+        scaling.AppautoscalingPolicy(
+            self, "RequestScaling", name=f"{self.name}-requests", policy_type="TargetTrackingScaling",
+            service_namespace=target.service_namespace, scalable_dimension=target.scalable_dimension,
+            resource_id=target.resource_id,
+            target_tracking_scaling_policy_configuration=scaling.AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration(
+                target_value=requests_per_task,
+                customized_metric_specification=spec(metrics=metrics),
+                scale_out_cooldown=config.scale_out_cooldown_seconds,
+                scale_in_cooldown=config.scale_in_cooldown_seconds,
+            ),
+        )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import ClassVar
 
 from modules.core.errors import ConfigError
 from modules.core.naming import NameKind, check_name
@@ -96,6 +97,11 @@ class GrafanaConfig:
 class CicdConfig:
     """`cicd { ... }` in `shared.hcl`: ECR rules, the report topic, the CI role, monitoring."""
 
+    RETIRED_KEYS: ClassVar[dict[str, str]] = {
+        "health_alert_after_seconds": "a failing health probe alerts from the API tier: each service's "
+                                      "UnhealthyHostsAlarm on its probe metric (api.service.unhealthy_hosts_alarm_threshold)",
+    }
+
     # The role the `shared-cicd` stack's provider assumes in the registry account.
     terraform_role_arn: str | None = None
 
@@ -125,7 +131,6 @@ class CicdConfig:
     # What the rules read: the services' request counter and its status-code label.
     metrics_requests_total: str = "http_requests_total"
     metrics_status_label: str = "code"
-    health_alert_after_seconds: int = 120
     server_error_alert_percent: float = 5.0
     server_error_alert_after_seconds: int = 300
     # The ADOT collector sidecar of every API service task: its image, mirrored into the
@@ -156,7 +161,6 @@ class CicdConfig:
               self.metrics_requests_total, "a Prometheus metric name")
         check(bool(PROMETHEUS_LABEL.match(self.metrics_status_label)), "metrics_status_label",
               self.metrics_status_label, "a Prometheus label name")
-        check_range("health_alert_after_seconds", self.health_alert_after_seconds, 30, 3600)
         check(0 < self.server_error_alert_percent <= 100, "server_error_alert_percent",
               self.server_error_alert_percent, "above 0 and at most 100")
         check_range("server_error_alert_after_seconds", self.server_error_alert_after_seconds, 60, 3600)
@@ -164,10 +168,6 @@ class CicdConfig:
         check(bool(IMAGE_TAG.match(self.collector_image_tag)), "collector_image_tag", self.collector_image_tag,
               "a Docker tag (letters, digits, _ . -; at most 128)")
         check_range("collector_scrape_interval_seconds", self.collector_scrape_interval_seconds, 5, 300)
-        check(self.collector_scrape_interval_seconds < self.health_alert_after_seconds, "health_alert_after_seconds",
-              self.health_alert_after_seconds,
-              f"longer than collector_scrape_interval_seconds ({self.collector_scrape_interval_seconds}), "
-              "so a failing probe is seen more than once before it alerts")
 
     def _check_ci(self) -> None:
         check_principals("ci_principal_arns", self.ci_principal_arns)

@@ -18,7 +18,7 @@ from modules.cicd.pipeline import (
     topic_statements,
 )
 from modules.cicd.reach import EnvironmentReach
-from modules.contract import ENVIRONMENT_LABEL, HEALTH_JOB, SERVICE_LABEL
+from modules.contract import ENVIRONMENT_LABEL, SERVICE_LABEL
 from modules.core import kms, policy
 from modules.core.naming import NameKind, physical_name
 from modules.core.subscriptions import subscribe_emails
@@ -38,15 +38,6 @@ def rules_yaml(config: CicdConfig, project: str) -> str:
         "groups:\n"
         "  - name: service-health\n"
         "    rules:\n"
-        "      - alert: ServiceHealthProbeFailing\n"
-        f'        expr: up{{job="{HEALTH_JOB}"}} == 0\n'
-        f"        for: {config.health_alert_after_seconds}s\n"
-        "        labels:\n"
-        "          severity: critical\n"
-        f"          project: {project}\n"
-        "        annotations:\n"
-        f'          summary: "{{{{ $labels.{SERVICE_LABEL} }}}} in {{{{ $labels.{ENVIRONMENT_LABEL} }}}}: '
-        f'a task has not answered its health check with 200 for {config.health_alert_after_seconds}s"\n'
         "      - alert: ServiceServerErrorRate\n"
         f"        expr: ({errors} / {total}) * 100 > {percent}\n"
         f"        for: {config.server_error_alert_after_seconds}s\n"
@@ -151,9 +142,9 @@ class Monitoring(Construct):
       workspace (KMS-encrypted, logging to an encrypted log group); `"shared"`: one in
       the registry account, with an ingest role per environment that exactly that
       environment's task roles may assume;
-    - in each workspace a rule group namespace: a task failing its health probe for
-      `health_alert_after_seconds`, and a service's 5xx share above
-      `server_error_alert_percent` for `server_error_alert_after_seconds`, alert;
+    - in each workspace a rule group namespace: a service's 5xx share above
+      `server_error_alert_percent` for `server_error_alert_after_seconds` alerts (a failing
+      health probe alerts from the API tier: `modules/api/health.py`);
     - an alert manager definition that sends every alert to the report topic when the
       workspace is in the registry account, else to an `AlertTopic` in the workspace's
       account (Prometheus publishes only to topics in its own account);

@@ -170,9 +170,13 @@ def from_data(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
 
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     hints = typing.get_type_hints(cls)
+    # A class may name keys it no longer takes (`RETIRED_KEYS = {key: what replaced it}`).
+    retired: dict[str, str] = getattr(cls, "RETIRED_KEYS", {})
     for name in data:
         if name in RENAMED_KEYS and RENAMED_KEYS[name] in fields:
             raise ConfigError(path(name), f"was renamed: write {RENAMED_KEYS[name]} = ... (same meaning)")
+        if name in retired and name not in fields:
+            raise ConfigError(path(name), f"is no longer a key: {retired[name]}")
         if name not in fields:
             near = difflib.get_close_matches(name, list(fields), n=1, cutoff=0.6)
             hint = f" (did you mean {near[0]!r}?)" if near else ""

@@ -87,6 +87,9 @@ class FrontendConfig:
     # renaming a bucket replaces it, so existing buckets keep theirs until they are moved.
     site_bucket_name: str | None = None
     log_bucket_name: str | None = None
+    # CloudFront's additional metrics (cache hit rate, origin latency, error rates by status),
+    # billed per distribution: the environment's dashboard shows the cache hit rate only with them.
+    additional_metrics: bool = False
 
     def __post_init__(self) -> None:
         for key in ("site_bucket_name", "log_bucket_name"):

@@ -97,6 +97,15 @@ class Frontend(Construct):
 
         self.bucket_name = self.bucket.bucket
         self.distribution_id = self.distribution.id
+        if config.additional_metrics:
+            module = aws.cloudfront_monitoring_subscription
+            module.CloudfrontMonitoringSubscription(
+                self, "AdditionalMetrics", distribution_id=self.distribution.id,
+                monitoring_subscription=module.CloudfrontMonitoringSubscriptionMonitoringSubscription(
+                    realtime_metrics_subscription_config=module.CloudfrontMonitoringSubscriptionMonitoringSubscriptionRealtimeMetricsSubscriptionConfig(
+                        realtime_metrics_subscription_status="Enabled"),
+                ),
+            )
         self.distribution_arn = self.distribution.arn
         self.distribution_domain_name = self.distribution.domain_name
         self.site_url = f"https://{self.host_name or self.distribution.domain_name}"

@@ -152,8 +152,44 @@ def test_services_scale_on_cpu_and_memory(applied, emulator):
     targets = scaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
     assert {(t["ResourceId"], t["MinCapacity"], t["MaxCapacity"]) for t in targets} == {
         (f"service/{CLUSTER}/webapp-dev-service1", 1, 2), (f"service/{CLUSTER}/webapp-dev-service2", 1, 2)}
-    policies = scaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
-    assert len(policies) == 4
+    policies = {p["PolicyName"]: p for p in scaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]}
+    # CPU and memory for both, requests per task for service1 (dev.hcl's requests_per_task_target).
+    assert set(policies) == {f"webapp-dev-{s}-{kind}" for s in ("service1", "service2") for kind in ("cpu", "memory")} | {
+        "webapp-dev-service1-requests"}
+    requests = policies["webapp-dev-service1-requests"]["TargetTrackingScalingPolicyConfiguration"]
+    assert requests["TargetValue"] == 300
+    metrics = requests["CustomizedMetricSpecification"]["Metrics"]
+    resources = {d["Value"] for m in metrics if "MetricStat" in m for d in m["MetricStat"]["Metric"]["Dimensions"]
+                 if d["Name"] == "Resource"}
+    assert resources == {"/service1", "/service1/{proxy+}"}
+    (result,) = [m for m in metrics if m.get("ReturnData")]
+    assert result["Expression"].endswith("/ tasks")
+
+
+def test_service1_scales_by_schedule(applied, emulator):
+    scaling = emulator.boto3_client("application-autoscaling")
+    actions = {a["ScheduledActionName"]: a for a in scaling.describe_scheduled_actions(ServiceNamespace="ecs")[
+        "ScheduledActions"]}
+    assert set(actions) == {"webapp-dev-service1-working-hours", "webapp-dev-service1-nights"}
+    nights = actions["webapp-dev-service1-nights"]
+    assert nights["Schedule"] == "cron(0 19 ? * MON-FRI *)" and nights["Timezone"] == "Europe/Berlin"
+    assert nights["ScalableTargetAction"] == {"MinCapacity": 1, "MaxCapacity": 1}
+
+
+def test_the_dashboard_shows_every_service_with_its_applied_target_group(applied, emulator):
+    """The frontend is not applied here: the API stack needs nothing of it (CloudFront panels search)."""
+    body = json.loads(emulator.boto3_client("cloudwatch").get_dashboard(DashboardName="webapp-dev")["DashboardBody"])
+    elbv2 = emulator.boto3_client("elbv2")
+    groups = {g["TargetGroupName"]: g["TargetGroupArn"] for g in elbv2.describe_target_groups()["TargetGroups"]}
+    rows = [row for w in body["widgets"] if w["type"] == "metric" for row in w["properties"]["metrics"]]
+    for service in ("service1", "service2"):
+        (arn,) = [a for name, a in groups.items() if service in name]
+        suffix = "targetgroup/" + arn.split(":targetgroup/")[1]
+        assert any("TargetGroup" in row and suffix in row for row in rows), service
+    assert any(isinstance(row[0], dict) and "AWS/CloudFront" in row[0]["expression"] for row in rows)
+    metrics = _output(applied, "dev-api", "Api_HealthMetrics")
+    assert {m["dimensions"]["TargetGroup"] for m in metrics.values()} <= {
+        "targetgroup/" + a.split(":targetgroup/")[1] for a in groups.values()}
 
 
 def test_execution_role_reads_only_the_secrets_its_container_names(applied, emulator):
