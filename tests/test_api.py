@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from modules.api.gateway import method_settings_path
 from modules.environment import load_environments
 from tests.harness.synth import Stack, synthesize
 
@@ -610,7 +611,9 @@ def test_prod_caches_get_responses_keyed_by_caller_and_declared_parameters(synth
     assert stage["cache_cluster_enabled"] is True and stage["cache_cluster_size"] == "0.5"
     cached = {s["method_path"]: s["settings"] for s in stack.resources("aws_api_gateway_method_settings").values()
               if s["method_path"] != "*/*"}
-    assert set(cached) == {"service1/GET", "service1/{proxy+}/GET"}  # service2 sets caching = false
+    # Slashes in the resource path written as ~1 (MethodSetting.ResourcePath, AWS CloudFormation
+    # User Guide: "/resource/subresource must be encoded as /~1resource~1subresource").
+    assert set(cached) == {"~1service1/GET", "~1service1~1{proxy+}/GET"}  # service2 sets caching = false
     for values in cached.values():
         assert values["caching_enabled"] is True and values["cache_data_encrypted"] is True
         assert values["cache_ttl_in_seconds"] == 300
@@ -620,6 +623,28 @@ def test_prod_caches_get_responses_keyed_by_caller_and_declared_parameters(synth
         "method.request.header.Authorization", "method.request.path.proxy", "method.request.querystring.page"]
     assert not [m for m in stack.resources("aws_api_gateway_method").values()
                 if m["http_method"] == "GET" and "Service2" in m["//"]["metadata"]["path"]]
+
+
+def test_no_method_settings_path_below_the_root_holds_an_unescaped_slash(synth):
+    """`method_path` is `<resource path>/<HTTP method>`, the resource path's own slashes written as `~1`:
+    API Gateway refuses `service1/{proxy+}/GET` ("Invalid method setting path", terraform-provider-aws
+    #15855) and reads back `~1service1~1{proxy+}/GET` (#9738). Only `*/*` (every method) is unescaped."""
+    paths = [settings["method_path"] for env in ENVIRONMENTS
+             for settings in api(synth, env).resources("aws_api_gateway_method_settings").values()]
+    below_root = [path for path in paths if path != "*/*"]
+    assert below_root, "no environment sets a per-method setting: nothing checked"
+    for path in below_root:
+        resource, _, method = path.rpartition("/")
+        assert method in {"GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE", "ANY", "*"}, path
+        assert resource.startswith("~1") and "/" not in resource, path
+
+
+def test_method_settings_path_escapes_every_slash_of_the_resource_path():
+    # The provider issue #9738's example (get-stage answers `~1some~1api~1endpoint/POST`).
+    assert method_settings_path("/some/api/endpoint", "POST") == "~1some~1api~1endpoint/POST"
+    assert method_settings_path("/service1/{proxy+}", "GET") == "~1service1~1{proxy+}/GET"
+    with pytest.raises(ValueError, match="starts with '/'"):
+        method_settings_path("service1", "GET")
 
 
 @pytest.mark.parametrize("env", ("dev", "stage"))

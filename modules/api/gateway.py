@@ -54,6 +54,20 @@ def execution_log_group_name(rest_api_id: str, stage_name: str) -> str:
     return f"API-Gateway-Execution-Logs_{rest_api_id}/{stage_name}"
 
 
+def method_settings_path(resource_path: str, http_method: str) -> str:
+    """`aws_api_gateway_method_settings.method_path` for one method: `~1a~1{proxy+}/GET` for GET on `/a/{proxy+}`.
+
+    The provider passes the value through as the resource-and-method part of the stage's patch path,
+    where API Gateway wants every slash inside the resource path written as `~1` (CloudFormation
+    `AWS::ApiGateway::Stage` MethodSetting.ResourcePath: "/resource/subresource must be encoded as
+    /~1resource~1subresource"; terraform-provider-aws issues #9738 and #15855). Unescaped, the path
+    is refused ("Invalid method setting path") or read back as another resource and method.
+    """
+    if not resource_path.startswith("/"):
+        raise ValueError(f"a resource path starts with '/', got {resource_path!r}")
+    return f"{resource_path.replace('/', '~1')}/{http_method}"
+
+
 def cached(config: ApiConfig, service: ServiceConfig) -> bool:
     """Whether the service's GET responses are cached (the stage has a cache and the service allows it)."""
     return config.caching and service.caching
@@ -270,10 +284,10 @@ class Gateway(Construct):
             if not cached(self.config, service):
                 continue
             scope = cast(Construct, self.node.find_child(service.construct_id))
-            for kind, path in (("", service.path_prefix), ("Proxy", f"{service.path_prefix}/{{proxy+}}")):
+            for kind, path in (("", f"/{service.path_prefix}"), ("Proxy", f"/{service.path_prefix}/{{proxy+}}")):
                 module.ApiGatewayMethodSettings(
                     scope, f"{kind}GetCacheSettings", rest_api_id=self.rest_api.id, stage_name=self.stage.stage_name,
-                    method_path=f"{path}/GET",
+                    method_path=method_settings_path(path, "GET"),
                     settings=self._settings(
                         caching_enabled=True,
                         cache_ttl_in_seconds=self.config.cache_ttl_seconds,

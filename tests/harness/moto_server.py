@@ -356,6 +356,38 @@ def make_zones_created_with_a_vpc_private() -> None:
     Route53.create_hosted_zone = create_hosted_zone
 
 
+def refuse_method_setting_paths_api_gateway_refuses() -> None:
+    """UpdateStage patches a method's settings at `/<resource path>/<HTTP method>/<setting>`, the resource
+    path's own slashes written as `~1` (`/~1a~1{proxy+}/GET/caching/enabled`). API Gateway refuses any
+    other shape ("Invalid method setting path", terraform-provider-aws #15855); moto splits an unescaped
+    `/a/{proxy+}/GET/caching/enabled` at the wrong slashes, stores nothing, answers 200, and the
+    provider's read-back finds no settings ("empty result"). Refuse it as API Gateway does."""
+    import re
+
+    from moto.apigateway import models
+    from moto.apigateway.exceptions import BadRequestException
+
+    resource_and_method = re.compile(r"^(\*|~1[^/]*)/(\*|[A-Z]+)$")
+    original = models.Stage._patch_method_setting
+
+    def patch_method_setting(self, resource_path_and_method: str, key: str, value: str) -> None:  # type: ignore[no-untyped-def]
+        path = f"/{resource_path_and_method}/{key}"
+        setting = next((s for s in SETTING_KEYS if path.endswith(f"/{s}")), None)
+        if setting is not None and not resource_and_method.match(path[1:-len(setting) - 1]):
+            raise BadRequestException(f"Invalid method setting path: {path}")
+        original(self, resource_path_and_method, key, value)
+
+    models.Stage._patch_method_setting = patch_method_setting
+
+
+# The per-method settings UpdateStage patches (API Gateway REST API reference, "Stage": patch operations).
+SETTING_KEYS = (
+    "metrics/enabled", "logging/loglevel", "logging/dataTrace", "throttling/burstLimit", "throttling/rateLimit",
+    "caching/enabled", "caching/ttlInSeconds", "caching/dataEncrypted",
+    "caching/requireAuthorizationForCacheControl", "caching/unauthorizedCacheControlHeaderStrategy",
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
@@ -374,6 +406,7 @@ def main() -> None:
     give_network_interfaces_a_private_dns_name()
     give_hosted_zones_route53_shaped_ids()
     make_zones_created_with_a_vpc_private()
+    refuse_method_setting_paths_api_gateway_refuses()
     from moto.server import main as moto_main
 
     moto_main(["--host", "127.0.0.1", "--port", str(args.port)])
