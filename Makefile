@@ -21,10 +21,10 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 synth: $(VENV)/.synced
 	ENVIRONMENTS="$(ENVIRONMENTS)" $(PY) main.py
 
-test: $(VENV)/.synced $(CHECKOV_VENV)/.synced node_modules/.synced $(VENV)/.graphviz $(VENV)/.postgresql
+test: $(VENV)/.synced $(CHECKOV_VENV)/.synced node_modules/.synced $(VENV)/.graphviz $(VENV)/.postgresql $(VENV)/.groovy
 	$(PY) -m pytest
 
-test-fast: $(VENV)/.synced $(CHECKOV_VENV)/.synced node_modules/.synced $(VENV)/.graphviz $(VENV)/.postgresql
+test-fast: $(VENV)/.synced $(CHECKOV_VENV)/.synced node_modules/.synced $(VENV)/.graphviz $(VENV)/.postgresql $(VENV)/.groovy
 	$(PY) -m pytest -m "not emulator and not slow"
 
 test-emulator: $(VENV)/.synced
@@ -182,6 +182,14 @@ $(VENV)/.postgresql: | $(VENV)/.synced
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql && touch $@; \
 	else echo "note: PostgreSQL is missing; install it with 'sudo apt-get install postgresql' or 'brew install postgresql'" >&2; fi
+
+# Groovy parses the Jenkinsfiles in the tests (a syntax error fails the suite); installed like
+# Graphviz: from the distribution as root, else a note, and the parse tests skip (fail with CI=true).
+$(VENV)/.groovy: | $(VENV)/.synced
+	@if command -v groovy >/dev/null 2>&1; then touch $@; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq groovy && touch $@; \
+	else echo "note: Groovy is missing; install it with 'sudo apt-get install groovy' or 'brew install groovy'" >&2; fi
 
 # checkov lives in its own virtualenv: its bc-python-hcl2 replaces python-hcl2's `hcl2` module.
 $(CHECKOV_VENV)/.synced: tests/checkov/requirements.txt

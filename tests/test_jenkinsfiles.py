@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
+from tests.conftest import require
 from tests.harness.project import PROJECT
 
 INFRA = PROJECT / "Jenkinsfile"
@@ -343,3 +348,67 @@ def test_the_infra_virtualenv_is_synced_before_any_role_lookup_reads_make_output
         first_use = min(stage.index(s) for s in ("asCiRole(", "deploy(", "promote(") if s in stage)
         checkout = stage.find("checkoutInfra()")
         assert (0 <= checkout < first_use) or "promote(" in stage[:first_use + 10], group
+
+
+# A real Groovy parser (Debian's `groovy`, installed by the Makefile's `$(VENV)/.groovy`).
+GROOVY_PARSE = PROJECT / "tests" / "harness" / "groovy_parse.groovy"
+
+
+def groovy_env() -> dict[str, str]:
+    """Debian's launcher looks for Java in JAVA_HOME, else /usr/lib/jvm/default-java, which only the
+    default-jre package makes: where neither exists, the `java` on PATH says where Java is."""
+    env = dict(os.environ)
+    java = shutil.which("java")
+    if not env.get("JAVA_HOME") and not Path("/usr/lib/jvm/default-java").exists() and java:
+        env["JAVA_HOME"] = str(Path(java).resolve().parent.parent)
+    return env
+
+
+def groovy_parse(paths: list[Path]) -> dict[str, tuple[bool, str]]:
+    """`{path: (parsed, compiler message)}` from one `groovy` run over `paths`."""
+    require(shutil.which("groovy") is not None, "`groovy` is not on PATH (apt-get install groovy)")
+    result = subprocess.run(["groovy", str(GROOVY_PARSE), *map(str, paths)], capture_output=True, text=True,
+                            timeout=300, env=groovy_env())
+    outcome: dict[str, tuple[bool, str]] = {}
+    current = None
+    for line in result.stdout.splitlines():
+        verdict, _, path = line.partition(": ")
+        if verdict in ("parsed", "failed") and path in map(str, paths):
+            current = path
+            outcome[path] = (verdict == "parsed", "")
+        elif current is not None:
+            outcome[current] = (outcome[current][0], outcome[current][1] + line + "\n")
+    assert set(outcome) == set(map(str, paths)), f"groovy gave no verdict:\n{result.stdout}\n{result.stderr}"
+    return outcome
+
+
+@pytest.fixture(scope="module")
+def parsed(tmp_path_factory) -> dict[str, tuple[bool, str]]:
+    """Both Jenkinsfiles, and copies of each with one brace removed, parsed in one JVM."""
+    broken_dir = tmp_path_factory.mktemp("broken-jenkinsfiles")
+    paths = [INFRA, APP]
+    for path in (INFRA, APP):
+        text = path.read_text()
+        first_open = text.index("{")
+        last_close = text.rindex("}")
+        for name, broken in (("open", text[:first_open] + text[first_open + 1:]),
+                             ("close", text[:last_close] + text[last_close + 1:])):
+            copy = broken_dir / f"{path.name}-without-{name}-brace"
+            copy.write_text(broken)
+            paths.append(copy)
+    return groovy_parse(paths)
+
+
+@BOTH
+def test_the_jenkinsfile_is_valid_groovy(path, parsed):
+    ok, message = parsed[str(path)]
+    assert ok, message
+
+
+@pytest.mark.parametrize("name", [INFRA.name, APP.name])
+@pytest.mark.parametrize("brace", ["open", "close"])
+def test_rejects_a_jenkinsfile_with_a_missing_brace(parsed, name, brace):
+    """Proof that the parse check can fail: a brace removed makes the file invalid Groovy."""
+    (ok, message), = [v for k, v in parsed.items() if k.endswith(f"/{name}-without-{brace}-brace")]
+    assert not ok
+    assert "startup failed" in message
