@@ -48,3 +48,83 @@ def test_an_unescaped_method_setting_path_is_refused_as_api_gateway_refuses_it(s
     gateway.update_stage(restApiId=api, stageName="v1", patchOperations=[
         {"op": "replace", "path": "/*/*/metrics/enabled", "value": "true"}])
     assert gateway.get_stage(restApiId=api, stageName="v1")["methodSettings"]["*/*"]["metricsEnabled"] is True
+
+
+def test_a_db_instance_reports_its_performance_insights_settings(emulator):
+    """RDS DescribeDBInstances reports PerformanceInsightsEnabled, its KMS key and retention (RDS API
+    reference, DBInstance); plain moto drops them. Fix: report_performance_insights_as_rds_does."""
+    key = emulator.boto3_client("kms").create_key()["KeyMetadata"]["Arn"]
+    rds = emulator.boto3_client("rds")
+    rds.create_db_instance(
+        DBInstanceIdentifier="moto-fix-insights", DBInstanceClass="db.t4g.medium", Engine="postgres",
+        AllocatedStorage=20, MasterUsername="admin_user", MasterUserPassword="x" * 20,
+        EnablePerformanceInsights=True, PerformanceInsightsKMSKeyId=key, PerformanceInsightsRetentionPeriod=31)
+    (instance,) = rds.describe_db_instances(DBInstanceIdentifier="moto-fix-insights")["DBInstances"]
+    assert instance["PerformanceInsightsEnabled"] is True
+    assert instance["PerformanceInsightsKMSKeyId"] == key
+    assert instance["PerformanceInsightsRetentionPeriod"] == 31
+
+
+def test_an_ecs_service_reports_the_settings_it_was_created_with(emulator):
+    """ECS DescribeServices reports healthCheckGracePeriodSeconds, capacityProviderStrategy,
+    enableECSManagedTags and availabilityZoneRebalancing as CreateService set them (ECS API reference,
+    Service); plain moto drops all four. Fix: keep_the_ecs_service_settings_moto_drops."""
+    ecs = emulator.boto3_client("ecs")
+    ecs.create_cluster(clusterName="moto-fix-cluster", capacityProviders=["FARGATE"])
+    ecs.register_task_definition(family="moto-fix-task", requiresCompatibilities=["FARGATE"], networkMode="awsvpc",
+                                 cpu="256", memory="512",
+                                 containerDefinitions=[{"name": "app", "image": "nginx", "essential": True}])
+    strategy = [{"capacityProvider": "FARGATE", "weight": 1, "base": 0}]
+    ecs.create_service(cluster="moto-fix-cluster", serviceName="moto-fix-service", taskDefinition="moto-fix-task",
+                       desiredCount=0, healthCheckGracePeriodSeconds=60, capacityProviderStrategy=strategy,
+                       enableECSManagedTags=True, availabilityZoneRebalancing="ENABLED")
+    (service,) = ecs.describe_services(cluster="moto-fix-cluster", services=["moto-fix-service"])["services"]
+    assert service["healthCheckGracePeriodSeconds"] == 60
+    assert service["capacityProviderStrategy"] == strategy
+    assert service["enableECSManagedTags"] is True
+    assert service["availabilityZoneRebalancing"] == "ENABLED"
+
+
+def test_a_vpc_link_integration_reports_its_connection_and_cache_keys(stage, emulator):
+    """API Gateway GetIntegration reports connectionId (the VPC link) and cacheKeyParameters (API Gateway
+    REST API reference, Integration); plain moto drops both. Fix: keep_the_integration_connection_and_cache_keys."""
+    gateway, api = stage
+    root = gateway.get_resources(restApiId=api)["items"]
+    (resource,) = [r for r in root if r["path"] == "/a/{proxy+}"]
+    gateway.put_method(restApiId=api, resourceId=resource["id"], httpMethod="ANY", authorizationType="NONE",
+                       requestParameters={"method.request.path.proxy": True})
+    keys = ["method.request.path.proxy"]
+    gateway.put_integration(restApiId=api, resourceId=resource["id"], httpMethod="ANY", type="HTTP_PROXY",
+                            integrationHttpMethod="ANY", uri="http://internal.example:8080/{proxy}",
+                            connectionType="VPC_LINK", connectionId="abc123", cacheKeyParameters=keys)
+    integration = gateway.get_integration(restApiId=api, resourceId=resource["id"], httpMethod="ANY")
+    assert integration["connectionType"] == "VPC_LINK"
+    assert integration["connectionId"] == "abc123"
+    assert integration["cacheKeyParameters"] == keys
+
+
+def test_an_nlb_reports_its_private_link_security_group_setting(emulator):
+    """ELB DescribeLoadBalancers reports EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic as
+    SetSecurityGroups set it (Elastic Load Balancing API reference, LoadBalancer); plain moto drops it.
+    Fix: keep_the_nlb_private_link_security_group_setting."""
+    ec2 = emulator.boto3_client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.98.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.98.1.0/24", AvailabilityZone="eu-west-1a")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="moto-fix-nlb", Description="nlb", VpcId=vpc)["GroupId"]
+    elb = emulator.boto3_client("elbv2")
+    (balancer,) = elb.create_load_balancer(Name="moto-fix-nlb", Subnets=[subnet], SecurityGroups=[group],
+                                           Scheme="internal", Type="network")["LoadBalancers"]
+    answer = elb.set_security_groups(LoadBalancerArn=balancer["LoadBalancerArn"], SecurityGroups=[group],
+                                     EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic="off")
+    assert answer["EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic"] == "off"
+    (described,) = elb.describe_load_balancers(LoadBalancerArns=[balancer["LoadBalancerArn"]])["LoadBalancers"]
+    assert described["EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic"] == "off"
+
+
+def test_a_prometheus_workspace_reports_its_key(emulator):
+    """Amazon Managed Service for Prometheus DescribeWorkspace reports kmsKeyArn (API reference,
+    WorkspaceDescription); plain moto drops it. Fix: report_a_prometheus_workspace_key."""
+    key = emulator.boto3_client("kms").create_key()["KeyMetadata"]["Arn"]
+    amp = emulator.boto3_client("amp")
+    workspace = amp.create_workspace(alias="moto-fix", kmsKeyArn=key)["workspaceId"]
+    assert amp.describe_workspace(workspaceId=workspace)["workspace"]["kmsKeyArn"] == key

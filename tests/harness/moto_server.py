@@ -388,6 +388,143 @@ SETTING_KEYS = (
 )
 
 
+def report_performance_insights_as_rds_does() -> None:
+    """moto takes a DB instance's Performance Insights settings (`EnablePerformanceInsights`, its KMS
+    key, retention) and drops them: DescribeDBInstances reports none, so every `aws_db_instance` with
+    Performance Insights on plans an update forever. Keep what was sent, as RDS reports it
+    (PerformanceInsightsEnabled / PerformanceInsightsKMSKeyId / PerformanceInsightsRetentionPeriod; RDS
+    keeps 7 days unless told otherwise, RDS API reference, CreateDBInstance)."""
+    from moto.rds import models
+
+    def keep(instance, kwargs) -> None:  # type: ignore[no-untyped-def]
+        enabled = kwargs.get("enable_performance_insights")
+        if enabled is None:
+            return
+        instance.performance_insights_enabled = bool(enabled)
+        if enabled:
+            instance.performance_insights_kms_key_id = kwargs.get("performance_insights_kms_key_id")
+            instance.performance_insights_retention_period = int(
+                kwargs.get("performance_insights_retention_period") or 7)
+
+    original_init = models.DBInstance.__init__
+
+    def init(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        original_init(self, *args, **kwargs)
+        keep(self, kwargs)
+
+    original_replica = models.RDSBackend.create_db_instance_read_replica
+
+    def create_db_instance_read_replica(self, db_kwargs):  # type: ignore[no-untyped-def]
+        replica = original_replica(self, db_kwargs)
+        keep(replica, db_kwargs)
+        return replica
+
+    models.DBInstance.__init__ = init
+    models.RDSBackend.create_db_instance_read_replica = create_db_instance_read_replica
+
+
+def keep_the_ecs_service_settings_moto_drops() -> None:
+    """moto's CreateService drops `healthCheckGracePeriodSeconds`, `capacityProviderStrategy`,
+    `enableECSManagedTags` and `availabilityZoneRebalancing` (its UpdateService keeps them), so
+    DescribeServices reports none and every `aws_ecs_service` plans an update forever. Keep them
+    on the service, where DescribeServices reports them (its serializer reads the service's attributes)."""
+    from moto.core.utils import camelcase_to_underscores
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    kept = ("healthCheckGracePeriodSeconds", "capacityProviderStrategy", "enableECSManagedTags",
+            "availabilityZoneRebalancing")
+    original = EC2ContainerServiceResponse.create_service
+
+    def create_service(self):  # type: ignore[no-untyped-def]
+        result = original(self)
+        service = self.ecs_backend._get_service(self._get_param("cluster", "default"), self._get_param("serviceName"))
+        for name in kept:
+            value = self._get_param(name)
+            if value is not None:
+                setattr(service, camelcase_to_underscores(name), value)
+        return result
+
+    EC2ContainerServiceResponse.create_service = create_service
+
+
+def keep_the_integration_connection_and_cache_keys() -> None:
+    """moto's PutIntegration drops `connectionId` (the VPC link) and `cacheKeyParameters`, so
+    GetIntegration reports neither and every VPC-link or cached `aws_api_gateway_integration` plans
+    an update forever. Keep both, and report the connection id as API Gateway does."""
+    from moto.apigateway import models
+    from moto.apigateway.responses import APIGatewayResponse
+
+    original_put = APIGatewayResponse.put_integration
+
+    def put_integration(self):  # type: ignore[no-untyped-def]
+        status, headers, _ = original_put(self)
+        parts = self.path.split("/")
+        integration = self.backend.get_integration(parts[2], parts[4], parts[6])
+        integration.connection_id = self._get_param("connectionId")
+        integration.cache_key_parameters = self._get_param("cacheKeyParameters") or []
+        return status, headers, json.dumps(integration.to_json())
+
+    original_to_json = models.Integration.to_json
+
+    def to_json(self):  # type: ignore[no-untyped-def]
+        document = original_to_json(self)
+        if getattr(self, "connection_id", None):
+            document["connectionId"] = self.connection_id
+        return document
+
+    APIGatewayResponse.put_integration = put_integration
+    models.Integration.to_json = to_json
+
+
+def keep_the_nlb_private_link_security_group_setting() -> None:
+    """moto's SetSecurityGroups drops `EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic`, so
+    DescribeLoadBalancers never reports it and an NLB that sets it plans an update forever."""
+    from moto.elbv2.responses import ELBV2Response
+
+    original = ELBV2Response.set_security_groups
+    name = "EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic"
+
+    def set_security_groups(self):  # type: ignore[no-untyped-def]
+        result = original(self)
+        value = self._get_param(name)
+        if value is not None:
+            balancer = self.elbv2_backend.load_balancers[self._get_param("LoadBalancerArn")]
+            balancer.enforce_security_group_inbound_rules_on_private_link_traffic = value
+            result.result[name] = value
+        return result
+
+    ELBV2Response.set_security_groups = set_security_groups
+
+
+def report_a_prometheus_workspace_key() -> None:
+    """moto's CreateWorkspace drops `kmsKeyArn` and DescribeWorkspace never reports it, so an
+    `aws_prometheus_workspace` encrypted with a customer key plans a replacement forever."""
+    from moto.amp import models
+    from moto.amp.responses import PrometheusServiceResponse
+
+    original_create = PrometheusServiceResponse.create_workspace
+
+    def create_workspace(self):  # type: ignore[no-untyped-def]
+        body = original_create(self)
+        created = json.loads(body)
+        key = json.loads(self.body).get("kmsKeyArn")
+        if key:
+            self.amp_backend.workspaces[created["workspaceId"]].kms_key_arn = key
+            created["kmsKeyArn"] = key
+        return json.dumps(created)
+
+    original_to_dict = models.Workspace.to_dict
+
+    def to_dict(self):  # type: ignore[no-untyped-def]
+        document = original_to_dict(self)
+        if getattr(self, "kms_key_arn", None):
+            document["kmsKeyArn"] = self.kms_key_arn
+        return document
+
+    PrometheusServiceResponse.create_workspace = create_workspace
+    models.Workspace.to_dict = to_dict
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
@@ -407,6 +544,11 @@ def main() -> None:
     give_hosted_zones_route53_shaped_ids()
     make_zones_created_with_a_vpc_private()
     refuse_method_setting_paths_api_gateway_refuses()
+    report_performance_insights_as_rds_does()
+    keep_the_ecs_service_settings_moto_drops()
+    keep_the_integration_connection_and_cache_keys()
+    keep_the_nlb_private_link_security_group_setting()
+    report_a_prometheus_workspace_key()
     from moto.server import main as moto_main
 
     moto_main(["--host", "127.0.0.1", "--port", str(args.port)])
