@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,10 @@ class EnvironmentBuilder:
     def __init__(self, app: App, environments: Environments, environment: EnvironmentConfig, target: Target):
         self.app = app
         self.shared = environments.shared
+        if environment.api.account_cloudwatch_role and environment.name not in account_settings_owners(
+                environments, target):
+            environment = dataclasses.replace(
+                environment, api=dataclasses.replace(environment.api, account_cloudwatch_role=False))
         self.environment = environment
         self.target = target
         self.built: dict[str, Any] = {}
@@ -48,6 +53,21 @@ class EnvironmentBuilder:
         return self.built
 
 
+def account_settings_owners(environments: Environments, target: Target) -> set[str]:
+    """The environments that set their account-and-region singletons (API Gateway's CloudWatch role).
+
+    The environment files name one owner per account and region (the loader refuses two). Where the
+    target puts several accounts into one (the emulator: every account is moto's), the first of them
+    in that account and region keeps it, as the files would have to say if they were one account:
+    otherwise each API stack overwrites the others' setting and none of them plans clean.
+    """
+    owners: dict[tuple[str, str], str] = {}
+    for environment in environments.environments:
+        if environment.api.account_cloudwatch_role:
+            owners.setdefault((target.account_id(environment.account_id), environment.region), environment.name)
+    return set(owners.values())
+
+
 def build_app(environments: Environments, *, target: Target, outdir: Path | str) -> App:
     """Every stack (`modules/layout.py`); nothing is written until `app.synth()`."""
     app = App(outdir=str(outdir))
@@ -65,9 +85,16 @@ def build_app(environments: Environments, *, target: Target, outdir: Path | str)
 
 
 def apply_emulator_lifecycle(app: App, target: Target) -> None:
-    """Add the emulator's `ignore_changes` (see `modules/core/target.py`) to its resources."""
+    """Add the emulator's `ignore_changes` (see `modules/core/target.py`) to its resources, after the
+    ones the resource has of its own (an override replaces the whole list: ECS services lost their
+    `desired_count`, RDS instances their `availability_zone`)."""
     for node in app.node.find_all():
         if isinstance(node, TerraformResource):
             ignored = target.ignore_changes(node.terraform_resource_type)
-            if ignored:
-                node.add_override("lifecycle.ignore_changes", list(ignored))
+            if not ignored:
+                continue
+            own = node.lifecycle.ignore_changes if node.lifecycle is not None else None
+            if own == "all":
+                continue
+            kept = list(own or [])
+            node.add_override("lifecycle.ignore_changes", kept + [name for name in ignored if name not in kept])
