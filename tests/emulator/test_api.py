@@ -125,8 +125,8 @@ def test_rest_api_routes_every_path_through_the_vpc_link(applied, emulator):
     assert {"/service1", "/service1/{proxy+}", "/service2", "/service2/{proxy+}"} <= set(resources)
     for path, port in (("/service1", 8080), ("/service1/{proxy+}", 8080), ("/service2/{proxy+}", 8081)):
         integration = gateway.get_integration(restApiId=api["id"], resourceId=resources[path]["id"], httpMethod="ANY")
-        # moto does not echo connectionId back (EMULATOR_IGNORE_CHANGES); the type and the URI it keeps.
         assert integration["type"] == "HTTP_PROXY" and integration["connectionType"] == "VPC_LINK"
+        assert integration["connectionId"] == link["id"]
         assert integration["uri"].startswith(f"http://{nlb['DNSName']}:{port}/")
     stage = gateway.get_stage(restApiId=api["id"], stageName="v1")
     assert stage["tracingEnabled"] is True

@@ -116,6 +116,17 @@ def test_second_plan_of_dev_database_is_clean(applied):
     assert applied.plan_changes("dev-database") is None
 
 
+def test_performance_insights_and_enhanced_monitoring(applied, instance):
+    """Performance Insights as configured, under the tier's key (moto reports it with the server-start
+    fix report_performance_insights_as_rds_does); enhanced monitoring every 60 s (moto keeps the
+    interval but has no EnhancedMonitoringResourceArn, which the synthesized role attachment stands for:
+    tests/test_database.py)."""
+    assert instance["PerformanceInsightsEnabled"] is True
+    assert instance["PerformanceInsightsKMSKeyId"] == _output(applied, "dev-database", "KeyArn")
+    assert instance["PerformanceInsightsRetentionPeriod"] == 7
+    assert instance["MonitoringInterval"] == 60
+
+
 def test_stage_replica_sits_in_the_third_zone_and_reads_from_the_multi_az_primary(applied, emulator):
     rds = emulator.boto3_client("rds")
     instances = {d["DBInstanceIdentifier"]: d for d in rds.describe_db_instances()["DBInstances"]}
