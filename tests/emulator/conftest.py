@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from modules.core.terraform import TerraformCli
-from modules.environment import load_environments
-from modules.layout import stack_dependencies
+from modules.environment import Environments, load_environments
+from modules.layout import stack_dependencies, stack_names
 from tests.conftest import BACKGROUND_OUTDIRS
 from tests.harness.background import JOBS
 from tests.harness.deployer import Deployer
@@ -23,15 +23,16 @@ from tests.harness.synth import Synthesized, read_synthesized
 # only decides what the tests wait for: the database tests go last, as
 # stage-database (Multi-AZ primary, then its replica: ~6 min of RDS waits) is the
 # last apply to finish, and the other modules' tests run meanwhile.
-MODULE_ORDER = ("test_foundation", "test_api", "test_frontend", "test_cicd", "test_frontend_deploy",
-                "test_delivery", "test_saved_plans", "test_database")
+MODULE_ORDER = ("test_moto_fixes", "test_foundation", "test_api", "test_frontend", "test_cicd",
+                "test_frontend_deploy", "test_delivery", "test_saved_plans", "test_database", "test_environments")
 
 # The session deployer's stacks each test module applies: the deployer starts them
-# (and what they depend on) in the background when the emulator is up. A stack
-# missing here is still applied when its test asks, only later; test_foundation
-# applies prod-network by hand (its lock test), so it must not be prefetched.
+# (and what they depend on) in the background when the emulator is up, each followed
+# by its second plan. A stack missing here is still applied when its test asks, only later.
 MODULE_STACKS = {
-    "test_foundation": ("bootstrap", "dev-network"),
+    # Every stack of every environment; the databases (RDS waits) are the long pole.
+    "test_environments": tuple(stack_names(load_environments(ENVIRONMENTS_DIR))),
+    "test_foundation": ("bootstrap", "dev-network", "prod-network"),
     "test_database": ("dev-database", "stage-database"),
     "test_api": ("dev-api",),
     "test_frontend": ("dev-frontend",),
@@ -74,14 +75,25 @@ def start_session(root: Path, modules: set[str]) -> EmulatorSession:
         terraform = TerraformCli.create(root / "terraform-cli")
         deployer = None
         if terraform is not None:
-            deployer = Deployer(terraform, emulator, outdir / "stacks",
-                                dependencies=stack_dependencies(load_environments(ENVIRONMENTS_DIR)))
+            environments = load_environments(ENVIRONMENTS_DIR)
+            create_public_zones(emulator, environments)
+            deployer = Deployer(terraform, emulator, outdir / "stacks", plan_after_apply=True,
+                                dependencies=stack_dependencies(environments))
             deployer.prefetch(stack for module, stacks in MODULE_STACKS.items() if module in modules
                               for stack in stacks)
         return EmulatorSession(emulator, synthesized, deployer)
     except BaseException:
         emulator.stop()
         raise
+
+
+def create_public_zones(emulator: Emulator, environments: Environments) -> None:
+    """Each environment's public hosted zone (its `dns` block), which the stacks look up by name and
+    never create (README, environment files: `dns.zone_name`): a real account has it before the first apply."""
+    route53 = emulator.boto3_client("route53", region="us-east-1")
+    for environment in environments.environments:
+        if environment.dns is not None:
+            route53.create_hosted_zone(Name=environment.dns.zone_name, CallerReference=f"{environment.name}-zone")
 
 
 SESSION_JOB = "emulator-session"
@@ -150,8 +162,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     timings = started.deployer.timings if started is not None and started.deployer is not None else {}
     if timings:
         terminalreporter.section("emulator applies")
-        for stack, (waited, applied) in sorted(timings.items(), key=lambda item: -item[1][1]):
-            terminalreporter.write_line(f"{stack:<16} waited {waited:6.1f} s   init + apply {applied:6.1f} s")
+        for stack, (waited, applied, planned) in sorted(timings.items(), key=lambda item: -item[1][1]):
+            plan = f"   second plan {planned:5.1f} s" if planned is not None else ""
+            terminalreporter.write_line(f"{stack:<16} waited {waited:6.1f} s   init + apply {applied:6.1f} s{plan}")
 
 
 @pytest.fixture(scope="session")

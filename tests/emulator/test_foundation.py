@@ -1,7 +1,7 @@
 """End to end on the emulator: bootstrap the backend, then apply networks through it.
 
-The lock test applies prod-network by hand (no other test needs it, so the session
-deployer never starts it in the background); dev-network is applied like every stack.
+The lock test holds prod-network's state lock with an apply of a changed copy of the
+stack (same backend, so the same state and lock) waiting for approval, then cancels it.
 """
 
 from __future__ import annotations
@@ -93,41 +93,50 @@ def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> 
     return output
 
 
-def test_prod_network_applies_through_the_s3_backend_and_the_lock_refuses_a_second_apply(
+def test_an_apply_waiting_for_approval_holds_the_state_lock_and_a_second_apply_is_refused(
     bootstrapped, emulator
 ):
+    """prod-network is applied through the S3 backend (the session deployer); an apply of a changed
+    copy of it (one `terraform_data` more, same backend and state key) stops at its approval prompt,
+    holding the DynamoDB lock: an apply of the stack itself is refused. Cancelled, the copy changes
+    nothing and leaves the lock free."""
     deployer = bootstrapped
     stack = "prod-network"
-    deployer.init(stack)
-    # The first apply stops at its approval prompt, holding the state lock.
+    deployer.apply(stack)
+    config = json.loads((deployer.directory(stack) / "cdk.tf.json").read_text())
+    config.setdefault("resource", {})["terraform_data"] = {"lock_probe": {"input": "held"}}
+    copy = deployer.copy(stack, "lock-probe", json.dumps(config))
+    lock_id = f"{STATE_BUCKET}/prod/network.tfstate"
+    locks = emulator.boto3_client("dynamodb")
     first = subprocess.Popen(
         [deployer.terraform.binary, "apply", "-input=true", "-no-color"],
-        cwd=deployer.directory(stack), text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        cwd=deployer.directory(copy), text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, env=deployer.terraform.env({**emulator_env(), "TF_INPUT": "1"}),
     )
     try:
         _read_until(first, "Enter a value:", timeout=300)
-        locks = emulator.boto3_client("dynamodb").scan(TableName=LOCK_TABLE)["Items"]
-        assert any(item["LockID"]["S"] == f"{STATE_BUCKET}/prod/network.tfstate" and "Info" in item
-                   for item in locks), locks
+        held = locks.scan(TableName=LOCK_TABLE)["Items"]
+        assert any(item["LockID"]["S"] == lock_id and "Info" in item for item in held), held
 
         second = deployer.run(stack, "apply", "-auto-approve", "-input=false", "-lock-timeout=2s", check=False)
         assert second.returncode != 0
         assert "Error acquiring the state lock" in second.stderr + second.stdout
 
         assert first.stdin is not None
-        first.stdin.write("yes\n")
+        first.stdin.write("no\n")
         first.stdin.flush()
-        rest, _ = first.communicate(timeout=900)
-        assert first.returncode == 0, rest[-6000:]
+        rest, _ = first.communicate(timeout=300)
+        assert "Apply cancelled" in rest, rest[-3000:]
     finally:
         if first.poll() is None:
             first.kill()
-    deployer.applied.add(stack)
+    after = locks.scan(TableName=LOCK_TABLE)["Items"]
+    assert not any(item["LockID"]["S"] == lock_id and "Info" in item for item in after), after
 
     state = emulator.boto3_client("s3").head_object(Bucket=STATE_BUCKET, Key="prod/network.tfstate")
     assert state["ContentLength"] > 1000
     assert state["ServerSideEncryption"] in ("aws:kms", "AES256")
+    assert deployer.plan_changes(stack) is None  # the cancelled copy changed nothing
 
 
 def test_second_plan_of_dev_network_is_clean(bootstrapped):
@@ -150,7 +159,7 @@ def test_dev_network_exists_in_the_emulator(bootstrapped, emulator):
 
 
 def test_prod_network_spans_three_zones_with_a_nat_gateway_each_and_plans_clean(bootstrapped, emulator):
-    bootstrapped.apply("prod-network")  # done already when the lock test above ran
+    bootstrapped.apply("prod-network")
     outputs = bootstrapped.outputs("prod-network")
     vpc_id = next(v for k, v in outputs.items() if k.startswith("Network_VpcId"))
     ec2 = emulator.boto3_client("ec2")

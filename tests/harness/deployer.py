@@ -25,7 +25,8 @@ from tests.harness.emulator import Emulator, emulator_env
 # Most of an apply on the emulator is the provider polling or waiting (RDS: 60 s
 # before its first status check), so more applies than cores run well; and a
 # queued apply holds a thread while it waits for its dependencies.
-PARALLEL_APPLIES = 8
+# Every stack of every environment (14) fits at once, plus a test's variant stack.
+PARALLEL_APPLIES = 16
 
 
 class TerraformFailed(AssertionError):
@@ -39,8 +40,12 @@ class Deployer:
     stacks_dir: Path
     dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     applied: set[str] = field(default_factory=set)
-    # stack -> (seconds waiting for dependencies, seconds of init + apply), for the session summary
-    timings: dict[str, tuple[float, float]] = field(default_factory=dict)
+    plan_after_apply: bool = False
+    # stack -> (seconds waiting for dependencies, seconds of init + apply, seconds of the second plan
+    # or None), for the session summary
+    timings: dict[str, tuple[float, float, float | None]] = field(default_factory=dict)
+    # stack -> what the plan right after its apply showed (None: no changes)
+    second_plans: dict[str, str | None] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _applies: dict[str, Future[None]] = field(default_factory=dict)
     _pool: ThreadPoolExecutor = field(
@@ -95,34 +100,60 @@ class Deployer:
         started = time.monotonic()
         self.init(stack)
         self.run(stack, "apply", "-auto-approve", "-input=false")
+        applied = time.monotonic()
         with self._lock:
             self.applied.add(stack)
-            self.timings[stack] = (started - queued, time.monotonic() - started)
+            self.timings[stack] = (started - queued, applied - started, None)
+        if self.plan_after_apply:
+            # Without the lock: a test may hold it (test_foundation's lock test), and a plan writes no state.
+            try:
+                changes = self.plan_changes(stack, lock=False)
+            except TerraformFailed as failed:  # the apply stands; the test of its second plan shows this
+                changes = f"the second plan failed:\n{failed}"
+            with self._lock:
+                self.second_plans[stack] = changes
+                self.timings[stack] = (started - queued, applied - started, time.monotonic() - applied)
+
+    def second_plan(self, stack: str) -> str | None:
+        """What the plan right after the stack's apply showed: None when it had no changes.
+        Applies the stack first if nobody has (needs `plan_after_apply`)."""
+        assert self.plan_after_apply, "this deployer plans only when asked (plan_changes)"
+        self.apply(stack)
+        with self._lock:
+            if stack in self.second_plans:
+                return self.second_plans[stack]
+        return self.plan_changes(stack)  # applied by hand (test_foundation), so not planned after
 
     def close(self) -> None:
         """Cancel applies not started yet and wait for the running ones (before the emulator stops)."""
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def plan_changes(self, stack: str) -> str | None:
+    def plan_changes(self, stack: str, *, lock: bool = True) -> str | None:
         """None when a plan shows no changes, else the plan's text."""
-        result = self.run(stack, "plan", "-detailed-exitcode", "-input=false", check=False)
+        result = self.run(stack, "plan", "-detailed-exitcode", "-input=false", f"-lock={str(lock).lower()}",
+                          check=False)
         if result.returncode == 0:
             return None
         if result.returncode == 2:
             return result.stdout[-8000:]
         raise TerraformFailed(f"terraform plan failed in {stack}:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
 
-    def plan_copy(self, stack: str, name: str, config: str) -> subprocess.CompletedProcess[str]:
-        """`terraform plan` of `config` (a cdk.tf.json text) against `stack`'s applied state, in a
-        folder of its own (`<stack>-<name>`, same backend and lock file), without taking the
-        state lock and without failing on a non-zero exit: what a changed stack would do."""
+    def copy(self, stack: str, name: str, config: str) -> str:
+        """`config` (a cdk.tf.json text) in a folder of its own beside `stack`'s, `<stack>-<name>`, with the
+        same backend (so `stack`'s state) and provider lock file, initialized: the copy's stack name."""
         source = self.directory(stack)
         copy = source.parent / f"{stack}-{name}"
         copy.mkdir()
         (copy / "cdk.tf.json").write_text(config)
         shutil.copy(source / ".terraform.lock.hcl", copy)
         self.run(copy.name, "init", "-input=false")
-        return self.run(copy.name, "plan", "-input=false", "-lock=false", check=False)
+        return copy.name
+
+    def plan_copy(self, stack: str, name: str, config: str) -> subprocess.CompletedProcess[str]:
+        """`terraform plan` of `config` (a cdk.tf.json text) against `stack`'s applied state (`copy`),
+        without taking the state lock and without failing on a non-zero exit: what a changed stack would do."""
+        copy = self.copy(stack, name, config)
+        return self.run(copy, "plan", "-input=false", "-lock=false", check=False)
 
     def outputs(self, stack: str) -> dict[str, object]:
         import json
