@@ -118,7 +118,8 @@ def test_internal_nlb_has_a_listener_per_service(applied, emulator):
 def test_rest_api_routes_every_path_through_the_vpc_link(applied, emulator):
     gateway = emulator.boto3_client("apigateway")
     (api,) = [a for a in gateway.get_rest_apis()["items"] if a["name"] == API_NAME]
-    (link,) = gateway.get_vpc_links()["items"]
+    # Every environment's API is applied on the one emulator: dev's link is the one named after it.
+    (link,) = [v for v in gateway.get_vpc_links()["items"] if v["name"] == API_NAME]
     (nlb,) = emulator.boto3_client("elbv2").describe_load_balancers(Names=["webapp-dev-api"])["LoadBalancers"]
     assert link["targetArns"] == [nlb["LoadBalancerArn"]]
     resources = {r["path"]: r for r in gateway.get_resources(restApiId=api["id"])["items"]}
@@ -137,7 +138,7 @@ def test_rest_api_routes_every_path_through_the_vpc_link(applied, emulator):
 
 def test_waf_is_associated_with_the_stage(applied, emulator):
     waf = emulator.boto3_client("wafv2")
-    (summary,) = waf.list_web_acls(Scope="REGIONAL")["WebACLs"]
+    (summary,) = [a for a in waf.list_web_acls(Scope="REGIONAL")["WebACLs"] if a["Name"].startswith("webapp-dev-")]
     (api,) = [a for a in emulator.boto3_client("apigateway").get_rest_apis()["items"] if a["name"] == API_NAME]
     # ListResourcesForWebACL answers HTTP 500 on moto; the lookup by resource works.
     stage = f"arn:aws:apigateway:eu-west-1::/restapis/{api['id']}/stages/v1"
@@ -149,10 +150,12 @@ def test_waf_is_associated_with_the_stage(applied, emulator):
 
 def test_services_scale_on_cpu_and_memory(applied, emulator):
     scaling = emulator.boto3_client("application-autoscaling")
-    targets = scaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
+    targets = [t for t in scaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
+               if t["ResourceId"].startswith(f"service/{CLUSTER}/")]
     assert {(t["ResourceId"], t["MinCapacity"], t["MaxCapacity"]) for t in targets} == {
         (f"service/{CLUSTER}/webapp-dev-service1", 1, 2), (f"service/{CLUSTER}/webapp-dev-service2", 1, 2)}
-    policies = {p["PolicyName"]: p for p in scaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]}
+    policies = {p["PolicyName"]: p for p in scaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
+                if p["ResourceId"].startswith(f"service/{CLUSTER}/")}
     # CPU and memory for both, requests per task for service1 (dev.hcl's requests_per_task_target).
     assert set(policies) == {f"webapp-dev-{s}-{kind}" for s in ("service1", "service2") for kind in ("cpu", "memory")} | {
         "webapp-dev-service1-requests"}
@@ -169,7 +172,7 @@ def test_services_scale_on_cpu_and_memory(applied, emulator):
 def test_service1_scales_by_schedule(applied, emulator):
     scaling = emulator.boto3_client("application-autoscaling")
     actions = {a["ScheduledActionName"]: a for a in scaling.describe_scheduled_actions(ServiceNamespace="ecs")[
-        "ScheduledActions"]}
+        "ScheduledActions"] if a["ResourceId"].startswith(f"service/{CLUSTER}/")}
     assert set(actions) == {"webapp-dev-service1-working-hours", "webapp-dev-service1-nights"}
     nights = actions["webapp-dev-service1-nights"]
     assert nights["Schedule"] == "cron(0 19 ? * MON-FRI *)" and nights["Timezone"] == "Europe/Berlin"
@@ -183,7 +186,7 @@ def test_the_dashboard_shows_every_service_with_its_applied_target_group(applied
     groups = {g["TargetGroupName"]: g["TargetGroupArn"] for g in elbv2.describe_target_groups()["TargetGroups"]}
     rows = [row for w in body["widgets"] if w["type"] == "metric" for row in w["properties"]["metrics"]]
     for service in ("service1", "service2"):
-        (arn,) = [a for name, a in groups.items() if service in name]
+        (arn,) = [a for name, a in groups.items() if name.startswith("webapp-dev-") and service in name]
         suffix = "targetgroup/" + arn.split(":targetgroup/")[1]
         assert any("TargetGroup" in row and suffix in row for row in rows), service
     assert any(isinstance(row[0], dict) and "AWS/CloudFront" in row[0]["expression"] for row in rows)
