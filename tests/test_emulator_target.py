@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from modules.core.environment import load_environments
 from modules.core.target import EMULATOR_IGNORE_CHANGES, Target
-from tests.conftest import ENVIRONMENTS_DIR
+from modules.environment import load_environments
+from tests.harness.project import ENVIRONMENTS_DIR
 from tests.harness.synth import Stack, synthesize
 
 ENVIRONMENTS = ("dev", "stage", "prod")
