@@ -9,21 +9,15 @@ import pytest
 
 from modules.core.errors import ConfigError
 from modules.environment import load_environments
-
-
-def edit(directory: Path, name: str, old: str, new: str) -> None:
-    path = directory / name
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {name}"
-    path.write_text(text.replace(old, new, 1))
+from tests.harness import edits
+from tests.harness.edits import edit
 
 
 def load_error(directory: Path) -> ConfigError:
-    with pytest.raises(ConfigError) as caught:
-        load_environments(directory)
-    message = str(caught.value)
-    assert "\n" not in message and len(message) < 600, message
-    return caught.value
+    """The loader's error, which must be one line of readable length."""
+    error = edits.load_error(directory)
+    assert "\n" not in str(error) and len(str(error)) < 600, str(error)
+    return error
 
 
 def message(error: ConfigError) -> str:
