@@ -14,7 +14,7 @@ export PIPENV_NOSPIN := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: synth test test-fast test-emulator snapshot-update lint bench install venv checkov-venv cdktf-synth clean deploy-frontend \
-        checkov plan-env apply-env deploy-role ci-role role-access grafana diagrams \
+        checkov plan-env apply-env role grafana diagrams \
         release promote migrate verify apply-migrations check mirror-collector drift plan-release apply-release notify
 
 # ENVIRONMENTS=dev,stage limits the run to some environments.
@@ -117,19 +117,11 @@ verify: $(VENV)/.synced
 	@test -n "$(ENV)" || { echo "usage: make verify ENV=<env>" >&2; exit 2; }
 	$(PY) -m delivery verify "$(ENV)"
 
-# The roles the pipeline assumes (outputs of the shared-cicd stack).
-deploy-role: $(VENV)/.synced
-	@test -n "$(ENV)" || { echo "usage: make deploy-role ENV=<env>" >&2; exit 2; }
-	@$(PY) -m delivery role deploy "$(ENV)"
-
-ci-role: $(VENV)/.synced
-	@$(PY) -m delivery role ci
-
-# How to assume them (key=value lines from the environment files: external_id, via, mfa), e.g.
-#   make --silent role-access ROLE=ci      make --silent role-access ROLE=deploy ENV=prod
-role-access: $(VENV)/.synced
-	@test -n "$(ROLE)" || { echo "usage: make role-access ROLE=ci|deploy [ENV=<env>]" >&2; exit 2; }
-	@$(PY) -m delivery access "$(ROLE)" $(ENV)
+# The ARN of a role the pipeline assumes with its Jenkins id token (derived from the environment
+# files, no AWS call), e.g.  make --silent role ROLE=ci   make --silent role ROLE=plan ENV=prod
+role: $(VENV)/.synced
+	@test -n "$(ROLE)" || { echo "usage: make role ROLE=ci|plan|deploy [ENV=<env>]" >&2; exit 2; }
+	@$(PY) -m delivery role "$(ROLE)" $(ENV)
 
 # Architecture pictures (PNG + SVG per environment and per tier) drawn from cdktf.out/; the
 # prod ones are committed and embedded in README.md, so re-run this after changing the stacks.
@@ -153,7 +145,7 @@ install: $(VENV)/.synced $(CHECKOV_VENV)/.synced node_modules/.synced
 checkov-venv: $(CHECKOV_VENV)/.synced
 
 # Only the project's virtualenv (what the delivery commands need), e.g. on a fresh CI agent before
-# `make --silent ci-role`, whose output would otherwise start with pipenv's.
+# `make --silent role ROLE=ci`, whose output would otherwise start with pipenv's.
 venv: $(VENV)/.synced
 
 # `cdktf synth` through cdktf-cli 0.21 (npm); writes the same cdktf.out/ as `make synth`.

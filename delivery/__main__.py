@@ -305,24 +305,15 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
     common(collector)
     collector.set_defaults(handler=_collector_image)
 
-    role = commands.add_parser("role", help="print the CI role, an environment's deploy role or the report topic ARN",
-                               description="Read the ARN from the shared-cicd stack's state outputs.")
-    role.add_argument("kind", choices=["ci", "deploy", "report-topic"])
-    role.add_argument("env", nargs="?", help="environment (deploy roles)")
+    role = commands.add_parser(
+        "role", help="print the CI role's ARN, or an environment's plan or deploy role's",
+        description="Derive the role ARN from the environment files, by the names shared-cicd gives the roles "
+                    "(no AWS call: the pipelines exchange their Jenkins id token for it).",
+        epilog="exit status: 0 printed, 2 bad input")
+    role.add_argument("kind", choices=["ci", "plan", "deploy"])
+    role.add_argument("env", nargs="?", help="environment (plan and deploy roles)")
     common(role)
     role.set_defaults(handler=_role)
-
-    access = commands.add_parser(
-        "access", help="print how the pipeline assumes the CI role or a deploy role (external id, via)",
-        description="Print key=value lines from the environment files (no AWS call): external_id (what the "
-                    "role's trust requires; empty when none) and, for deploy roles, via (ci-role: assume it from "
-                    "a CI-role session; principals: only cicd.deploy_principal_arns may) and mfa. The Jenkinsfiles "
-                    "read these instead of keeping copies.",
-        epilog="exit status: 0 printed, 2 bad input")
-    access.add_argument("kind", choices=["ci", "deploy"])
-    access.add_argument("env", nargs="?", help="environment (deploy roles)")
-    common(access)
-    access.set_defaults(handler=_access)
 
 
 def _stacks(args: argparse.Namespace) -> int:
@@ -433,13 +424,13 @@ def _drift(args: argparse.Namespace) -> int:
 
 def _notify(args: argparse.Namespace) -> int:
     from delivery.aws import aws_error
-    from delivery.terraform import role
+    from delivery.terraform import report_topic
 
     if not args.message_file.is_file():
         raise UsageError(f"--message-file {args.message_file} does not exist")
     context = _context(args)
     environments = context.load()  # type: ignore[attr-defined]
-    topic = args.topic_arn or role(environments, context.aws, "report-topic", None)  # type: ignore[attr-defined]
+    topic = args.topic_arn or report_topic(environments, context.aws)  # type: ignore[attr-defined]
     region = topic.split(":")[3] if topic.count(":") >= 5 else environments.shared.registry.region
     from botocore.exceptions import ClientError
 
@@ -482,21 +473,12 @@ def _collector_image(args: argparse.Namespace) -> int:
 
 
 def _role(args: argparse.Namespace) -> int:
+    from delivery.pipeline import Context
     from delivery.terraform import role
 
-    context = _context(args)
-    print(role(context.load(), context.aws, args.kind, args.env))  # type: ignore[attr-defined]
-    return 0
-
-
-def _access(args: argparse.Namespace) -> int:
-    from delivery.pipeline import Context
-    from delivery.terraform import access
-
     context = Context(args.environments_dir, aws=None)  # type: ignore[arg-type]
-    names = (args.env,) if args.kind == "deploy" and args.env else ()
-    for key, value in access(context.load(*names), args.kind, args.env).items():
-        print(f"{key}={value}")
+    names = (args.env,) if args.kind != "ci" and args.env else ()
+    print(role(context.load(*names), args.kind, args.env))
     return 0
 
 

@@ -252,6 +252,9 @@ def migrate(context: Context, environment: str, *, timeout_seconds: float = 1800
     """Run the Flyway task once in the environment's private subnets; the container's exit code."""
     from botocore.exceptions import ClientError
 
+    from modules.contract import STARTED_BY_TAG, deploy_role_name
+    from modules.environment import prefix_of
+
     environments = context.load(environment)
     config = environments.get(environment)
     outputs = _api_outputs(context, environments, environment)
@@ -264,6 +267,8 @@ def migrate(context: Context, environment: str, *, timeout_seconds: float = 1800
         started = ecs.run_task(
             cluster=cluster, taskDefinition=task_definition, launchType="FARGATE", count=1,
             startedBy="delivery-migrate",
+            # The deploy role may stop only tasks tagged with its name (modules/cicd/pipeline.py).
+            tags=[{"key": STARTED_BY_TAG, "value": deploy_role_name(prefix_of(environments.shared, config))}],
             networkConfiguration={"awsvpcConfiguration": {
                 "subnets": list(subnets), "securityGroups": [group], "assignPublicIp": "DISABLED"}},
         )

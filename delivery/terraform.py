@@ -627,40 +627,29 @@ def _plans_dir(directory: Path | None) -> Iterator[Path]:
 
 # --- roles ---------------------------------------------------------------------------------------
 
-def role(environments: Any, aws: Any, kind: str, environment: str | None) -> str:
-    """The CI role, or an environment's deploy role, from the shared-cicd stack's state outputs."""
+def report_topic(environments: Any, aws: Any) -> str:
+    """The pipeline report topic's ARN, from the shared-cicd stack's state outputs."""
     state = environments.shared.state
     outputs = read_state_outputs(aws, state.bucket, "shared/cicd.tfstate", state.region, state.assume_role_arn)
-    if kind == "ci":
-        path = "Pipeline_CiRoleArn"
-    elif kind == "report-topic":
-        path = "ReportTopic_TopicArn"
-    else:
-        if environment is None:
-            raise UsageError("role deploy needs the environment")
-        environments.get(environment)
-        path = f"Pipeline_{environment.title()}_DeployRoleArn"
+    path = "ReportTopic_TopicArn"
     missing = f"s3://{state.bucket}/shared/cicd.tfstate has no output {path}: apply shared-cicd"
     return str(stack_output(outputs, path, missing=missing))
 
 
-def access(environments: Any, kind: str, environment: str | None) -> dict[str, str]:
-    """How the pipeline assumes the CI role or an environment's deploy role, from the environment files.
+def role(environments: Any, kind: str, environment: str | None) -> str:
+    """The ARN of the CI role, or of an environment's plan or deploy role, derived from the
+    environment files by the names shared-cicd gives them (no AWS call: Jenkins needs the ARN
+    before it holds any credentials, to exchange its id token for the role's)."""
+    from modules import state_access
+    from modules.core.naming import NameKind, physical_name
 
-    `external_id`: what the role's trust requires (empty when none); for deploy roles, `via`:
-    `ci-role` (assume it from a CI-role session) or `principals` (only `deploy_principal_arns`
-    may, so Jenkins uses a credential of one of them), and `mfa` (`true` cannot be met by Jenkins).
-    The trust policies are built from the same values (modules/cicd/pipeline.py), so the pipeline
-    never keeps copies of them.
-    """
+    shared = environments.shared
     if kind == "ci":
-        return {"external_id": environments.shared.cicd.ci_external_id or ""}
+        partition = state_access.partition_of(environments.environments[0])
+        return (f"arn:{partition}:iam::{shared.registry.account_id}:role/"
+                f"{physical_name(NameKind.IAM_ROLE, shared.project, 'ci')}")
     if environment is None:
-        raise UsageError("access deploy needs the environment")
-    settings = environments.get(environment).cicd
-    return {
-        "via": "ci-role" if settings.deploy_trusts_ci_role else "principals",
-        "external_id": settings.deploy_external_id or "",
-        "mfa": "true" if settings.deploy_require_mfa else "false",
-    }
-
+        raise UsageError(f"role {kind} needs the environment")
+    config = environments.get(environment)
+    derive = state_access.plan_role_arn if kind == "plan" else state_access.deploy_role_arn
+    return derive(shared, config)

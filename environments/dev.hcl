@@ -5,8 +5,8 @@ region     = "eu-west-1"
 production = false
 
 # Terraform runs as this role here (every provider assumes it; the deploy role may, and
-# shared-cicd reaches dev through it). The pipeline reaches dev through the CI role, which
-# may assume dev's deploy role (cicd defaults); the monitoring workspace may be destroyed.
+# shared-cicd reaches dev through it). The infrastructure job's main branch deploys dev
+# (cicd.jenkins_oidc in shared.hcl); the monitoring workspace may be destroyed.
 assume_role_arn = "arn:aws:iam::222222222222:role/webapp-terraform-dev"
 
 network {

@@ -129,12 +129,10 @@ api {
   }
 }
 
-# How the pipeline reaches prod (shared-cicd): not the CI role, only the role Jenkins
-# uses after the restricted prod approval, with the external id; Terraform runs as
-# assume_role_arn above. The monitoring workspace is kept from `terraform destroy`.
+# How the pipeline reaches prod (shared-cicd): only the infrastructure job's main branch
+# (cicd.jenkins_oidc.deploy_subjects in shared.hcl) assumes prod's deploy role, after the prod
+# approval of the infrastructure pipeline; pull requests plan prod with its plan role.
+# Terraform runs as assume_role_arn above. The monitoring workspace is kept from `terraform destroy`.
 cicd {
-  deploy_trusts_ci_role = false
-  deploy_principal_arns = ["arn:aws:iam::111111111111:role/webapp-jenkins-prod-approvals"]
-  deploy_external_id    = "webapp-prod-deploy"
-  prevent_destroy       = true
+  prevent_destroy = true
 }

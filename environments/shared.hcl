@@ -32,9 +32,25 @@ registry {
 # CI/CD and monitoring (the shared-cicd stack, in the registry account; see
 # modules/cicd/README.md). Image repositories come from the environments' services.
 cicd {
-  # Jenkins runs as this role in the tooling account and passes the external id.
-  ci_principal_arns = ["arn:aws:iam::111111111111:role/webapp-jenkins"]
-  ci_external_id    = "webapp-jenkins-ci"
+  # Jenkins holds no AWS keys: its "OpenID Connect Provider" plugin gives each build an id
+  # token whose `sub` is the job's URL (the plugin's default claim template), and each role
+  # trusts the subjects below (modules/cicd/README.md: Who may do what).
+  jenkins_oidc {
+    issuer_url = "https://jenkins.webapp.example.com/oidc"
+    audience   = "sts.amazonaws.com"
+    # The infrastructure job's main branch, and only it, deploys (every environment).
+    deploy_subjects = ["https://jenkins.webapp.example.com/job/webapp-infra/job/main/"]
+    # Its pull requests and main plan every environment, read-only.
+    plan_subjects = [
+      "https://jenkins.webapp.example.com/job/webapp-infra/job/PR-*",
+      "https://jenkins.webapp.example.com/job/webapp-infra/job/main/",
+    ]
+    # The application jobs push images; infrastructure main tags what it promotes.
+    push_subjects = [
+      "https://jenkins.webapp.example.com/job/webapp-service1/job/main/",
+      "https://jenkins.webapp.example.com/job/webapp-infra/job/main/",
+    ]
+  }
 
   untagged_image_expiry_days = 7
   release_images_kept        = 100

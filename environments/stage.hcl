@@ -105,9 +105,9 @@ api {
   }
 }
 
-# How the pipeline reaches stage (shared-cicd): the CI role deploys after Jenkins'
-# approval step; Terraform runs as assume_role_arn above; the monitoring workspace is
-# kept from `terraform destroy`.
+# How the pipeline reaches stage (shared-cicd): the infrastructure job's main branch deploys
+# after its stage approval; Terraform runs as assume_role_arn above; the monitoring workspace
+# is kept from `terraform destroy`.
 cicd {
   prevent_destroy = true
 }

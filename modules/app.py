@@ -40,8 +40,11 @@ class EnvironmentBuilder:
             account_id=environment.account_id, role_arn=environment.assume_role_arn,
             backend=environment.backend, state=self.shared.state,
             state_key=f"{state_access.state_prefix(environment)}/{tier}.tfstate",
-            # The environment's account reaches its state through its state-access role (bootstrap).
-            state_role_arn=state_access.state_role_arn(self.shared, environment), target=self.target,
+            # The environment's account reaches its state through its state-access role (bootstrap);
+            # a plan-only synth through its plan-state role (read, lock; never write).
+            state_role_arn=(state_access.plan_state_role_arn(self.shared, environment) if self.target.plan_only
+                            else state_access.state_role_arn(self.shared, environment)),
+            target=self.target,
         )
 
     def build(self) -> dict[str, Any]:

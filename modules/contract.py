@@ -79,3 +79,13 @@ def monitoring_parameter(prefix: str, what: str) -> str:
 def deploy_role_name(prefix: str) -> str:
     """modules/cicd/pipeline.py `_deploy_role`: `<prefix>-deploy` (bootstrap's state-access roles trust it)."""
     return physical_name(NameKind.IAM_ROLE, prefix, "deploy")
+
+
+def plan_role_name(prefix: str) -> str:
+    """modules/cicd/pipeline.py `_plan_role`: `<prefix>-plan` (bootstrap's plan-state roles trust it)."""
+    return physical_name(NameKind.IAM_ROLE, prefix, "plan")
+
+
+# The tag `delivery migrate` puts on the migration task it starts; the deploy role may stop only
+# tasks that carry its own name there (modules/cicd/pipeline.py, delivery/pipeline.py).
+STARTED_BY_TAG = "started-by"

@@ -154,14 +154,15 @@ class EnvironmentConfig:
         assert role is not None
         key = "cicd.terraform_role_arn" if cicd.terraform_role_arn else "assume_role_arn"
         check(role_account(role) == self.account_id, key, role, f"a role in this environment's account {self.account_id}")
-        if cicd.deploy_require_mfa:
-            check(not cicd.deploy_trusts_ci_role, "cicd.deploy_require_mfa", True,
-                  "false while deploy_trusts_ci_role = true (the CI role's sessions carry no MFA)")
-        if self.production:
-            check(not cicd.deploy_trusts_ci_role, "cicd.deploy_trusts_ci_role", cicd.deploy_trusts_ci_role,
-                  "false when production = true (only the principals named for prod approvals may deploy)")
+        if cicd.deploy_require_mfa or cicd.deploy_external_id is not None:
+            check(bool(cicd.deploy_principal_arns), "cicd.deploy_principal_arns", cicd.deploy_principal_arns,
+                  "break-glass principals when deploy_require_mfa or deploy_external_id is set (they apply "
+                  "to those principals only; the pipeline's id tokens carry neither)")
+        if self.production and cicd.deploy_principal_arns:
             check(cicd.deploy_require_mfa or cicd.deploy_external_id is not None, "cicd.deploy_require_mfa",
-                  cicd.deploy_require_mfa, "true, or cicd.deploy_external_id set, when production = true")
+                  cicd.deploy_require_mfa, "true, or cicd.deploy_external_id set, when production = true "
+                  "and deploy_principal_arns names break-glass principals")
+        if self.production:
             check(cicd.prevent_destroy, "cicd.prevent_destroy", cicd.prevent_destroy, "true when production = true")
 
     def _check_api(self) -> None:

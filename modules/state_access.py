@@ -28,6 +28,8 @@ from modules.core.settings import BackendType
 from modules.environment import EnvironmentConfig, SharedConfig, prefix_of
 
 STATE_ROLE = "tfstate"
+# The read-and-lock role of an environment's plan role (pull requests plan with it).
+PLAN_STATE_ROLE = "tfstate-plan"
 
 
 def uses_state_bucket(environment: EnvironmentConfig) -> bool:
@@ -44,7 +46,7 @@ def state_role_name(shared: SharedConfig, environment: EnvironmentConfig) -> str
     return physical_name(NameKind.IAM_ROLE, prefix_of(shared, environment), STATE_ROLE)
 
 
-def _partition(environment: EnvironmentConfig) -> str:
+def partition_of(environment: EnvironmentConfig) -> str:
     # Every environment names a Terraform role (EnvironmentConfig checks it): its partition is the one.
     role = environment.cicd.terraform_role_arn or environment.assume_role_arn
     assert role is not None, "EnvironmentConfig requires a Terraform role (cicd.terraform_role_arn)"
@@ -53,13 +55,30 @@ def _partition(environment: EnvironmentConfig) -> str:
 
 def state_role_arn(shared: SharedConfig, environment: EnvironmentConfig) -> str:
     """`arn:aws:iam::<state account>:role/<prefix>-tfstate`."""
-    return (f"arn:{_partition(environment)}:iam::{shared.state.account_id}:role/"
+    return (f"arn:{partition_of(environment)}:iam::{shared.state.account_id}:role/"
             f"{state_role_name(shared, environment)}")
+
+
+def plan_state_role_name(shared: SharedConfig, environment: EnvironmentConfig) -> str:
+    return physical_name(NameKind.IAM_ROLE, prefix_of(shared, environment), PLAN_STATE_ROLE)
+
+
+def plan_state_role_arn(shared: SharedConfig, environment: EnvironmentConfig) -> str:
+    """`arn:aws:iam::<state account>:role/<prefix>-tfstate-plan`: reads the environment's state and
+    takes its lock, never writes it."""
+    return (f"arn:{partition_of(environment)}:iam::{shared.state.account_id}:role/"
+            f"{plan_state_role_name(shared, environment)}")
+
+
+def plan_role_arn(shared: SharedConfig, environment: EnvironmentConfig) -> str:
+    """The plan role shared-cicd creates in the environment's account (`<prefix>-plan`)."""
+    return (f"arn:{partition_of(environment)}:iam::{environment.account_id}:role/"
+            f"{contract.plan_role_name(prefix_of(shared, environment))}")
 
 
 def deploy_role_arn(shared: SharedConfig, environment: EnvironmentConfig) -> str:
     """The deploy role shared-cicd creates in the environment's account (`<prefix>-deploy`)."""
-    return (f"arn:{_partition(environment)}:iam::{environment.account_id}:role/"
+    return (f"arn:{partition_of(environment)}:iam::{environment.account_id}:role/"
             f"{contract.deploy_role_name(prefix_of(shared, environment))}")
 
 

@@ -94,18 +94,52 @@ ACCOUNTS = {"dev": "222222222222", "stage": "333333333333", "prod": "44444444444
 BUCKET = "webapp-tfstate-111111111111"
 
 
-def role_of(bootstrap, env: str) -> tuple[dict, dict, dict]:
-    """The state-access role of `env`, its trust document and its permissions by sid."""
-    suffix = f"StateBackend/{env.title()}Access"
+def role_of(bootstrap, env: str, kind: str = "Access") -> tuple[dict, dict, dict]:
+    """The state-access role of `env` (kind `PlanAccess`: its plan-state role), its trust document
+    and its permissions by sid."""
+    suffix = f"StateBackend/{env.title()}{kind}"
     role = bootstrap.resource("aws_iam_role", f"{suffix}/Role")
     policy = bootstrap.resource("aws_iam_role_policy", f"{suffix}/RolePolicy")
     assert policy["role"] == "${aws_iam_role." + role["//"]["metadata"]["uniqueId"] + ".id}"
     return role, document(bootstrap, f"{suffix}/Trust"), by_sid(document(bootstrap, f"{suffix}/Permissions"))
 
 
-def test_one_state_access_role_per_environment(bootstrap):
+def test_one_state_access_role_and_one_plan_state_role_per_environment(bootstrap):
     roles = {r["name"] for r in bootstrap.resources("aws_iam_role").values()}
-    assert roles == {f"webapp-{env}-tfstate" for env in ACCOUNTS}
+    assert roles == {f"webapp-{env}-{kind}" for env in ACCOUNTS for kind in ("tfstate", "tfstate-plan")}
+
+
+@pytest.mark.parametrize("env", sorted(ACCOUNTS))
+def test_plan_state_role_trusts_only_the_environments_plan_role(bootstrap, env):
+    _, trust, _ = role_of(bootstrap, env, "PlanAccess")
+    (statement,) = trust["statement"]
+    assert statement["actions"] == ["sts:AssumeRole"]
+    account = ACCOUNTS[env]
+    assert conditions(statement) == {
+        "aws:PrincipalArn": ("ArnEquals", [f"arn:aws:iam::{account}:role/webapp-{env}-plan"])}
+
+
+@pytest.mark.parametrize("env", sorted(ACCOUNTS))
+def test_plan_state_role_reads_and_locks_but_never_writes_state(bootstrap, env):
+    """Read + lock only: the S3 writes it has are `.tflock` objects (S3 native locking), the
+    DynamoDB writes are lock items of its own keys, never the `-md5` digests (explicit Deny)."""
+    _, _, found = role_of(bootstrap, env, "PlanAccess")
+    allowed = {a for s in found.values() if s.get("effect", "Allow") == "Allow" for a in s["actions"]}
+    assert "s3:PutObject" in allowed and found["LockFiles"]["resources"][0].endswith(f"/{env}/*.tflock")
+    for sid, statement in found.items():
+        if statement.get("effect", "Allow") != "Allow":
+            continue
+        for action in statement["actions"]:
+            if action in ("s3:PutObject", "s3:DeleteObject"):
+                assert all(r.endswith(".tflock") for r in statement["resources"]), (sid, statement["resources"])
+            if action in ("dynamodb:PutItem", "dynamodb:DeleteItem"):
+                assert conditions(statement) == {
+                    "dynamodb:LeadingKeys": ("ForAllValues:StringLike", [f"webapp-tfstate-111111111111/{env}/*"])}
+            assert action != "dynamodb:UpdateItem" and not action.endswith("*") or action.startswith("kms:")
+    deny = found["NoDigestWrites"]
+    assert deny["effect"] == "Deny" and conditions(deny) == {
+        "dynamodb:LeadingKeys": ("ForAnyValue:StringLike", ["*-md5"])}
+    assert found["ReadState"]["actions"] == ["s3:GetObject"]
 
 
 @pytest.mark.parametrize("env", sorted(ACCOUNTS))
@@ -209,5 +243,5 @@ def test_the_emulator_target_keeps_the_roles_but_its_backends_assume_none(local_
     bootstrap still creates the roles (the emulator apply shows they are valid)."""
     emulated = local_target_synth
     assert {r["name"] for r in emulated.stack("bootstrap").resources("aws_iam_role").values()} == {
-        f"webapp-{env}-tfstate" for env in ACCOUNTS}
+        f"webapp-{env}-{kind}" for env in ACCOUNTS for kind in ("tfstate", "tfstate-plan")}
     assert "assume_role" not in emulated.stack("dev-network").json["terraform"]["backend"]["s3"]

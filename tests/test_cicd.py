@@ -20,7 +20,9 @@ ACCOUNTS = {"dev": "222222222222", "stage": "333333333333", "prod": "44444444444
 REPOSITORIES = {"webapp/service1", "webapp/service2", "webapp/migrations", "aws-otel-collector"}
 # Actions allowed on Resource "*": calls without resource-level permissions, and reads.
 PARTITION = "${data.aws_partition.Partition.partition}"
-READ_ONLY = re.compile(r"^[a-z0-9-]+:(Describe|Get|List)[A-Za-z]*$")
+# A read: Describe/Get/List actions, or a family of them (`ec2:Describe*` expands only to actions
+# with that prefix); API Gateway's reads are its `GET` verb (Service Authorization Reference).
+READ_ONLY = re.compile(r"^(?:[a-z0-9-]+:(Describe|Get|List)[A-Za-z]*\*?|apigateway:GET)$")
 
 
 @pytest.fixture(scope="module")
@@ -181,47 +183,64 @@ def test_ecr_login_is_the_only_wildcard_the_ci_role_has(stack):
     assert found["PublishReports"]["resources"] == ["${aws_sns_topic.ReportTopic_C00CA4D7.arn}"]
 
 
-def test_ci_role_trusts_jenkins_with_the_external_id(stack):
+# shared.hcl: the Jenkins plugin's issuer and the job URLs its default `sub` claim carries.
+ISSUER = "jenkins.webapp.example.com/oidc"
+INFRA_MAIN = "https://jenkins.webapp.example.com/job/webapp-infra/job/main/"
+
+
+def test_jenkins_issuer_is_registered_once_in_every_pipeline_account(stack):
+    providers = stack.resources("aws_iam_openid_connect_provider").values()
+    assert sorted(p.get("provider", "registry") for p in providers) == ["aws.dev", "aws.prod", "aws.stage", "registry"]
+    for provider in providers:
+        assert provider["url"] == f"https://{ISSUER}"
+        assert provider["client_id_list"] == ["sts.amazonaws.com"]
+        # No thumbprints configured: IAM takes the issuer certificate's itself (aws 5.100.0 docs).
+        assert "thumbprint_list" not in provider
+
+
+def test_ci_role_trusts_only_the_push_subjects(stack):
     _, role = resource_named(stack, "aws_iam_role", "name", "webapp-ci")
     (statement,) = document_of(stack, role["assume_role_policy"])["statement"]
-    assert statement["principals"] == [{"type": "AWS", "identifiers": ["arn:aws:iam::111111111111:role/webapp-jenkins"]}]
-    assert statement["condition"] == [{"test": "StringEquals", "variable": "sts:ExternalId",
-                                       "values": ["webapp-jenkins-ci"]}]
+    assert statement["actions"] == ["sts:AssumeRoleWithWebIdentity"]
+    assert statement["principals"] == [{"type": "Federated", "identifiers": [
+        "${aws_iam_openid_connect_provider.Pipeline_JenkinsIssuer_Registry_5A3B5FC0.arn}"]}]
+    assert {c["variable"]: (c["test"], c["values"]) for c in statement["condition"]} == {
+        f"{ISSUER}:aud": ("StringEquals", ["sts.amazonaws.com"]),
+        f"{ISSUER}:sub": ("StringLike", ["https://jenkins.webapp.example.com/job/webapp-service1/job/main/",
+                                         INFRA_MAIN]),
+    }
 
 
-def test_ci_role_may_assume_the_dev_and_stage_deploy_roles_but_not_prod(stack):
+def test_ci_role_reaches_no_other_role(stack):
     policy = role_policy(stack, resource_named(stack, "aws_iam_role", "name", "webapp-ci")[0])
-    assumable = statements(stack, policy["policy"])["AssumeDeployRoles"]["resources"]
-    assert assumable == ["${aws_iam_role.Pipeline_Dev_DeployRole_BAC1E872.arn}",
-                         "${aws_iam_role.Pipeline_Stage_DeployRole_ADB6803A.arn}"]
+    found = statements(stack, policy["policy"])
+    assert not [sid for sid, s in found.items() if any(a.startswith("sts:") for a in s["actions"])]
 
 
-def test_prod_deploy_role_trusts_only_the_prod_approvers_with_an_external_id(stack):
-    _, role = resource_named(stack, "aws_iam_role", "name", "webapp-prod-deploy")
-    assert role["provider"] == "aws.prod"
-    (statement,) = document_of(stack, role["assume_role_policy"])["statement"]
-    assert statement["principals"] == [{
-        "type": "AWS", "identifiers": ["arn:aws:iam::111111111111:role/webapp-jenkins-prod-approvals"]}]
-    assert statement["condition"] == [{"test": "StringEquals", "variable": "sts:ExternalId",
-                                       "values": ["webapp-prod-deploy"]}]
-
-
-@pytest.mark.parametrize("env", ["dev", "stage"])
-def test_other_deploy_roles_trust_the_ci_role(stack, env):
+@pytest.mark.parametrize("env", ENVS)
+def test_deploy_role_trusts_only_infrastructure_main(stack, env):
     _, role = resource_named(stack, "aws_iam_role", "name", f"webapp-{env}-deploy")
     assert role["provider"] == f"aws.{env}"
     (statement,) = document_of(stack, role["assume_role_policy"])["statement"]
-    assert statement["principals"] == [{"type": "AWS", "identifiers": ["${aws_iam_role.Pipeline_CiRole_8ED178D5.arn}"]}]
+    assert statement["actions"] == ["sts:AssumeRoleWithWebIdentity"]
+    assert statement["principals"][0]["identifiers"][0].startswith(
+        f"${{aws_iam_openid_connect_provider.Pipeline_JenkinsIssuer_{env.title()}_")
+    assert {c["variable"]: (c["test"], c["values"]) for c in statement["condition"]} == {
+        f"{ISSUER}:aud": ("StringEquals", ["sts.amazonaws.com"]),
+        f"{ISSUER}:sub": ("StringEquals", [INFRA_MAIN]),
+    }
 
 
 # prod.hcl in the cicd_variant fixture (tests/conftest.py): MFA instead of an external id.
 
 
-def test_mfa_is_required_where_an_environment_asks(cicd_variant):
+def test_break_glass_principals_need_mfa_where_an_environment_asks(cicd_variant):
     stack = cicd_variant.stack(STACK)
     _, role = resource_named(stack, "aws_iam_role", "name", "webapp-prod-deploy")
-    (statement,) = document_of(stack, role["assume_role_policy"])["statement"]
-    assert statement["condition"] == [{"test": "Bool", "variable": "aws:MultiFactorAuthPresent", "values": ["true"]}]
+    tokens, people = document_of(stack, role["assume_role_policy"])["statement"]
+    assert tokens["sid"] == "InfrastructureMainDeploys"
+    assert people["principals"] == [{"type": "AWS", "identifiers": ["arn:aws:iam::444444444444:role/break-glass"]}]
+    assert people["condition"] == [{"test": "Bool", "variable": "aws:MultiFactorAuthPresent", "values": ["true"]}]
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -520,14 +539,23 @@ def test_shared_workspace_lives_in_the_registry_account_with_ingest_roles(varian
     assert {c["variable"]: c["values"] for c in encrypt["condition"]} == conditions
 
 
-def test_oidc_ci_role_trusts_only_the_listed_subjects(variant):
+def test_static_keys_fallback_adds_principals_with_the_external_id_to_the_ci_role_only(variant):
     _, role = resource_named(variant, "aws_iam_role", "name", "webapp-ci")
-    (statement,) = document_of(variant, role["assume_role_policy"])["statement"]
-    assert statement["actions"] == ["sts:AssumeRoleWithWebIdentity"]
-    assert {c["variable"]: (c["test"], c["values"]) for c in statement["condition"]} == {
-        "jenkins.example.com:aud": ("StringEquals", ["sts.amazonaws.com"]),
-        "jenkins.example.com:sub": ("StringLike", ["repo:acme/webapp:ref:refs/heads/main"]),
+    tokens, keys = document_of(variant, role["assume_role_policy"])["statement"]
+    assert {c["variable"]: (c["test"], c["values"]) for c in tokens["condition"]} == {
+        "jenkins.example.com/oidc:aud": ("StringEquals", ["jenkins-aws"]),
+        "jenkins.example.com/oidc:sub": ("StringLike", ["app:main"]),
     }
+    assert keys["principals"] == [{"type": "AWS", "identifiers": ["arn:aws:iam::111111111111:role/webapp-jenkins"]}]
+    assert keys["condition"] == [{"test": "StringEquals", "variable": "sts:ExternalId", "values": ["webapp-jenkins-ci"]}]
+    for env in ENVS:
+        for kind in ("plan", "deploy"):
+            _, other = resource_named(variant, "aws_iam_role", "name", f"webapp-{env}-{kind}")
+            assert all(s["actions"] == ["sts:AssumeRoleWithWebIdentity"] or "break-glass" in str(s)
+                       for s in document_of(variant, other["assume_role_policy"])["statement"])
+    for provider in variant.resources("aws_iam_openid_connect_provider").values():
+        assert provider["thumbprint_list"] == ["9e99a48a9960b14926bb7f3b02e22da2b0ab7280"]
+        assert provider["client_id_list"] == ["jenkins-aws"]
 
 
 def test_enhanced_scanning_covers_every_project_repository(variant):

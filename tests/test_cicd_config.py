@@ -6,17 +6,22 @@ import pytest
 
 from modules.cicd.config import GrafanaAuthentication, PrometheusWorkspaces
 from modules.environment import load_environments
-from tests.harness.edits import append, edit, load_error, replace_block, shared_with
+from tests.harness.edits import append, edit, load_error, oidc_with, replace_block, shared_with
 
 
 def test_loads_the_cicd_blocks_into_typed_config(environments):
     cicd = environments.shared.cicd
-    assert cicd.ci_principal_arns == ("arn:aws:iam::111111111111:role/webapp-jenkins",)
+    assert cicd.jenkins_oidc is not None
+    assert cicd.jenkins_oidc.issuer_url == "https://jenkins.webapp.example.com/oidc"
+    assert cicd.jenkins_oidc.host == "jenkins.webapp.example.com/oidc"
+    assert cicd.jenkins_oidc.audience == "sts.amazonaws.com"  # the plugin's AWS example
+    assert cicd.jenkins_oidc.deploy_subjects == ("https://jenkins.webapp.example.com/job/webapp-infra/job/main/",)
+    assert cicd.static_credentials_fallback is False and cicd.ci_principal_arns == ()
     assert cicd.prometheus_workspaces is PrometheusWorkspaces.PER_ENVIRONMENT
     assert cicd.grafana is not None and cicd.grafana.authentication_providers == (GrafanaAuthentication.AWS_SSO,)
     assert cicd.server_error_alert_percent == 5.0
     prod = environments.get("prod").cicd
-    assert prod.deploy_trusts_ci_role is False and prod.deploy_external_id == "webapp-prod-deploy"
+    assert prod.deploy_principal_arns == () and prod.deploy_external_id is None
     # cicd.terraform_role_arn defaults to assume_role_arn: the role every provider of dev assumes.
     assert environments.get("dev").cicd.terraform_role_arn is None
     assert environments.get("dev").assume_role_arn == "arn:aws:iam::222222222222:role/webapp-terraform-dev"
@@ -42,46 +47,68 @@ def test_rejects_unknown_cicd_key_with_the_near_miss(environments_copy):
     assert error.key == "cicd.release_images_kep" and "did you mean 'release_images_kept'?" in str(error)
 
 
-def test_rejects_both_principals_and_oidc_for_the_ci_role(environments_copy):
-    shared_with(environments_copy, '  ci_oidc_provider_arn = "arn:aws:iam::111111111111:oidc-provider/jenkins.example.com"')
-    error = load_error(environments_copy)
-    assert error.key == "cicd.ci_principal_arns" and "not both" in str(error)
-
-
-def test_rejects_a_ci_role_nobody_may_assume(environments_copy):
+def test_rejects_a_cicd_block_without_jenkins_oidc(environments_copy):
     replace_block(environments_copy, "shared.hcl", "cicd {\n}")
     error = load_error(environments_copy)
-    assert error.key == "cicd.ci_principal_arns" and "must be set" in str(error)
+    assert error.key == "cicd.jenkins_oidc" and "OIDC plugin" in str(error)
 
 
-def test_rejects_ci_principals_without_an_external_id(environments_copy):
-    edit(environments_copy, "shared.hcl", '  ci_external_id    = "webapp-jenkins-ci"\n', "")
+FALLBACK = ('  static_credentials_fallback = true\n  ci_principal_arns = ["arn:aws:iam::111111111111:role/webapp-jenkins"]\n'
+            '  ci_external_id = "webapp-jenkins-ci"')
+
+
+def test_static_credentials_are_an_explicit_fallback(environments_copy):
+    shared_with(environments_copy, FALLBACK)
+    shared = load_environments(environments_copy).shared.cicd
+    assert shared.static_credentials_fallback and shared.ci_external_id == "webapp-jenkins-ci"
+    shared_with(environments_copy, FALLBACK.replace("  static_credentials_fallback = true\n", ""))
     error = load_error(environments_copy)
-    assert error.key == "cicd.ci_external_id" and "set when ci_principal_arns is" in str(error)
+    assert error.key == "cicd.ci_principal_arns" and "unless static_credentials_fallback = true" in str(error)
+
+
+def test_rejects_fallback_principals_without_an_external_id(environments_copy):
+    shared_with(environments_copy, FALLBACK.replace('\n  ci_external_id = "webapp-jenkins-ci"', ""))
+    error = load_error(environments_copy)
+    assert error.key == "cicd.ci_external_id" and "set when static_credentials_fallback = true" in str(error)
 
 
 def test_rejects_an_account_root_as_ci_principal(environments_copy):
-    edit(environments_copy, "shared.hcl", ':role/webapp-jenkins"]', ':root"]')
+    shared_with(environments_copy, FALLBACK.replace(':role/webapp-jenkins"]', ':root"]'))
     error = load_error(environments_copy)
     assert error.key == "cicd.ci_principal_arns" and "never an account root" in str(error)
 
 
 def test_rejects_a_short_external_id_without_echoing_it(environments_copy):
-    edit(environments_copy, "shared.hcl", '"webapp-jenkins-ci"', '"short"')
+    shared_with(environments_copy, FALLBACK.replace('"webapp-jenkins-ci"', '"short"'))
     error = load_error(environments_copy)
     assert error.key == "cicd.ci_external_id" and "short" not in str(error).split("got")[1]
 
 
-def test_rejects_oidc_without_subjects_and_with_a_bare_wildcard(environments_copy):
-    oidc = """cicd {
-  ci_oidc_provider_arn = "arn:aws:iam::111111111111:oidc-provider/jenkins.example.com"
-%s
-}"""
-    replace_block(environments_copy, "shared.hcl", oidc % "")
-    assert load_error(environments_copy).key == "cicd.ci_oidc_subjects"
-    replace_block(environments_copy, "shared.hcl", oidc % '  ci_oidc_subjects = ["*"]')
+@pytest.mark.parametrize("settings, key, allowed", [
+    # IAM CreateOpenIDConnectProvider: the URL begins with https:// and has no query; no port.
+    ({"issuer_url": '"http://jenkins.example.com/oidc"'}, "issuer_url", "https:// issuer URL"),
+    ({"issuer_url": '"https://jenkins.example.com:8443/oidc"'}, "issuer_url", "without port"),
+    ({"issuer_url": '"https://jenkins.example.com/oidc?x=1"'}, "issuer_url", "query"),
+    ({"thumbprints": '["not-hex"]'}, "thumbprints", "40 hex digits"),
+    ({"audience": '""'}, "audience", "1..255"),
+    ({"deploy_subjects": None}, "deploy_subjects", "at least one subject"),
+    ({"deploy_subjects": '["https://jenkins.example.com/job/infra/*"]'}, "deploy_subjects", "without * or ?"),
+    ({"plan_subjects": '["*"]'}, "plan_subjects", "not a bare wildcard"),
+    ({"push_subjects": "[]"}, "push_subjects", "at least one subject"),
+    ({"plan_subjects": '["a", "a"]'}, "plan_subjects", "distinct"),
+])
+def test_rejects_bad_jenkins_oidc_settings(environments_copy, settings, key, allowed):
+    oidc_with(environments_copy, **settings)
     error = load_error(environments_copy)
-    assert error.key == "cicd.ci_oidc_subjects" and "not a bare wildcard" in str(error)
+    assert error.file.endswith("shared.hcl")
+    assert error.key == f"cicd.jenkins_oidc.{key}" and allowed in str(error), str(error)
+
+
+def test_accepts_thumbprints_and_another_audience(environments_copy):
+    oidc_with(environments_copy, thumbprints='["9E99A48A9960B14926BB7F3B02E22DA2B0AB7280"]', audience='"jenkins-aws"')
+    oidc = load_environments(environments_copy).shared.cicd.jenkins_oidc
+    assert oidc is not None and oidc.thumbprints == ("9E99A48A9960B14926BB7F3B02E22DA2B0AB7280",)
+    assert oidc.audience == "jenkins-aws"
 
 
 @pytest.mark.parametrize("line, key, allowed", [
@@ -136,35 +163,27 @@ def test_rejects_a_terraform_role_in_another_account(environments_copy):
     assert error.key == "assume_role_arn", "the key the file sets, not the default it feeds"
 
 
-def test_rejects_a_prod_deploy_role_the_ci_role_may_assume(environments_copy):
-    edit(environments_copy, "prod.hcl", "deploy_trusts_ci_role = false", "deploy_trusts_ci_role = true")
-    error = load_error(environments_copy)
-    assert error.file.endswith("prod.hcl") and error.key == "cicd.deploy_trusts_ci_role"
-    assert "false when production = true" in str(error)
+BREAK_GLASS = '  deploy_principal_arns = ["arn:aws:iam::444444444444:role/break-glass"]\n'
 
 
-def test_rejects_a_prod_deploy_role_without_mfa_or_external_id(environments_copy):
-    edit(environments_copy, "prod.hcl", '  deploy_external_id    = "webapp-prod-deploy"\n', "")
+def test_rejects_break_glass_prod_principals_without_mfa_or_external_id(environments_copy):
+    edit(environments_copy, "prod.hcl", "  prevent_destroy = true\n", "  prevent_destroy = true\n" + BREAK_GLASS)
     error = load_error(environments_copy)
     assert error.key == "cicd.deploy_require_mfa" and "cicd.deploy_external_id set" in str(error)
+    edit(environments_copy, "prod.hcl", BREAK_GLASS, BREAK_GLASS + "  deploy_require_mfa = true\n")
+    assert load_environments(environments_copy).get("prod").cicd.deploy_require_mfa
 
 
 def test_rejects_an_unprotected_prod_workspace(environments_copy):
-    edit(environments_copy, "prod.hcl", "  prevent_destroy       = true\n}", "  prevent_destroy       = false\n}")
+    edit(environments_copy, "prod.hcl", "  prevent_destroy = true\n}", "  prevent_destroy = false\n}")
     error = load_error(environments_copy)
     assert error.key == "cicd.prevent_destroy" and "true when production = true" in str(error)
 
 
-def test_rejects_mfa_on_a_role_the_ci_role_assumes(environments_copy):
+def test_rejects_mfa_without_break_glass_principals(environments_copy):
     edit(environments_copy, "stage.hcl", "  prevent_destroy = true\n", "  prevent_destroy = true\n  deploy_require_mfa = true\n")
     error = load_error(environments_copy)
-    assert error.key == "cicd.deploy_require_mfa" and "carry no MFA" in str(error)
-
-
-def test_rejects_a_deploy_role_nobody_may_assume(environments_copy):
-    edit(environments_copy, "stage.hcl", "  prevent_destroy = true\n", "  prevent_destroy = true\n  deploy_trusts_ci_role = false\n")
-    error = load_error(environments_copy)
-    assert error.key == "cicd.deploy_principal_arns" and "else nobody may deploy" in str(error)
+    assert error.key == "cicd.deploy_principal_arns" and "id tokens carry neither" in str(error)
 
 
 def test_rejects_a_bad_deploy_session_length(environments_copy):

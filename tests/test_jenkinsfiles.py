@@ -84,12 +84,14 @@ def test_every_make_target_and_delivery_command_exists(text_of):
 
 
 def test_app_pipeline_stages_follow_the_design():
+    """Design section 4, the CI side: webhook, quality gate, build, tests, Trivy, ECR, then the GitOps
+    release as a proposal; no deploy stage of its own (issue 17)."""
     text = strip_comments(APP.read_text())
     order = stages(text)
     required = ["SonarQube analysis", "Quality gate", "Unit tests", "Docker build", "Trivy scan", "Push to ECR",
-                "Release to dev", "Deploy dev", "Approve stage", "Promote to stage", "Deploy stage",
-                "Approve prod", "Promote to prod", "Deploy prod"]
+                "Propose release"]
     assert [s for s in order if s in required] == required
+    assert not [s for s in order if s.startswith(("Deploy", "Approve", "Promote", "Apply", "Migrate"))], order
 
 
 def test_app_pipeline_gates_and_scans_as_the_design_says():
@@ -104,22 +106,37 @@ def test_app_pipeline_gates_and_scans_as_the_design_says():
     assert 'asCiRole("report-' in trivy
     assert "emailext" not in trivy and "pipeline-report-address" not in text
     assert 'docker push "$IMAGE:$TAG"' in text, "images are pushed tagged with the commit SHA"
-    (prod_approval,) = blocks(text, "stage('Approve prod')")
-    assert "submitter 'prod-approvers'" in blocks(prod_approval, "input")[0]
 
 
-def test_each_deploy_migrates_then_applies_the_release_plan_then_verifies_under_a_lock():
+def test_app_pipeline_holds_no_deploy_or_prod_credentials_and_no_infra_push_key():
+    """The app repository's developers edit this file: whatever it names, they hold."""
     text = strip_comments(APP.read_text())
-    body = function_body(text, "deploy")
-    steps = [body.index(s) for s in ("asDeployRole(", "make synth", "make apply-migrations", "make migrate",
-                                     "make plan-release", "make apply-release", "make verify")]
-    assert steps == sorted(steps)
-    assert "apply-env" not in text and "plan-env" not in text, "a release applies <env>-api only (issue 16)"
-    for group, environment in (("Dev", "dev"), ("Stage", "stage"), ("Prod", "prod")):
-        (stage,) = blocks(text, f"stage('{group}')")
-        options = blocks(stage, "options")[0]
-        assert f"lock(resource: 'webapp-{environment}')" in options, "the lock is taken before the agent"
-        assert "deploy(" in stage
+    assert "withAWS" not in text and "-approvals" not in text and "prod-approvers" not in text
+    assert not re.search(r"ROLE=(deploy|plan)|roleArn\('(deploy|plan)'|asDeployRole|asPlanRole", text)
+    credentials = set(re.findall(r"credentialsId: '([^']+)'", text)) | set(re.findall(r"credentials\('([^']+)'\)", text))
+    assert credentials == {"jenkins-oidc-token", "ecr-registry", "pipeline-report-address"}, credentials
+    keys = re.findall(r"sshagent\(credentials: \[([^\]]*)\]\)", text)
+    assert keys == ["'infra-release-proposer'"], keys
+    assert "infra-main-push-key" not in text and "infra-deploy-key" not in text
+    assert "HEAD:main" not in text and not re.search(r"git push[^\n]*\bmain\b", text)
+    assert not [c for c in make_calls(text) if c in ("apply-env", "apply-migrations", "migrate", "verify", "promote",
+                                                     "plan-env")]
+    assert "input" not in text
+
+
+def test_app_pipeline_proposes_the_release_on_a_branch_only():
+    text = strip_comments(APP.read_text())
+    (stage,) = blocks(text, "stage('Propose release')")
+    order = [stage.index(s) for s in ("checkoutInfra()", "asCiRole(", "make release", "proposeRelease(")]
+    assert order == sorted(order)
+    body = function_body(text, "proposeRelease")
+    order = [body.index(s) for s in ("git add --all -- environments/", "git diff --cached --quiet", " commit ",
+                                     "sshagent(credentials: ['infra-release-proposer'])",
+                                     'git push git@github.com:acme/webapp-infra.git "HEAD:refs/heads/$RELEASE_BRANCH"')]
+    assert order == sorted(order)
+    assert "return" in body[order[1]:order[2]], "nothing to propose is not an error"
+    assert 'RELEASE_BRANCH=release/${env.SERVICE}-${env.TAG}' in body
+    assert text.count("git push") == 1, "proposeRelease is the only push"
 
 
 def test_release_targets_plan_and_apply_only_the_api_stack():
@@ -143,11 +160,13 @@ def test_infra_pipeline_plans_then_asks_then_applies_that_saved_plan_per_environ
         (message,) = blocks(text, f"stage('Approve {environment}')")
         assert f"env.PLAN_SUMMARY_{environment.upper()}" in message and f"env.PLAN_LINK_{environment.upper()}" in message
     plan_body = function_body(text, "planEnvironment")
-    steps = [plan_body.index(s) for s in ("make synth", "asPlanRole(environment,", "make plan-env",
+    # main's saved plans are the deploy role's: the apply refuses plans of another synth, and the
+    # plan-only synth (plan roles) is another synth.
+    steps = [plan_body.index(s) for s in ("make synth", "asDeployRole(environment,", "make plan-env",
                                           "archiveArtifacts", "stash name:", 'env."PLAN_SUMMARY_${key}"',
                                           'env."PLAN_LINK_${key}"')]
     assert steps == sorted(steps)
-    assert "summary.md" in plan_body
+    assert "summary.md" in plan_body and "CDKTF_PLAN_ONLY" not in plan_body
     apply_body = function_body(text, "applyEnvironment")
     steps = [apply_body.index(s) for s in ("unstash", "make synth", "asDeployRole(environment,",
                                            "make apply-env ENV=${environment} PLANS=plans/${environment}")]
@@ -158,18 +177,43 @@ def test_infra_pipeline_plans_then_asks_then_applies_that_saved_plan_per_environ
             (stage,) = blocks(text, f"stage('{kind} {environment}')")
             assert f"lock(resource: 'webapp-{environment}')" in blocks(stage, "options")[0]
             assert f"{kind.lower()}Environment('{environment}')" in stage
+        (stage,) = blocks(text, f"stage('Plan {environment}')")
+        assert "apply" not in stage.lower() and "promote" not in stage.lower(), "the plan stage changes nothing"
 
 
-def test_pull_requests_plan_every_environment_prod_included_and_archive_the_summaries():
+def test_each_release_follows_the_approved_apply_then_migrates_applies_its_saved_plan_and_verifies():
+    """Issue 17 with issue 16: per environment, after the approval: the saved infrastructure plan,
+    (stage, prod) the promotion, migrations, the release-scoped saved plan and its apply, verify;
+    a failed verify reverts the release commit."""
+    text = strip_comments(INFRA.read_text())
+    body = function_body(text, "releaseEnvironment")
+    steps = [body.index(s) for s in ("make synth", "asDeployRole(", "make apply-migrations", "make migrate",
+                                     "make plan-release", "make apply-release", "make verify",
+                                     "revertRelease(environment)", "error(")]
+    assert steps == sorted(steps)
+    assert "plan-env" not in body and "apply-env" not in body, "a release applies <env>-api only (issue 16)"
+    for source, environment in ((None, "dev"), ("dev", "stage"), ("stage", "prod")):
+        (stage,) = blocks(text, f"stage('Apply {environment}')")
+        order = [stage.index(f"applyEnvironment('{environment}')")]
+        if source:
+            order.append(stage.index(f"promoteRelease('{source}', '{environment}')"))
+        order.append(stage.index(f"releaseEnvironment('{environment}')"))
+        assert order == sorted(order), environment
+    assert [s for s in stages(text) if s.startswith(("Approve", "Apply"))] == [
+        "Apply dev", "Approve stage", "Apply stage", "Approve prod", "Apply prod"]
+
+
+def test_pull_requests_plan_every_environment_prod_included_with_the_plan_roles():
     text = strip_comments(INFRA.read_text())
     (plan,) = blocks(text, "stage('Plan')")
     assert "changeRequest()" in plan
     assert "env.ENVIRONMENTS_LIST.tokenize(' ')" in plan and "continue" not in plan
     assert "ENVIRONMENTS_LIST = 'dev stage prod'" in text
+    assert plan.index("CDKTF_PLAN_ONLY=true make synth") < plan.index("asPlanRole("), "providers assume no role"
     assert "asPlanRole(environment," in plan and "make plan-env ENV=${environment}" in plan
+    assert "asDeployRole" not in plan
     assert "plans/*/summary.*" in plan
-    # Until plan-only roles exist (issue 17) the plan role is the deploy role: one seam to change.
-    assert "asDeployRole(environment, session, body)" in function_body(text, "asPlanRole")
+    assert "withRole(roleArn('plan', environment), session, body)" in function_body(text, "asPlanRole")
 
 
 def test_drift_runs_daily_on_main_for_every_environment_and_reports_to_the_topic():
@@ -179,6 +223,9 @@ def test_drift_runs_daily_on_main_for_every_environment_and_reports_to_the_topic
     assert "triggeredBy 'TimerTrigger'" in stage and "branch 'main'" in stage
     assert "env.ENVIRONMENTS_LIST.tokenize(' ')" in stage and "driftCheck(environment)" in stage
     body = function_body(text, "driftCheck")
+    assert body.index("CDKTF_PLAN_ONLY=true make synth") < body.index("asPlanRole(environment,"), \
+        "drift changes nothing: the plan role, from a plan-only synth"
+    assert "asDeployRole" not in body
     assert 'returnStatus: true, script: "make drift ENV=${environment}"' in body
     three = body.split("if (status == 3)", 1)[1].split("} else if", 1)[0]
     assert "asCiRole(" in three and "make notify" in three and "summary.md" in three and "unstable(" in three
@@ -188,6 +235,51 @@ def test_drift_runs_daily_on_main_for_every_environment_and_reports_to_the_topic
         assert "not { triggeredBy 'TimerTrigger' }" in other, f"{name} does not run on the drift schedule"
 
 
+def test_the_prod_stage_is_the_only_user_of_the_prod_deploy_role():
+    """The deploy roles are reached only through asDeployRole, only from applyEnvironment, which only
+    the Apply stages call with their own environment; prod's comes after prod's approval."""
+    text = strip_comments(INFRA.read_text())
+    assert text.count("roleArn('deploy'") == 1 and "roleArn('deploy', environment)" in function_body(text, "asDeployRole")
+    users = ("planEnvironment", "applyEnvironment", "releaseEnvironment")
+    callers = [name for name in (*users, "promoteRelease", "revertRelease", "acceptRelease", "pushMain",
+                                 "asPlanRole", "asCiRole", "driftCheck") if "asDeployRole(" in function_body(text, name)]
+    assert callers == list(users)
+    outside_functions = text.split("\ndef ", 1)[0]
+    assert outside_functions.count("asDeployRole(") == 0
+    for user in users:
+        uses = re.findall(user + r"\('(\w+)'\)", outside_functions)
+        assert uses == ["dev", "stage", "prod"], user
+    for name in stages(text):
+        (stage,) = blocks(text, f"stage('{name}')")
+        if any(f"{user}('prod')" in stage for user in users):
+            assert name in ("Plan prod", "Apply prod"), name
+    (prod,) = blocks(text, "stage('Apply prod')")
+    assert "applyEnvironment('prod')" in prod and "releaseEnvironment('prod')" in prod
+    assert stages(text).index("Approve prod") == stages(text).index("Apply prod") - 1
+    assert "prod" not in strip_comments(APP.read_text()).lower().replace("product", "")
+
+
+def test_a_failed_verify_reverts_the_release_commit_on_main():
+    text = strip_comments(INFRA.read_text())
+    body = function_body(text, "revertRelease")
+    order = [body.index(s) for s in ("git log -1 --format=%H -- environments/${environment}.release.hcl",
+                                     'revert --no-edit "$RELEASE_COMMIT"', "pushMain(")]
+    assert order == sorted(order)
+    push = function_body(text, "pushMain")
+    assert "sshagent(credentials: ['infra-main-push-key'])" in push and "git push origin HEAD:main" in push
+
+
+def test_release_branches_are_accepted_only_when_they_change_release_files_alone():
+    text = strip_comments(INFRA.read_text())
+    (stage,) = blocks(text, "stage('Accept release')")
+    assert "branch 'release/*'" in stage and "acceptRelease()" in stage
+    body = function_body(text, "acceptRelease")
+    order = [body.index(s) for s in ("git diff --name-only origin/main...HEAD", "error(",
+                                     "sshagent(credentials: ['infra-main-push-key'])", "git push origin HEAD:main")]
+    assert order == sorted(order)
+    assert r"environments\/[a-z][a-z0-9-]*\.release\.hcl" in body
+
+
 @BOTH
 def test_no_build_is_aborted_while_it_applies(path):
     """A newer build never aborts one in the middle of an apply (partial apply, stale lock): no
@@ -195,9 +287,11 @@ def test_no_build_is_aborted_while_it_applies(path):
     environment's lock, with increasing ordinals, so an older build is stopped before it plans."""
     text = strip_comments(path.read_text())
     assert "abortPrevious" not in text
-    groups = ([("dev", "Plan dev"), ("dev", "Apply dev"), ("stage", "Plan stage"), ("stage", "Apply stage"),
-               ("prod", "Plan prod"), ("prod", "Apply prod")] if path == INFRA
-              else [("dev", "Dev"), ("stage", "Stage"), ("prod", "Prod")])
+    if path == APP:
+        assert "lock(" not in text and "milestone(" not in text, "the app pipeline applies nothing"
+        return
+    groups = [("dev", "Plan dev"), ("dev", "Apply dev"), ("stage", "Plan stage"), ("stage", "Apply stage"),
+              ("prod", "Plan prod"), ("prod", "Apply prod")]
     ordinals = []
     for environment, name in groups:
         (stage,) = blocks(text, f"stage('{name}')")
@@ -224,42 +318,27 @@ def test_rejects_a_pipeline_calling_a_missing_command():
     assert delivery_calls(text) == ["teleport"] and "teleport" not in delivery_commands()
 
 
-# --- how the pipelines reach AWS: the role chain the trust policies allow --------------------------
+# --- how the pipelines reach AWS: id tokens of the Jenkins OIDC plugin, never keys ------------------
 
 
 @BOTH
-def test_every_aws_session_is_one_of_the_two_role_helpers(path):
-    """No stage calls withAWS itself: only asCiRole and asDeployRole, which pass what the trusts require."""
+def test_every_aws_session_is_a_web_identity_of_the_oidc_credential(path):
+    """No static keys (withAWS, AWS credentials): one binding of the plugin's token file, inside the
+    one helper that sets AWS_ROLE_ARN."""
     text = strip_comments(path.read_text())
-    helpers = function_body(text, "asCiRole") + function_body(text, "asDeployRole")
-    assert text.count("withAWS(") == helpers.count("withAWS(") == 3
+    assert "withAWS" not in text and "AWS_ACCESS_KEY_ID" not in text and "aws(" not in text
+    binding = "withCredentials([file(credentialsId: 'jenkins-oidc-token', variable: 'AWS_WEB_IDENTITY_TOKEN_FILE')])"
+    assert text.count(binding) == 1
+    helper = function_body(text, "withRole" if path == INFRA else "asCiRole")
+    assert binding in helper and 'withEnv(["AWS_ROLE_ARN=${arn}"' in helper
 
 
-@BOTH
-def test_the_ci_role_is_assumed_with_the_external_id_of_the_environment_files(path):
-    body = function_body(strip_comments(path.read_text()), "asCiRole")
-    assert "roleAccess('ci')" in body and "settings.externalId = access.external_id" in body
-    assert "withAWS(settings)" in body
-
-
-@BOTH
-def test_deploy_roles_are_assumed_from_a_ci_role_session_or_the_approvers_credential(path):
-    body = function_body(strip_comments(path.read_text()), "asDeployRole")
-    assert "roleAccess('deploy', environment)" in body and "settings.externalId = access.external_id" in body
-    via_ci, via_principals = body.split("} else {")
-    assert "access.via == 'ci-role'" in via_ci
-    assert re.search(r"asCiRole\(.*?\)\s*\{\s*withAWS\(settings\)", via_ci), "chained inside a CI-role session"
-    assert 'settings.credentials = "${environment}-approvals"' in via_principals
-    assert "asCiRole" not in via_principals
-
-
-@BOTH
-def test_pipelines_keep_no_copy_of_the_external_ids(path, environments):
-    ids = [environments.shared.cicd.ci_external_id] + [
-        e.cicd.deploy_external_id for e in environments.environments if e.cicd.deploy_external_id]
-    assert len(ids) == 2
-    text = path.read_text()
-    assert [i for i in ids if i in text] == []
+def test_role_arns_are_derived_from_the_environment_files():
+    """environments/*.hcl: accounts; shared-cicd names the roles <project>-ci, <prefix>-plan and
+    <prefix>-deploy (modules/cicd/README.md)."""
+    assert run_delivery("role", "ci") == "arn:aws:iam::111111111111:role/webapp-ci\n"
+    assert run_delivery("role", "plan", "prod") == "arn:aws:iam::444444444444:role/webapp-prod-plan\n"
+    assert run_delivery("role", "deploy", "dev") == "arn:aws:iam::222222222222:role/webapp-dev-deploy\n"
 
 
 def run_delivery(*argv: str) -> str:
@@ -274,25 +353,11 @@ def run_delivery(*argv: str) -> str:
     return out.getvalue()
 
 
-def test_role_access_prints_what_the_trust_policies_require():
-    assert run_delivery("access", "ci") == "external_id=webapp-jenkins-ci\n"
-    assert run_delivery("access", "deploy", "dev") == "via=ci-role\nexternal_id=\nmfa=false\n"
-    assert run_delivery("access", "deploy", "prod") == "via=principals\nexternal_id=webapp-prod-deploy\nmfa=false\n"
-
-
-def test_role_access_follows_the_environment_files(environments_copy):
-    path = environments_copy / "prod.hcl"
-    path.write_text(path.read_text().replace('"webapp-prod-deploy"', '"rotated-prod-id"'))
-    printed = run_delivery("access", "deploy", "prod", "--environments-dir", str(environments_copy))
-    assert "external_id=rotated-prod-id\n" in printed
-
-
 # --- executors, approvals, git -------------------------------------------------------------------
 
 
-@BOTH
-def test_approvals_hold_no_executor_and_time_out(path):
-    text = strip_comments(path.read_text())
+def test_approvals_hold_no_executor_and_time_out():
+    text = strip_comments(INFRA.read_text())
     assert re.search(r"^pipeline \{\s*agent none", text, re.MULTILINE), "the pipeline holds no agent of its own"
     assert "input message:" not in text, "no input step inside a stage that holds an agent"
     approvals = [name for name in stages(text) if name.startswith("Approve")]
@@ -314,40 +379,15 @@ def test_delivery_commands_run_in_the_project_virtualenv(path):
     assert not re.search(r"\bpython3?\s+-m\b", text)
 
 
-def test_release_files_are_committed_new_or_changed_and_pushed_with_the_deploy_key():
-    text = strip_comments(APP.read_text())
-    assert "git commit -am" not in text, "-a does not stage a new <env>.release.hcl"
-    body = function_body(text, "pushRelease")
-    order = [body.index(s) for s in ("git add --all -- environments/", "git diff --cached --quiet", " commit ",
-                                     "sshagent(credentials: ['infra-deploy-key'])", "retry(",
-                                     "git pull --rebase origin main", "git push origin HEAD:main")]
-    assert order == sorted(order)
-    assert "return" in body[order[1]:order[2]], "nothing to commit is not an error"
-    assert text.count("git push") == 1, "pushRelease is the only push"
-
-
-def test_only_verified_releases_are_committed_and_only_the_approved_image_is_promoted():
-    text = strip_comments(APP.read_text())
-    for group, pin in (("Dev", "make release"), ("Stage", "promote('dev', 'stage')"), ("Prod", "promote('stage', 'prod')")):
-        (stage,) = blocks(text, f"stage('{group}')")
-        order = [stage.index(s) for s in (pin, "deploy(", "pushRelease(")]
-        assert order == sorted(order), f"{group}: the release file is pushed only after deploy + verify"
-    body = function_body(text, "promote")
-    assert re.search(r'make promote FROM=\$\{from\} TO=\$\{to\} SERVICE=\\"\\\$SERVICE\\" TAG=\\"\\\$TAG\\"', body)
-    assert "pushRelease" not in body
-
-
 def test_the_infra_virtualenv_is_synced_before_any_role_lookup_reads_make_output():
-    """`make --silent ci-role` on a fresh agent would print pipenv's output before the ARN."""
+    """`make --silent role` on a fresh agent would print pipenv's output before the ARN."""
     text = strip_comments(APP.read_text())
     body = function_body(text, "checkoutInfra")
     assert body.index("git url:") < body.index("sh 'make venv'")
     assert "venv" in make_targets()
-    for group in ("Build", "Dev", "Stage", "Prod"):
+    for group in ("Build", "Propose release"):
         (stage,) = blocks(text, f"stage('{group}')")
-        first_use = min(stage.index(s) for s in ("asCiRole(", "deploy(", "promote(") if s in stage)
-        checkout = stage.find("checkoutInfra()")
-        assert (0 <= checkout < first_use) or "promote(" in stage[:first_use + 10], group
+        assert 0 <= stage.find("checkoutInfra()") < stage.index("asCiRole("), group
 
 
 # A real Groovy parser (Debian's `groovy`, installed by the Makefile's `$(VENV)/.groovy`).

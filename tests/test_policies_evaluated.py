@@ -13,7 +13,7 @@ Policies come from the session synth with their Terraform references resolved to
   principal cloudfront.amazonaws.com, `AWS:SourceArn` = the distribution);
 - S3 server access logging (S3 User Guide, "Grant permissions to the logging service principal":
   logging.s3.amazonaws.com, `aws:SourceArn` = the source bucket, `aws:SourceAccount`);
-- the pipeline's role chain (Jenkins -> CI role -> deploy role -> state-access role) and the
+- the pipeline's role chain (infra main -> deploy role -> state-access role; the CI role reaches none) and the
   services that assume the stacks' roles, with the `aws:SourceAccount`/`aws:SourceArn` they send.
 """
 
@@ -214,41 +214,39 @@ def test_the_deploy_role_assumes_its_environments_state_role(policies, env):
                   state_role, TLS, STATE_ACCOUNT) is NEITHER
 
 
-@pytest.mark.parametrize("env", ["dev", "stage"])
-def test_the_ci_role_assumes_the_dev_and_stage_deploy_roles(policies, env):
+# Issue 17: the CI role reaches no deploy role, and no static principal of the pipeline is trusted by
+# default (the attack paths and the OIDC trusts are in tests/test_trust_boundaries.py).
+
+@pytest.mark.parametrize("env", sorted(ACCOUNTS))
+def test_the_ci_role_reaches_no_deploy_role(policies, env):
     ci_role = policies.named("shared-cicd", "aws_iam_role", "Pipeline/CiRole")
     trust = policies.trust_policy("shared-cicd", deploy_role(policies, env))
     target = f"arn:aws:iam::{ACCOUNTS[env]}:role/webapp-{env}-deploy"
     ci = session(STATE_ACCOUNT, "webapp-ci", "jenkins")
     assert decide(policies.role_policies("shared-cicd", ci_role), trust, ci, "sts:AssumeRole", target, TLS,
-                  ACCOUNTS[env]) is ALLOW
+                  ACCOUNTS[env]) is NEITHER
 
 
-def test_prod_deploy_trusts_the_approvals_role_with_its_external_id_not_the_ci_role(policies):
-    """environments/prod.hcl: deploy_trusts_ci_role = false, deploy_principal_arns = the approvals
-    role, deploy_external_id = "webapp-prod-deploy"."""
+def test_the_former_prod_approvals_role_no_longer_reaches_prod(policies):
+    """Before issue 17 prod's deploy role trusted webapp-jenkins-prod-approvals (static keys held in
+    Jenkins) with the external id webapp-prod-deploy; now only infra main's id tokens."""
     trust = policies.trust_policy("shared-cicd", deploy_role(policies, "prod"))
     target = f"arn:aws:iam::{ACCOUNTS['prod']}:role/webapp-prod-deploy"
     may_assume = [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
                                                            "Resource": target}]}]
     approvals = session(STATE_ACCOUNT, "webapp-jenkins-prod-approvals", "release")
     assert decide(may_assume, trust, approvals, "sts:AssumeRole", target, {"sts:ExternalId": "webapp-prod-deploy"},
-                  ACCOUNTS["prod"]) is ALLOW
-    assert decide(may_assume, trust, approvals, "sts:AssumeRole", target, {}, ACCOUNTS["prod"]) is NEITHER
-    ci_role = policies.named("shared-cicd", "aws_iam_role", "Pipeline/CiRole")
-    assert decide(policies.role_policies("shared-cicd", ci_role), trust, session(STATE_ACCOUNT, "webapp-ci"),
-                  "sts:AssumeRole", target, {"sts:ExternalId": "webapp-prod-deploy"}, ACCOUNTS["prod"]) is NEITHER
+                  ACCOUNTS["prod"]) is NEITHER
 
 
-def test_jenkins_assumes_the_ci_role_only_with_its_external_id(policies):
+def test_no_static_principal_assumes_the_ci_role_by_default(policies):
+    """shared.hcl leaves static_credentials_fallback off: the former Jenkins role with its external
+    id is refused."""
     trust = policies.trust_policy("shared-cicd", policies.named("shared-cicd", "aws_iam_role", "Pipeline/CiRole"))
     target = f"arn:aws:iam::{STATE_ACCOUNT}:role/webapp-ci"
     jenkins = session(STATE_ACCOUNT, "webapp-jenkins", "build")
     assert decide([], trust, jenkins, "sts:AssumeRole", target, {"sts:ExternalId": "webapp-jenkins-ci"},
-                  STATE_ACCOUNT) is ALLOW
-    assert decide([], trust, jenkins, "sts:AssumeRole", target, {}, STATE_ACCOUNT) is NEITHER
-    assert decide([], trust, session(STATE_ACCOUNT, "other"), "sts:AssumeRole", target,
-                  {"sts:ExternalId": "webapp-jenkins-ci"}, STATE_ACCOUNT) is NEITHER
+                  STATE_ACCOUNT) is NEITHER
 
 
 # ------------------------------------------------------------------ the frontend: OAC, its key, its logs
@@ -396,8 +394,13 @@ def test_vpc_flow_logs_assume_their_role_for_this_account_only(policies, env):
     role = policies.named(stack, "aws_iam_role", "Network/FlowLogRole")
     trust, arn = policies.trust_policy(stack, role), policies.value(stack, f"aws_iam_role.{role}.arn")
     flow_logs = Principal.service("vpc-flow-logs.amazonaws.com")
-    assert decide([], trust, flow_logs, "sts:AssumeRole", arn, {"aws:SourceAccount": account}, account) is ALLOW
-    assert decide([], trust, flow_logs, "sts:AssumeRole", arn, {"aws:SourceAccount": STRANGER}, account) is NEITHER
+    # Flow logs send the flow log's ARN as aws:SourceArn (Amazon VPC User Guide, flow logs IAM role).
+    mine = {"aws:SourceAccount": account, "aws:SourceArn": f"arn:aws:ec2:{REGION}:{account}:vpc-flow-log/fl-0123"}
+    assert decide([], trust, flow_logs, "sts:AssumeRole", arn, mine, account) is ALLOW
+    theirs = {"aws:SourceAccount": STRANGER, "aws:SourceArn": f"arn:aws:ec2:{REGION}:{STRANGER}:vpc-flow-log/fl-0123"}
+    assert decide([], trust, flow_logs, "sts:AssumeRole", arn, theirs, account) is NEITHER
+    other_resource = {**mine, "aws:SourceArn": f"arn:aws:ec2:{REGION}:{account}:instance/i-0123"}
+    assert decide([], trust, flow_logs, "sts:AssumeRole", arn, other_resource, account) is NEITHER
 
 
 # ------------------------------------------------------------------ the database's logins and alarm topics

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,6 +40,27 @@ EMULATOR_IGNORE_CHANGES: dict[str, frozenset[str]] = {
 ACCOUNT_SINGLETON_PATHS = ("/Gateway/Account", "/Gateway/CloudWatchRole", "/Gateway/CloudWatchRolePolicy",
                            "/Gateway/CloudWatchTrust")
 
+# Resources IAM allows once per account (the Jenkins issuer's IAM OIDC provider, one per pipeline
+# account on AWS): moto has one account, so the emulator target registers one; references to any
+# of them are the same provider there.
+ONCE_PER_ACCOUNT_RESOURCE_TYPES = frozenset({"aws_iam_openid_connect_provider"})
+
+
+def _once_per_account(stack: dict[str, Any]) -> dict[str, Any]:
+    """`stack` with each once-per-account resource type reduced to one entry (provider alias
+    dropped) and every reference to one of them spelled alike."""
+    text = json.dumps(stack)
+    for kind in ONCE_PER_ACCOUNT_RESOURCE_TYPES:
+        text = re.sub(rf"\$\{{{kind}\.[A-Za-z0-9_]+\.", f"${{{kind}.ONE.", text)
+    stack = json.loads(text)
+    for kind in ONCE_PER_ACCOUNT_RESOURCE_TYPES:
+        by_name = stack.get("resource", {}).get(kind)
+        if by_name:
+            first = dict(next(iter(by_name.values())))
+            first.pop("provider", None)
+            stack["resource"][kind] = {"ONE": first}
+    return stack
+
 
 def _unsupported(value: Any) -> bool:
     return any(f"{kind}." in text for text in strings(value) for kind in EMULATOR_UNSUPPORTED_RESOURCE_TYPES)
@@ -57,6 +79,7 @@ def _without_unsupported(value: Any) -> Any:
 def _normalize(stack: dict[str, Any], emulator: bool) -> dict[str, Any]:
     stack = copy.deepcopy(stack)
     _drop_metadata(stack)
+    stack = _once_per_account(stack)
     for provider in stack.get("provider", {}).get("aws", []) or []:
         for key in EMULATOR_SETTINGS if emulator else ("assume_role",):
             provider.pop(key, None)

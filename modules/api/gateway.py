@@ -296,7 +296,10 @@ class Gateway(Construct):
                     ),
                 )
 
-    def _cloudwatch_account(self, partition: str, account_id: str) -> aws.api_gateway_account.ApiGatewayAccount:
+    def _cloudwatch_account(self, partition: str, account_id: str) -> Any:
+        # aws:SourceAccount only: the account-level CloudWatch role (aws_api_gateway_account) serves
+        # every API of the account and region, and API Gateway's documentation names no
+        # aws:SourceArn it sends when assuming it; a guessed one would break execution logging.
         trust = policy.service_trust(self, "CloudWatchTrust", sid="ApiGatewayAssumes",
                                      service="apigateway.amazonaws.com", account_id=account_id)
         role = aws.iam_role.IamRole(

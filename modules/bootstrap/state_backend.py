@@ -197,6 +197,97 @@ class StateAccess(Construct):
                         description=f"The role {environment.name}'s stacks reach their state through")
 
 
+class PlanStateAccess(Construct):
+    """Creates one environment's plan-state role in the state account (`<prefix>-tfstate-plan`).
+
+    The role a pull request plans with: trusted only by the environment's plan role (shared-cicd,
+    `<prefix>-plan`; an `aws:PrincipalArn` condition as in `StateAccess`). It reads the state
+    under `<env>/` and takes and releases the lock (the lock table's item of a state key, or the
+    key's `.tflock` object with S3 native locking), and nothing more: it cannot write or delete
+    a state object, nor the `-md5` digest items Terraform keeps beside the locks (a changed
+    digest makes every later read of that state fail).
+
+    Attributes: `role`.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, backend: StateBackend, shared: SharedConfig,
+                 environment: EnvironmentConfig) -> None:
+        super().__init__(scope, construct_id)
+        p, state = backend.partition, shared.state
+        prefix = state_access.state_prefix(environment)
+        trust = policy.document(self, "Trust", policy.statement(
+            sid="EnvironmentPlanAssumes",
+            actions=["sts:AssumeRole"],
+            principals=[{"type": "AWS", "identifiers": [f"arn:{p}:iam::{environment.account_id}:root"]}],
+            conditions=[{"test": "ArnEquals", "variable": "aws:PrincipalArn",
+                         "values": [state_access.plan_role_arn(shared, environment)]}],
+        ))
+        self.role = aws.iam_role.IamRole(
+            self, "Role", name=state_access.plan_state_role_name(shared, environment),
+            description=f"Plans of {environment.name}: read s3://{state.bucket}/{prefix}/ and take its locks",
+            assume_role_policy=trust.json,
+        )
+        bucket, key_arn, table_arn = backend.bucket.arn, backend.key.arn, backend.lock_table.arn
+        objects = f"{bucket}/{prefix}/*"
+        lock_files = f"{bucket}/{prefix}/*.tflock"
+        lock_items = [{"test": "ForAllValues:StringLike", "variable": "dynamodb:LeadingKeys",
+                       "values": [f"{state.bucket}/{prefix}/*"]}]
+        permissions = policy.document(
+            self, "Permissions",
+            policy.statement(sid="ListPrefix", actions=["s3:ListBucket"], resources=[bucket],
+                             conditions=[{"test": "StringLike", "variable": "s3:prefix", "values": [f"{prefix}/*"]}]),
+            policy.statement(sid="ReadState", actions=["s3:GetObject"], resources=[objects]),
+            # S3 native locking (use_lockfile): the lock is `<key>.tflock`, written and deleted.
+            policy.statement(sid="LockFiles", actions=["s3:PutObject", "s3:DeleteObject"], resources=[lock_files]),
+            policy.statement(sid="ReadLocks", actions=["dynamodb:GetItem"], resources=[table_arn],
+                             conditions=lock_items),
+            policy.statement(sid="TakeLocks", actions=["dynamodb:PutItem", "dynamodb:DeleteItem"],
+                             resources=[table_arn], conditions=lock_items),
+            # `<bucket>/<key>-md5` is the digest of the state Terraform last wrote: only a state
+            # write changes it, and a plan writes none.
+            policy.statement(sid="NoDigestWrites", effect="Deny",
+                             actions=["dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"],
+                             resources=[table_arn],
+                             conditions=[{"test": "ForAnyValue:StringLike", "variable": "dynamodb:LeadingKeys",
+                                          "values": ["*-md5"]}]),
+            policy.statement(sid="ReadStateKey", actions=["kms:Decrypt"], resources=[key_arn],
+                             conditions=[
+                                 {"test": "StringEquals", "variable": "kms:ViaService",
+                                  "values": [f"s3.{state.region}.amazonaws.com"]},
+                                 {"test": "ArnLike", "variable": "kms:EncryptionContext:aws:s3:arn",
+                                  "values": [objects]},
+                             ]),
+            policy.statement(sid="LockFilesKey", actions=["kms:GenerateDataKey"], resources=[key_arn],
+                             conditions=[
+                                 {"test": "StringEquals", "variable": "kms:ViaService",
+                                  "values": [f"s3.{state.region}.amazonaws.com"]},
+                                 {"test": "ArnLike", "variable": "kms:EncryptionContext:aws:s3:arn",
+                                  "values": [lock_files]},
+                             ]),
+            policy.statement(sid="LockTableKey",
+                             actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"],
+                             resources=[key_arn],
+                             conditions=[
+                                 {"test": "StringEquals", "variable": "kms:ViaService",
+                                  "values": [f"dynamodb.{state.region}.amazonaws.com"]},
+                                 {"test": "StringEquals", "variable": "kms:EncryptionContext:aws:dynamodb:tableName",
+                                  "values": [state.lock_table]},
+                             ]),
+            policy.statement(sid="LockTableKeyDescribe", actions=["kms:DescribeKey"], resources=[key_arn],
+                             conditions=[{"test": "StringEquals", "variable": "kms:ViaService",
+                                          "values": [f"dynamodb.{state.region}.amazonaws.com"]}]),
+        )
+        aws.iam_role_policy.IamRolePolicy(self, "RolePolicy", name="terraform-state-plan", role=self.role.id,
+                                          policy=permissions.json)
+        TerraformOutput(self, "RoleArn", value=self.role.arn,
+                        description=f"The role {environment.name}'s plans read their state through")
+
+
+def plan_access_id(environment_name: str) -> str:
+    """`dev` -> `DevPlanAccess`."""
+    return environment_name[:1].upper() + environment_name[1:] + "PlanAccess"
+
+
 def access_id(environment_name: str) -> str:
     """`dev` -> `DevAccess` (construct ids are Terraform addresses: keep them stable)."""
     return pascal(environment_name) + "Access"
@@ -232,5 +323,10 @@ class BootstrapStack(TerraformStack):
         self.access = {
             environment.name: StateAccess(self.backend, access_id(environment.name), backend=self.backend,
                                           shared=shared, environment=environment)
+            for environment in environments if state_access.uses_state_bucket(environment)
+        }
+        self.plan_access = {
+            environment.name: PlanStateAccess(self.backend, plan_access_id(environment.name), backend=self.backend,
+                                              shared=shared, environment=environment)
             for environment in environments if state_access.uses_state_bucket(environment)
         }

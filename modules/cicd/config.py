@@ -16,12 +16,16 @@ import enum
 from dataclasses import dataclass
 from typing import ClassVar
 
-from modules.core.errors import ConfigError
 from modules.core.naming import NameKind, check_name
 from modules.core.schema import check, check_range, whole
 from modules.core.values import EMAIL, IMAGE_TAG, LOG_RETENTION_DAYS, PRINCIPAL_ARN, ROLE_ARN
 
 OIDC_PROVIDER_ARN = whole(r"^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/[A-Za-z0-9.\-_/:]+$")
+# IAM CreateOpenIDConnectProvider: an https:// URL, the tokens' `iss`, without query or fragment;
+# AWS asks for no port (IAM User Guide, "Create an OpenID Connect (OIDC) identity provider in IAM").
+ISSUER_URL = whole(r"^https://[A-Za-z0-9.-]+(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?$")
+# A certificate thumbprint: the SHA-1 of the issuer's top intermediate CA, 40 hex digits.
+THUMBPRINT = whole(r"^[0-9a-fA-F]{40}$")
 # STS: 2..1224 characters of letters, digits and `+=,.@:/-`.
 EXTERNAL_ID = whole(r"^[\w+=,.@:/-]{2,1224}$")
 PROMETHEUS_NAME = whole(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -94,6 +98,63 @@ class GrafanaConfig:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class JenkinsOidcConfig:
+    """`jenkins_oidc { ... }` inside `cicd`: the Jenkins "OpenID Connect Provider" plugin
+    (`oidc-provider`) as the pipelines' identity.
+
+    `shared-cicd` registers `issuer_url` as an IAM OIDC provider in every account that holds a
+    pipeline role; each role's trust requires `aud` = `audience` and a `sub` (the plugin's
+    default subject claim is the job's URL, `${JOB_URL}`) of the right job:
+
+    - `deploy_subjects`: who may assume the deploy roles: the infrastructure job's `main`
+      branch, spelled exactly (StringEquals; no wildcard);
+    - `plan_subjects`: who may assume the plan roles: the infrastructure job's branches and
+      pull requests (StringLike, `*` allowed inside a subject);
+    - `push_subjects`: who may assume the CI role (ECR push, the report topic): the
+      application jobs and the infrastructure job's `main` (it tags what it promotes).
+    """
+
+    issuer_url: str
+    audience: str = "sts.amazonaws.com"
+    # Empty: IAM finds the thumbprint of the issuer's certificate itself (aws 5.x makes
+    # thumbprint_list optional; IAM validates well-known CAs with its own trust store).
+    thumbprints: tuple[str, ...] = ()
+    deploy_subjects: tuple[str, ...] = ()
+    plan_subjects: tuple[str, ...] = ()
+    push_subjects: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        check(bool(ISSUER_URL.match(self.issuer_url)), "issuer_url", self.issuer_url,
+              "the plugin's https:// issuer URL, without port, query or fragment "
+              "(https://jenkins.example.com/oidc)")
+        check(bool(self.audience) and len(self.audience) <= 255 and self.audience.strip() == self.audience,
+              "audience", self.audience, "the `aud` the Jenkins credential puts in its tokens (1..255 characters)")
+        for thumbprint in self.thumbprints:
+            check(bool(THUMBPRINT.match(thumbprint)), "thumbprints", thumbprint,
+                  "SHA-1 thumbprints of 40 hex digits")
+        check(len(self.thumbprints) <= 5, "thumbprints", self.thumbprints, "at most 5 (IAM's limit)")
+        check(bool(self.deploy_subjects), "deploy_subjects", self.deploy_subjects,
+              "at least one subject: the infrastructure job's main branch")
+        for subject in self.deploy_subjects:
+            check(bool(subject) and not any(c in subject for c in "*?"), "deploy_subjects", subject,
+                  "exact subjects without * or ? (only the infrastructure job's main branch deploys)")
+        for key in ("plan_subjects", "push_subjects"):
+            values = getattr(self, key)
+            check(bool(values), key, values, "at least one subject")
+            for subject in values:
+                check(bool(subject) and subject.strip("*?:/") != "", key, subject,
+                      "subjects that name a job, not a bare wildcard")
+        for key in ("deploy_subjects", "plan_subjects", "push_subjects"):
+            values = getattr(self, key)
+            check(len(set(values)) == len(values), key, values, "distinct subjects")
+
+    @property
+    def host(self) -> str:
+        """`jenkins.example.com/oidc`: the provider's ARN suffix and the prefix of its condition keys."""
+        return self.issuer_url.removeprefix("https://").rstrip("/")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CicdConfig:
     """`cicd { ... }` in `shared.hcl`: ECR rules, the report topic, the CI role, monitoring."""
 
@@ -105,12 +166,13 @@ class CicdConfig:
     # The role the `shared-cicd` stack's provider assumes in the registry account.
     terraform_role_arn: str | None = None
 
-    # Jenkins: either IAM principals (with an external id) or an OIDC provider.
+    # Jenkins authenticates with id tokens of its OIDC plugin (keyless).
+    jenkins_oidc: JenkinsOidcConfig | None = None
+    # The documented fallback, off by default: the CI role also trusts these IAM principals
+    # (static keys held by Jenkins) with the external id. Deploy and plan roles never do.
+    static_credentials_fallback: bool = False
     ci_principal_arns: tuple[str, ...] = ()
     ci_external_id: str | None = None
-    ci_oidc_provider_arn: str | None = None
-    ci_oidc_audience: str = "sts.amazonaws.com"
-    ci_oidc_subjects: tuple[str, ...] = ()
     ci_max_session_seconds: int = 3600
 
     # ECR: repositories come from the environments' services; these are extra ones
@@ -170,31 +232,21 @@ class CicdConfig:
         check_range("collector_scrape_interval_seconds", self.collector_scrape_interval_seconds, 5, 300)
 
     def _check_ci(self) -> None:
+        check(self.jenkins_oidc is not None, "jenkins_oidc", None,
+              "set: the pipelines authenticate with the Jenkins OIDC plugin's id tokens "
+              "(see modules/cicd/README.md, Jenkins set-up)")
         check_principals("ci_principal_arns", self.ci_principal_arns)
         check_external_id("ci_external_id", self.ci_external_id)
-        principals, oidc = bool(self.ci_principal_arns), self.ci_oidc_provider_arn is not None
-        if principals == oidc:
-            raise ConfigError(
-                "ci_principal_arns",
-                "or ci_oidc_provider_arn must be set, not both: the CI role trusts either IAM principals "
-                "(with ci_external_id) or an OIDC provider (with ci_oidc_subjects)",
-            )
-        if principals:
+        if self.static_credentials_fallback:
+            check(bool(self.ci_principal_arns), "ci_principal_arns", self.ci_principal_arns,
+                  "at least one principal when static_credentials_fallback = true")
             check(self.ci_external_id is not None, "ci_external_id", self.ci_external_id,
-                  "set when ci_principal_arns is (the CI role requires it on every AssumeRole)")
-            check(not self.ci_oidc_subjects, "ci_oidc_subjects", self.ci_oidc_subjects,
-                  "unset unless ci_oidc_provider_arn is set")
+                  "set when static_credentials_fallback = true (the CI role requires it on every AssumeRole)")
         else:
-            assert self.ci_oidc_provider_arn is not None
-            check(bool(OIDC_PROVIDER_ARN.match(self.ci_oidc_provider_arn)), "ci_oidc_provider_arn",
-                  self.ci_oidc_provider_arn, "an IAM OIDC provider ARN (arn:aws:iam::123456789012:oidc-provider/host)")
+            check(not self.ci_principal_arns, "ci_principal_arns", self.ci_principal_arns,
+                  "unset unless static_credentials_fallback = true (static keys are the documented fallback)")
             check(self.ci_external_id is None, "ci_external_id", "<hidden>",
-                  "unset with ci_oidc_provider_arn (web identity has no external id; ci_oidc_subjects restricts it)")
-            check(bool(self.ci_oidc_subjects), "ci_oidc_subjects", self.ci_oidc_subjects,
-                  "at least one token subject (the `sub` claim) allowed to assume the CI role")
-            for subject in self.ci_oidc_subjects:
-                check(bool(subject) and subject.strip("*:") != "", "ci_oidc_subjects", subject,
-                      "subjects that name a repository or job, not a bare wildcard")
+                  "unset unless static_credentials_fallback = true")
         check(SESSION_SECONDS[0] <= self.ci_max_session_seconds <= SESSION_SECONDS[1], "ci_max_session_seconds",
               self.ci_max_session_seconds, f"{SESSION_SECONDS[0]}..{SESSION_SECONDS[1]}")
 
@@ -211,8 +263,9 @@ class CicdEnvironmentConfig:
     # assume it, and the `shared-cicd` stack's provider for this environment does.
     # Default: the environment's `assume_role_arn`.
     terraform_role_arn: str | None = None
+    # Break-glass principals (people, with MFA or an external id) the deploy role trusts besides
+    # the infrastructure job's id tokens; none by default.
     deploy_principal_arns: tuple[str, ...] = ()
-    deploy_trusts_ci_role: bool = True
     deploy_external_id: str | None = None
     deploy_require_mfa: bool = False
     deploy_max_session_seconds: int = 3600
@@ -222,9 +275,6 @@ class CicdEnvironmentConfig:
         check_role("terraform_role_arn", self.terraform_role_arn)
         check_principals("deploy_principal_arns", self.deploy_principal_arns)
         check_external_id("deploy_external_id", self.deploy_external_id)
-        check(self.deploy_trusts_ci_role or bool(self.deploy_principal_arns), "deploy_principal_arns",
-              self.deploy_principal_arns, "at least one principal when deploy_trusts_ci_role = false "
-              "(else nobody may deploy)")
         check(SESSION_SECONDS[0] <= self.deploy_max_session_seconds <= SESSION_SECONDS[1],
               "deploy_max_session_seconds", self.deploy_max_session_seconds,
               f"{SESSION_SECONDS[0]}..{SESSION_SECONDS[1]}")

@@ -284,9 +284,14 @@ class Monitoring(Construct):
                 description=f"{environment.name}'s Prometheus workspace (written by shared-cicd, read by the API tier)",
             )
 
-    def _grafana_role(self) -> aws.iam_role.IamRole:
+    def _grafana_role(self) -> Any:
+        # Grafana sends aws:SourceArn, its workspace's ARN (Amazon Managed Grafana User Guide,
+        # "Cross-service confused deputy prevention"): this account's workspaces only.
+        account = self._registry_account_token()
         trust = policy.service_trust(self, "GrafanaTrust", sid="GrafanaAssumes", service="grafana.amazonaws.com",
-                                     account_id=self._registry_account_token())
+                                     account_id=account, conditions=[
+                                         {"test": "ArnLike", "variable": "aws:SourceArn",
+                                          "values": [f"arn:{self.partition}:grafana:*:{account}:/workspaces/*"]}])
         return aws.iam_role.IamRole(
             self, "GrafanaRole", name=physical_name(NameKind.IAM_ROLE, self.project, "grafana"),
             description="Amazon Managed Grafana: queries the Prometheus workspaces", assume_role_policy=trust.json,

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from cdktf import TerraformOutput
 from constructs import Construct
 
 from modules import aws, contract
-from modules.cicd.config import CicdConfig
+from modules.cicd.config import CicdConfig, JenkinsOidcConfig
 from modules.cicd.reach import EnvironmentReach
 from modules.core import kms, policy
 from modules.core.naming import NameKind, physical_name
@@ -104,40 +104,106 @@ class ReportTopic(Construct):
         TerraformOutput(self, "TopicArn", value=self.topic.arn, description="Pipeline report topic")
 
 
+# What a plan reads: every service the stacks use, `Describe*`/`List*`/`Get*` only (API Gateway's
+# reads are the `GET` verb). STS is left out: its `Get*` mints credentials (GetSessionToken,
+# GetFederationToken); GetCallerIdentity needs no permission.
+PLAN_READ_SERVICES = (
+    "acm", "application-autoscaling", "aps", "cloudfront", "cloudwatch", "dynamodb", "ec2", "ecr", "ecs",
+    "elasticloadbalancing", "events", "grafana", "iam", "kms", "logs", "rds", "route53", "s3",
+    "secretsmanager", "servicediscovery", "sns", "ssm", "wafv2", "xray",
+)
+# Reads a plan needs none of and that reveal secret values or data: secrets, anything KMS
+# decrypts (SecureString parameters, encrypted objects), bucket objects, an instance's Windows
+# password, log events. An explicit Deny, so no other grant can add them back.
+PLAN_DENIED_READS = (
+    "secretsmanager:GetSecretValue", "secretsmanager:BatchGetSecretValue", "kms:Decrypt",
+    "s3:GetObject", "s3:GetObjectVersion", "ec2:GetPasswordData", "logs:GetLogEvents", "logs:GetLogRecord",
+    "logs:FilterLogEvents", "logs:GetQueryResults",
+)
+
+
+def web_identity_statement(*, sid: str, provider_arn: str, oidc: JenkinsOidcConfig, subjects: Sequence[str],
+                           exact: bool) -> Any:
+    """Tokens of the Jenkins issuer (`provider_arn`) with `aud` = the configured audience and a `sub`
+    among `subjects` (StringEquals when `exact`, else StringLike) may assume the role."""
+    return policy.statement(
+        sid=sid, actions=["sts:AssumeRoleWithWebIdentity"],
+        principals=[{"type": "Federated", "identifiers": [provider_arn]}],
+        conditions=[
+            {"test": "StringEquals", "variable": f"{oidc.host}:aud", "values": [oidc.audience]},
+            {"test": "StringEquals" if exact else "StringLike", "variable": f"{oidc.host}:sub",
+             "values": list(subjects)},
+        ],
+    )
+
+
+class JenkinsIssuer(Construct):
+    """Registers the Jenkins OIDC issuer (`cicd.jenkins_oidc.issuer_url`) as an IAM OIDC identity
+    provider in every account that holds a pipeline role (a role may only trust a provider of its
+    own account), once per account.
+
+    `accounts` pairs each account id with the provider (Terraform's) that works there and a
+    construct id. Attribute: `arns` (account id -> the identity provider's ARN)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, oidc: JenkinsOidcConfig,
+                 accounts: Sequence[tuple[str, Any, str]]) -> None:
+        super().__init__(scope, construct_id)
+        self.arns: dict[str, str] = {}
+        for account, provider, account_construct_id in accounts:
+            if account in self.arns:
+                continue
+            identity_provider = aws.iam_openid_connect_provider.IamOpenidConnectProvider(
+                self, account_construct_id, url=oidc.issuer_url, client_id_list=[oidc.audience],
+                thumbprint_list=list(oidc.thumbprints) or None, provider=provider,
+            )
+            self.arns[account] = identity_provider.arn
+
+
 class Pipeline(Construct):
-    """Creates the roles the pipeline runs as.
+    """Creates the roles the pipeline runs as; Jenkins assumes each with an id token of its OIDC
+    plugin (`sts:AssumeRoleWithWebIdentity`), the role's trust deciding by the token's `sub`:
 
-    - the CI role (registry account) Jenkins assumes: trusted by the principals in
-      `ci_principal_arns` with `ci_external_id`, or by tokens of `ci_oidc_provider_arn`
-      whose subject is in `ci_oidc_subjects`. It may push to the project's
-      repositories only, publish to the report topic, and assume the deploy roles
-      that trust it;
-    - per environment (in its account) a deploy role `<prefix>-deploy`: trusted by the
-      CI role (unless `deploy_trusts_ci_role = false`) and `deploy_principal_arns`,
-      with `deploy_external_id` and/or MFA when the environment asks. It may assume
-      the environment's Terraform role (to apply its stacks), run the Flyway task and
-      follow its logs, roll the API's services, sync the site bucket and invalidate
-      the site's CloudFront distribution, and assume its environment's state-access role
-      in the state account (its Terraform state; the delivery commands read stack
-      outputs there). Resources are named, never
-      `*`, for writes.
+    - the CI role (registry account) `<project>-ci`: `jenkins_oidc.push_subjects` (the
+      application jobs, infrastructure `main`); with `static_credentials_fallback`, also
+      `ci_principal_arns` with `ci_external_id`. It may push to the project's repositories
+      and publish to the report topic. It reaches no deploy or plan role;
+    - per environment (in its account) a plan role `<prefix>-plan`: `jenkins_oidc.plan_subjects`
+      (the infrastructure job's pull requests and `main`). It reads (`Describe*`, `List*`, `Get*`
+      of the services the stacks use, never secret values: `PLAN_DENIED_READS`) and assumes its
+      environment's plan-state role (bootstrap: read the state, take the lock). It writes
+      nothing and cannot reach the Terraform role;
+    - per environment a deploy role `<prefix>-deploy`: `jenkins_oidc.deploy_subjects` exactly
+      (the infrastructure job's `main`), plus break-glass `deploy_principal_arns` (with
+      `deploy_external_id` and/or MFA). It may assume the environment's Terraform role,
+      run the registered migration task (the only role that may: IAM has no condition key for
+      RunTask's overrides) and stop only tasks it started, roll the API's services, sync the
+      site bucket and invalidate its distribution, and assume its environment's state-access
+      role. Resources are named, never `*`, for writes.
 
-    Attributes: `ci_role`, `deploy_roles` (environment name -> role).
+    Attributes: `ci_role`, `plan_roles` and `deploy_roles` (environment name -> role), `issuer`.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: CicdConfig, project: str, partition: str,
-                 repository_arns: Sequence[str], topic: ReportTopic,
-                 environments: Sequence[EnvironmentReach]) -> None:
+                 registry_account_id: str, repository_arns: Sequence[str], topic: ReportTopic,
+                 environments: Sequence[EnvironmentReach], account_of: Callable[[str], str]) -> None:
         super().__init__(scope, construct_id)
         self.partition = partition
         self.project = project
+        assert config.jenkins_oidc is not None, "CicdConfig requires jenkins_oidc"
+        self.oidc = config.jenkins_oidc
+        # Where each role lives, as the target sees accounts (the emulator has one account).
+        accounts = [(account_of(registry_account_id), None, "Registry")]
+        accounts += [(account_of(e.account_id), e.provider, e.construct_id) for e in environments]
+        self.issuer = JenkinsIssuer(self, "JenkinsIssuer", oidc=self.oidc, accounts=accounts)
+        self._account_of = account_of
         self.ci_role = aws.iam_role.IamRole(
             self, "CiRole", name=physical_name(NameKind.IAM_ROLE, project, "ci"),
-            description="Jenkins: pushes images, publishes reports, assumes the deploy roles",
-            assume_role_policy=self._ci_trust(config).json, max_session_duration=config.ci_max_session_seconds,
+            description="Jenkins builds: push images, publish reports",
+            assume_role_policy=self._ci_trust(config, registry_account_id).json,
+            max_session_duration=config.ci_max_session_seconds,
         )
+        self.plan_roles = {e.name: self._plan_role(e) for e in environments}
         self.deploy_roles = {e.name: self._deploy_role(e) for e in environments}
-        assumable = [self.deploy_roles[e.name].arn for e in environments if e.config.cicd.deploy_trusts_ci_role]
         statements = [
             # GetAuthorizationToken has no resource-level permissions: AWS requires "*".
             policy.statement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
@@ -146,49 +212,75 @@ class Pipeline(Construct):
             policy.statement(sid="EncryptReports", actions=["kms:GenerateDataKey", "kms:Decrypt"],
                              resources=[topic.key_arn]),
         ]
-        if assumable:
-            statements.append(policy.statement(sid="AssumeDeployRoles", actions=["sts:AssumeRole"],
-                                               resources=assumable))
         permissions = policy.document(self, "CiPermissions", *statements)
         aws.iam_role_policy.IamRolePolicy(self, "CiRolePolicy", name="pipeline", role=self.ci_role.id,
                                           policy=permissions.json)
-        TerraformOutput(self, "CiRoleArn", value=self.ci_role.arn, description="The role Jenkins assumes")
+        TerraformOutput(self, "CiRoleArn", value=self.ci_role.arn, description="The role Jenkins pushes images as")
 
-    def _ci_trust(self, config: CicdConfig) -> Any:
-        if config.ci_principal_arns:
-            return policy.document(self, "CiTrust", policy.statement(
-                sid="JenkinsAssumes",
+    def _issuer_arn(self, account_id: str) -> str:
+        return self.issuer.arns[self._account_of(account_id)]
+
+    def _ci_trust(self, config: CicdConfig, registry_account_id: str) -> Any:
+        statements = [web_identity_statement(sid="JenkinsJobsPush", provider_arn=self._issuer_arn(registry_account_id),
+                                             oidc=self.oidc, subjects=self.oidc.push_subjects, exact=False)]
+        if config.static_credentials_fallback:
+            statements.append(policy.statement(
+                sid="StaticCredentialsFallback",
                 actions=["sts:AssumeRole"],
                 principals=[{"type": "AWS", "identifiers": list(config.ci_principal_arns)}],
                 conditions=[{"test": "StringEquals", "variable": "sts:ExternalId", "values": [config.ci_external_id]}],
             ))
-        provider = config.ci_oidc_provider_arn or ""
-        host = provider.split(":oidc-provider/", 1)[1]
-        return policy.document(self, "CiTrust", policy.statement(
-            sid="JenkinsTokensAssume",
-            actions=["sts:AssumeRoleWithWebIdentity"],
-            principals=[{"type": "Federated", "identifiers": [provider]}],
-            conditions=[
-                {"test": "StringEquals", "variable": f"{host}:aud", "values": [config.ci_oidc_audience]},
-                {"test": "StringLike", "variable": f"{host}:sub", "values": list(config.ci_oidc_subjects)},
-            ],
+        return policy.document(self, "CiTrust", *statements)
+
+    def _plan_role(self, environment: EnvironmentReach) -> Any:
+        scope = Construct(self, f"{environment.construct_id}Plan")
+        trust = policy.document(scope, "PlanTrust", web_identity_statement(
+            sid="JenkinsPlans", provider_arn=self._issuer_arn(environment.account_id), oidc=self.oidc,
+            subjects=self.oidc.plan_subjects, exact=False,
         ))
+        role = aws.iam_role.IamRole(
+            scope, "PlanRole", name=contract.plan_role_name(environment.prefix),
+            description=f"Plans {environment.name}: reads, reads its state, takes its lock; writes nothing",
+            assume_role_policy=trust.json, max_session_duration=environment.config.cicd.deploy_max_session_seconds,
+            provider=environment.provider,
+        )
+        statements = [
+            policy.statement(sid="ReadEverythingPlanned", resources=["*"], actions=[
+                *(f"{service}:{verb}*" for service in PLAN_READ_SERVICES for verb in ("Describe", "List", "Get")),
+                "apigateway:GET",
+            ]),
+            policy.statement(sid="NoSecretValues", effect="Deny", actions=PLAN_DENIED_READS, resources=["*"]),
+        ]
+        if environment.plan_state_role_arn is not None:
+            statements.append(policy.statement(sid="ReadStateAndLock", actions=["sts:AssumeRole"],
+                                               resources=[environment.plan_state_role_arn]))
+        permissions = policy.document(scope, "PlanPermissions", *statements)
+        aws.iam_role_policy.IamRolePolicy(scope, "PlanRolePolicy", name="plan", role=role.id,
+                                          policy=permissions.json, provider=environment.provider)
+        TerraformOutput(scope, "PlanRoleArn", value=role.arn,
+                        description=f"The role pull requests plan {environment.name} as")
+        return role
 
     def _deploy_role(self, environment: EnvironmentReach) -> aws.iam_role.IamRole:
         scope = Construct(self, environment.construct_id)
         settings = environment.config.cicd
-        principals = [self.ci_role.arn] if settings.deploy_trusts_ci_role else []
-        principals += list(settings.deploy_principal_arns)
-        conditions = []
-        if settings.deploy_external_id is not None:
-            conditions.append({"test": "StringEquals", "variable": "sts:ExternalId",
-                               "values": [settings.deploy_external_id]})
-        if settings.deploy_require_mfa:
-            conditions.append({"test": "Bool", "variable": "aws:MultiFactorAuthPresent", "values": ["true"]})
-        trust = policy.document(scope, "DeployTrust", policy.statement(
-            sid="PipelineAssumes", actions=["sts:AssumeRole"],
-            principals=[{"type": "AWS", "identifiers": principals}], conditions=conditions,
-        ))
+        statements = [web_identity_statement(
+            sid="InfrastructureMainDeploys", provider_arn=self._issuer_arn(environment.account_id), oidc=self.oidc,
+            subjects=self.oidc.deploy_subjects, exact=True,
+        )]
+        if settings.deploy_principal_arns:
+            conditions = []
+            if settings.deploy_external_id is not None:
+                conditions.append({"test": "StringEquals", "variable": "sts:ExternalId",
+                                   "values": [settings.deploy_external_id]})
+            if settings.deploy_require_mfa:
+                conditions.append({"test": "Bool", "variable": "aws:MultiFactorAuthPresent", "values": ["true"]})
+            statements.append(policy.statement(
+                sid="BreakGlassAssumes", actions=["sts:AssumeRole"],
+                principals=[{"type": "AWS", "identifiers": list(settings.deploy_principal_arns)}],
+                conditions=conditions,
+            ))
+        trust = policy.document(scope, "DeployTrust", *statements)
         prefix = environment.prefix
         role = aws.iam_role.IamRole(
             scope, "DeployRole", name=contract.deploy_role_name(prefix),
@@ -214,21 +306,45 @@ class Pipeline(Construct):
             {"test": "StringEquals", "variable": "aws:ResourceTag/project", "values": [self.project]},
             {"test": "StringEquals", "variable": "aws:ResourceTag/environment", "values": [environment.name]},
         ]
+        started_by = contract.deploy_role_name(prefix)
+        cluster_arn = f"arn:{p}:ecs:{region}:{account}:cluster/{cluster}"
+        tasks = f"arn:{p}:ecs:{region}:{account}:task/{cluster}/*"
         return [
             policy.statement(sid="RunTerraform", actions=["sts:AssumeRole"], resources=[environment.terraform_role_arn]),
+            # IAM has no condition key for RunTask's overrides (command, environment): the Service
+            # Authorization Reference lists, for ecs:RunTask, ecs:cluster, ecs:capacity-provider,
+            # ecs:enable-ecs-managed-tags, ecs:enable-execute-command, ecs:propagate-tags,
+            # ecs:task-definition and the tag keys. So this role, which only the infrastructure job's
+            # main branch assumes, is the only one that may run the migration task; without ECS
+            # Exec (no shell into a task holding the master credentials), tagged with the
+            # role's name so it may stop it again.
             policy.statement(
                 sid="RunMigrations", actions=["ecs:RunTask"],
                 resources=[f"arn:{p}:ecs:{region}:{account}:task-definition/{contract.migrations_family(prefix)}:*"],
-                conditions=[{"test": "ArnEquals", "variable": "ecs:cluster",
-                             "values": [f"arn:{p}:ecs:{region}:{account}:cluster/{cluster}"]}],
+                conditions=[
+                    {"test": "ArnEquals", "variable": "ecs:cluster", "values": [cluster_arn]},
+                    {"test": "Bool", "variable": "ecs:enable-execute-command", "values": ["false"]},
+                    {"test": "StringEquals", "variable": f"aws:RequestTag/{contract.STARTED_BY_TAG}",
+                     "values": [started_by]},
+                ],
+            ),
+            # Tags given to RunTask need ecs:TagResource for that call (ecs:CreateAction).
+            policy.statement(
+                sid="TagMigrationTasks", actions=["ecs:TagResource"], resources=[tasks],
+                conditions=[{"test": "StringEquals", "variable": "ecs:CreateAction", "values": ["RunTask"]}],
             ),
             policy.statement(
                 sid="PassMigrationRoles", actions=["iam:PassRole"], resources=migration_roles,
                 conditions=[{"test": "StringEquals", "variable": "iam:PassedToService",
                              "values": ["ecs-tasks.amazonaws.com"]}],
             ),
-            policy.statement(sid="FollowTasks", actions=["ecs:DescribeTasks", "ecs:StopTask"],
-                             resources=[f"arn:{p}:ecs:{region}:{account}:task/{cluster}/*"]),
+            policy.statement(sid="FollowTasks", actions=["ecs:DescribeTasks"], resources=[tasks]),
+            # Only tasks this role started (RunMigrations tags them): never a service's task.
+            policy.statement(
+                sid="StopOwnTasks", actions=["ecs:StopTask"], resources=[tasks],
+                conditions=[{"test": "StringEquals", "variable": f"aws:ResourceTag/{contract.STARTED_BY_TAG}",
+                             "values": [started_by]}],
+            ),
             policy.statement(sid="RollServices", actions=["ecs:DescribeServices", "ecs:UpdateService"],
                              resources=[f"arn:{p}:ecs:{region}:{account}:service/{cluster}/*"]),
             # DescribeTaskDefinition has no resource-level permissions: AWS requires "*" (a read).

@@ -20,6 +20,8 @@ class EnvironmentReach:
     construct_id: str  # `Dev`, from the environment's name
     # Its state-access role in the state account (bootstrap); None when its state is in Terraform Cloud.
     state_role_arn: str | None = None
+    # Its plan-state role there (read the state, take the lock); None with Terraform Cloud.
+    plan_state_role_arn: str | None = None
 
     @property
     def name(self) -> str:

@@ -77,8 +77,9 @@ class CicdStack(TerraformStack):
         self.report_topic = ReportTopic(self, "ReportTopic", config=config, project=shared.project,
                                         region=registry.region, partition=partition, alert_accounts=alert_accounts)
         self.pipeline = Pipeline(self, "Pipeline", config=config, project=shared.project, partition=partition,
+                                 registry_account_id=registry.account_id,
                                  repository_arns=self.registry.repository_arns, topic=self.report_topic,
-                                 environments=reaches)
+                                 environments=reaches, account_of=target.account_id)
         self.monitoring = Monitoring(self, "Monitoring", config=config, project=shared.project, partition=partition,
                                      registry_account_id=registry.account_id, registry_region=registry.region,
                                      topic=self.report_topic, environments=reaches, target=target)
@@ -91,8 +92,10 @@ class CicdStack(TerraformStack):
             account_id=environment.account_id, role_arn=role,
             tags={**self.tags, "environment": environment.name}, target=self.target, alias=environment.name,
         )
-        state_role = (state_access.state_role_arn(shared, environment)
-                      if state_access.uses_state_bucket(environment) else None)
-        return EnvironmentReach(config=environment, prefix=prefix_of(shared, environment), provider=provider,
-                                terraform_role_arn=role, construct_id=construct_id(environment.name),
-                                state_role_arn=state_role)
+        in_bucket = state_access.uses_state_bucket(environment)
+        return EnvironmentReach(
+            config=environment, prefix=prefix_of(shared, environment), provider=provider,
+            terraform_role_arn=role, construct_id=construct_id(environment.name),
+            state_role_arn=state_access.state_role_arn(shared, environment) if in_bucket else None,
+            plan_state_role_arn=state_access.plan_state_role_arn(shared, environment) if in_bucket else None,
+        )

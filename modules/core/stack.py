@@ -32,7 +32,7 @@ def aws_provider(
         "default_tags": [aws.provider.AwsProviderDefaultTags(tags=tags)],
         **target.provider_settings(),
     }
-    role = target.role_arn(role_arn)
+    role = target.provider_role_arn(role_arn)
     if role:
         settings["assume_role"] = [aws.provider.AwsProviderAssumeRole(
             role_arn=role, session_name=f"cdktf-{tags.get('environment', 'shared')}"

@@ -10,7 +10,10 @@ one place, and never reaches what real accounts get:
 - the resource types moto does not implement, which constructs leave out when
   `target.supports(type)` is false;
 - `ignore_changes` for attributes moto reports back differently from what was
-  sent (drift that is moto's, not ours), so a second plan is clean.
+  sent (drift that is moto's, not ours), so a second plan is clean;
+- moto's one account (`account_id`): what IAM allows once per account is created once
+  (the Jenkins issuer's OIDC provider, one per pipeline account on AWS; modules/cicd/pipeline.py
+  groups accounts by `account_id`).
 """
 
 from __future__ import annotations
@@ -65,16 +68,26 @@ EMULATOR_IGNORE_CHANGES: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """`Target()` is a real AWS account; `Target(emulator_endpoint=url)` is the emulator."""
+    """`Target()` is a real AWS account; `Target(emulator_endpoint=url)` is the emulator.
+
+    `plan_only`: the stacks are only planned, by a principal that may read and nothing more (the
+    pipeline's plan roles): providers assume no role (they run as the caller, which is already the
+    plan role), and backends reach state through the read-and-lock role the stack names for it.
+    """
 
     emulator_endpoint: str | None = None
+    plan_only: bool = False
 
     @classmethod
     def from_environ(cls) -> Target:
-        """`CDKTF_TARGET=local` with `EMULATOR_ENDPOINT=http://127.0.0.1:PORT` selects the emulator."""
+        """`CDKTF_TARGET=local` with `EMULATOR_ENDPOINT=http://127.0.0.1:PORT` selects the emulator;
+        `CDKTF_PLAN_ONLY=true` synthesizes for plans by a read-only principal."""
         kind = os.environ.get("CDKTF_TARGET", "aws")
+        plan_only = os.environ.get("CDKTF_PLAN_ONLY", "false")
+        if plan_only not in ("true", "false"):
+            raise ValueError(f"CDKTF_PLAN_ONLY must be 'true' or 'false', got {plan_only!r}")
         if kind == "aws":
-            return cls()
+            return cls(plan_only=plan_only == "true")
         if kind == "local":
             endpoint = os.environ.get("EMULATOR_ENDPOINT", "")
             if not endpoint.startswith("http://127.0.0.1:"):
@@ -92,7 +105,12 @@ class Target:
         return EMULATOR_ACCOUNT_ID if self.is_emulator else configured
 
     def role_arn(self, configured: str | None) -> str | None:
+        """The role a backend assumes (the emulator has no roles)."""
         return None if self.is_emulator else configured
+
+    def provider_role_arn(self, configured: str | None) -> str | None:
+        """The role a provider assumes: none on the emulator, and none for a plan-only synth."""
+        return None if self.is_emulator or self.plan_only else configured
 
     def supports(self, resource_type: str) -> bool:
         """False for resource types the target cannot create; constructs leave those out."""

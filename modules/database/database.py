@@ -217,9 +217,13 @@ class Database(Construct):
             lifecycle=REPLACE_FIRST,
         )
 
-    def _monitoring_role(self) -> aws.iam_role.IamRole:
+    def _monitoring_role(self) -> Any:
+        # Enhanced Monitoring sends aws:SourceArn, the DB instance's ARN (Amazon RDS User Guide,
+        # "Setting up and enabling Enhanced Monitoring", confused deputy): this stack's instances only.
+        instances = f"arn:{self.partition}:rds:{self.region}:{self.account}:db:{self.identifier}*"
         trust = policy.service_trust(self, "MonitoringTrust", sid="EnhancedMonitoringAssumes",
-                                     service="monitoring.rds.amazonaws.com", account_id=self.account)
+                                     service="monitoring.rds.amazonaws.com", account_id=self.account, conditions=[
+                                         {"test": "ArnLike", "variable": "aws:SourceArn", "values": [instances]}])
         role = aws.iam_role.IamRole(
             self, "MonitoringRole", name=physical_name(NameKind.IAM_ROLE, self.prefix, "rds-monitoring"),
             assume_role_policy=trust.json,

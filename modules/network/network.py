@@ -175,8 +175,12 @@ class Network(Construct):
             self, "FlowLogGroup", name=physical_name(NameKind.LOG_GROUP, log_group_name),
             retention_in_days=self.config.flow_log_retention_days, kms_key_id=key.arn, lifecycle=self.keep,
         )
+        # Flow logs send aws:SourceArn, the flow log's ARN (Amazon VPC User Guide, "IAM role for
+        # publishing flow logs to CloudWatch Logs"): only this account's flow logs in this region.
         trust = policy.service_trust(self, "FlowLogTrust", sid="VpcFlowLogsAssumes",
-                                     service="vpc-flow-logs.amazonaws.com", account_id=account)
+                                     service="vpc-flow-logs.amazonaws.com", account_id=account, conditions=[
+                                         {"test": "ArnLike", "variable": "aws:SourceArn",
+                                          "values": [f"arn:{part}:ec2:{region}:{account}:vpc-flow-log/*"]}])
         role = aws.iam_role.IamRole(
             self, "FlowLogRole", name=physical_name(NameKind.IAM_ROLE, self.prefix, "vpc-flow-logs-delivery"),
             assume_role_policy=trust.json,

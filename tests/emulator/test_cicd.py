@@ -38,8 +38,13 @@ def test_emulator_leaves_out_only_what_moto_lacks(emulator_synth, synth):
     emulated = emulator_synth.stack(STACK).json["resource"]
     real = synth.stack(STACK).json["resource"]
     assert set(real) - set(emulated) == {"aws_grafana_workspace", "aws_prometheus_alert_manager_definition"}
+    # The Jenkins issuer is registered once per account: four accounts on AWS (registry 111111111111,
+    # dev, stage, prod in environments/*.hcl), one in moto (123456789012 stands for all of them).
+    per_account = {"aws_iam_openid_connect_provider": (4, 1)}
     for resource_type in emulated:
-        assert len(emulated[resource_type]) == len(real[resource_type]), resource_type
+        expected = per_account.get(resource_type)
+        counts = (len(real[resource_type]), len(emulated[resource_type]))
+        assert counts == expected if expected else counts[0] == counts[1], resource_type
 
 
 def test_shared_cicd_state_lives_in_the_state_bucket(applied, emulator):
@@ -78,16 +83,25 @@ def test_report_topic_is_encrypted_and_mails_the_platform_team(applied, emulator
 
 
 def test_pipeline_roles_exist_with_their_trust(applied, emulator):
+    """The Jenkins issuer is an IAM OIDC provider (one: moto has one account), and every pipeline
+    role trusts its tokens by aud and sub (environments/shared.hcl jenkins_oidc)."""
     iam = emulator.boto3_client("iam")
+    (provider,) = iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
+    assert provider["Arn"].endswith(":oidc-provider/jenkins.webapp.example.com/oidc")
+    described = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=provider["Arn"])
+    assert described["ClientIDList"] == ["sts.amazonaws.com"]
+    host = "jenkins.webapp.example.com/oidc"
+    main = "https://jenkins.webapp.example.com/job/webapp-infra/job/main/"
     ci = iam.get_role(RoleName="webapp-ci")["Role"]
     (statement,) = ci["AssumeRolePolicyDocument"]["Statement"]
-    assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": "webapp-jenkins-ci"}}
-    prod = iam.get_role(RoleName="webapp-prod-deploy")["Role"]
-    (statement,) = prod["AssumeRolePolicyDocument"]["Statement"]
-    assert statement["Principal"] == {"AWS": "arn:aws:iam::111111111111:role/webapp-jenkins-prod-approvals"}
-    for env in ("dev", "stage"):
-        trust = iam.get_role(RoleName=f"webapp-{env}-deploy")["Role"]["AssumeRolePolicyDocument"]
-        assert trust["Statement"][0]["Principal"]["AWS"] == ci["Arn"]
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    assert statement["Principal"] == {"Federated": provider["Arn"]}
+    for env in ("dev", "stage", "prod"):
+        (deploy,) = iam.get_role(RoleName=f"webapp-{env}-deploy")["Role"]["AssumeRolePolicyDocument"]["Statement"]
+        assert deploy["Condition"] == {"StringEquals": {f"{host}:aud": "sts.amazonaws.com", f"{host}:sub": main}}
+        (plan,) = iam.get_role(RoleName=f"webapp-{env}-plan")["Role"]["AssumeRolePolicyDocument"]["Statement"]
+        assert plan["Principal"] == {"Federated": provider["Arn"]}
+        assert plan["Condition"]["StringEquals"] == {f"{host}:aud": "sts.amazonaws.com"}
 
 
 def test_each_environment_has_a_workspace_with_rules_and_parameters(applied, emulator):

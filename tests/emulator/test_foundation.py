@@ -57,6 +57,16 @@ def test_bootstrap_creates_a_state_access_role_per_environment(bootstrapped, emu
         document = json.loads(document) if isinstance(document, str) else document
         writes = next(s for s in document["Statement"] if s["Sid"] == "ReadWriteState")
         assert writes["Resource"] == f"arn:aws:s3:::{STATE_BUCKET}/{env}/*"
+        # Its plans' read-and-lock role: trusted by the environment's plan role only.
+        plan = iam.get_role(RoleName=f"webapp-{env}-tfstate-plan")["Role"]["AssumeRolePolicyDocument"]
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        (statement,) = plan["Statement"]
+        assert statement["Condition"]["ArnEquals"]["aws:PrincipalArn"] == f"arn:aws:iam::{account}:role/webapp-{env}-plan"
+        policy = iam.get_role_policy(RoleName=f"webapp-{env}-tfstate-plan", PolicyName="terraform-state-plan")
+        document = policy["PolicyDocument"]
+        document = json.loads(document) if isinstance(document, str) else document
+        reads = next(s for s in document["Statement"] if s["Sid"] == "ReadState")
+        assert reads["Action"] == "s3:GetObject" and reads["Resource"] == f"arn:aws:s3:::{STATE_BUCKET}/{env}/*"
 
 
 def test_state_written_through_the_backend_is_under_the_state_key(bootstrapped, emulator):

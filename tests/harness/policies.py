@@ -95,6 +95,9 @@ class Policies:
             "aws_cloudwatch_log_group": lambda: f"arn:aws:logs:{region}:{account}:log-group:{field('name')}",
             "aws_dynamodb_table": lambda: f"arn:aws:dynamodb:{region}:{account}:table/{field('name')}",
             "aws_ecr_repository": lambda: f"arn:aws:ecr:{region}:{account}:repository/{field('name')}",
+            # IAM identifiers: arn:aws:iam::<account>:oidc-provider/<url without https://>.
+            "aws_iam_openid_connect_provider": lambda: f"arn:aws:iam::{account}:oidc-provider/"
+                                                       f"{field('url').removeprefix('https://')}",
             "aws_iam_role": lambda: f"arn:aws:iam::{account}:role/{config.get('path', '/').lstrip('/')}{field('name')}",
             "aws_prometheus_workspace": lambda: f"arn:aws:aps:{region}:{account}:workspace/ws-{example_id}",
             "aws_secretsmanager_secret": lambda: f"arn:aws:secretsmanager:{region}:{account}:secret:{field('name')}-AbCdEf",
