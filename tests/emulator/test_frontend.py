@@ -56,7 +56,10 @@ def variant_environments(directory, zone_id):
     """`environments/` plus `qa.hcl`: dev's file with the frontend block above and a dns block
     naming the zone by id (so the apply passes the zone's postcondition: modules/core/dns.py)."""
     shutil.copytree(ENVIRONMENTS_DIR, directory)
-    text = (directory / "dev.hcl").read_text()
+    # qa is an environment of its own: its own account and VPC range (the loader checks every file,
+    # and an account holds one environment); on the emulator every account is moto's anyway.
+    text = (directory / "dev.hcl").read_text().replace("222222222222", "555555555555")
+    text = text.replace('"10.10.0.0/16"', '"10.50.0.0/16"')
     start = text.index("\nfrontend {")
     end = text.index("\n}\n", start) + 3
     (directory / "qa.hcl").write_text(text[:start] + VARIANT_FRONTEND % {"zone_id": zone_id} + text[end:])

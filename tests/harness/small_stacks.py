@@ -82,7 +82,7 @@ def stacks(endpoint: str, bucket: str, table: str, env: str, *, revision: str = 
                 "username": "app", "password": "not-a-secret-1", "skip_final_snapshot": True,
                 "vpc_security_group_ids": ["${aws_security_group.db.id}"],
                 "lifecycle": {"create_before_destroy": True,
-                              "ignore_changes": list(EMULATOR_IGNORE_CHANGES["aws_db_instance"])},
+                              "ignore_changes": list(EMULATOR_IGNORE_CHANGES.get("aws_db_instance", ()))},
             }},
         }, {"endpoint": {"value": "${aws_db_instance.db.address}"}}, remote_network(endpoint, bucket, env)),
         f"{env}-api": stack("api", {
@@ -98,7 +98,7 @@ def stacks(endpoint: str, bucket: str, table: str, env: str, *, revision: str = 
                 "launch_type": "FARGATE",
                 "network_configuration": {"subnets": ["${aws_subnet.app.id}"]},
                 # what moto echoes back differently, as the emulator target ignores it (modules/core/target.py)
-                "lifecycle": {"ignore_changes": list(EMULATOR_IGNORE_CHANGES["aws_ecs_service"])},
+                "lifecycle": {"ignore_changes": list(EMULATOR_IGNORE_CHANGES.get("aws_ecs_service", ()))},
             }},
             "aws_subnet": {"app": {"vpc_id": network_id, "cidr_block": "10.42.1.0/24"}},
             "aws_cloudwatch_metric_alarm": {"cpu": {
