@@ -46,6 +46,8 @@ EMULATOR_UNSUPPORTED_RESOURCE_TYPES = frozenset({
     "aws_grafana_workspace_saml_configuration",
     # moto 5.2.5 has no StartDBInstanceAutomatedBackupsReplication (measured: not in moto/rds/responses.py).
     "aws_db_instance_automated_backups_replication",
+    # moto 5.2.5 answers CreateMonitoringSubscription with 404 (measured: prod-frontend's apply, issue 22).
+    "aws_cloudfront_monitoring_subscription",
 })
 
 # Attributes moto echoes back differently, so a second plan would never be clean. Each entry names

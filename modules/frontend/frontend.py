@@ -97,7 +97,8 @@ class Frontend(Construct):
 
         self.bucket_name = self.bucket.bucket
         self.distribution_id = self.distribution.id
-        if config.additional_metrics:
+        # moto has no CreateMonitoringSubscription: the emulator target leaves the subscription out.
+        if config.additional_metrics and self.stack.target.supports("aws_cloudfront_monitoring_subscription"):
             module = aws.cloudfront_monitoring_subscription
             module.CloudfrontMonitoringSubscription(
                 self, "AdditionalMetrics", distribution_id=self.distribution.id,
