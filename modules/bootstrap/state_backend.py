@@ -177,24 +177,31 @@ class StateAccess(Construct):
                                  {"test": "ArnLike", "variable": "kms:EncryptionContext:aws:s3:arn",
                                   "values": [objects]},
                              ]),
-            # DynamoDB decrypts the table key with the caller's permissions (and caches it per caller).
-            policy.statement(sid="LockTableKey",
-                             actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"],
-                             resources=[key_arn],
-                             conditions=[
-                                 {"test": "StringEquals", "variable": "kms:ViaService",
-                                  "values": [f"dynamodb.{state.region}.amazonaws.com"]},
-                                 {"test": "StringEquals", "variable": "kms:EncryptionContext:aws:dynamodb:tableName",
-                                  "values": [state.lock_table]},
-                             ]),
-            policy.statement(sid="LockTableKeyDescribe", actions=["kms:DescribeKey"], resources=[key_arn],
-                             conditions=[{"test": "StringEquals", "variable": "kms:ViaService",
-                                          "values": [f"dynamodb.{state.region}.amazonaws.com"]}]),
+            *lock_table_key(state, key_arn),
         )
         aws.iam_role_policy.IamRolePolicy(self, "RolePolicy", name="terraform-state", role=self.role.id,
                                           policy=permissions.json)
         TerraformOutput(self, "RoleArn", value=self.role.arn,
                         description=f"The role {environment.name}'s stacks reach their state through")
+
+
+def lock_table_key(state: Any, key_arn: str) -> list[Any]:
+    """The lock table's key, through DynamoDB only: both state-access roles take the lock, and
+    DynamoDB decrypts the table key with the caller's permissions (and caches it per caller)."""
+    return [
+        policy.statement(sid="LockTableKey",
+                         actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"],
+                         resources=[key_arn],
+                         conditions=[
+                             {"test": "StringEquals", "variable": "kms:ViaService",
+                              "values": [f"dynamodb.{state.region}.amazonaws.com"]},
+                             {"test": "StringEquals", "variable": "kms:EncryptionContext:aws:dynamodb:tableName",
+                              "values": [state.lock_table]},
+                         ]),
+        policy.statement(sid="LockTableKeyDescribe", actions=["kms:DescribeKey"], resources=[key_arn],
+                         conditions=[{"test": "StringEquals", "variable": "kms:ViaService",
+                                      "values": [f"dynamodb.{state.region}.amazonaws.com"]}]),
+    ]
 
 
 class PlanStateAccess(Construct):
@@ -264,18 +271,7 @@ class PlanStateAccess(Construct):
                                  {"test": "ArnLike", "variable": "kms:EncryptionContext:aws:s3:arn",
                                   "values": [lock_files]},
                              ]),
-            policy.statement(sid="LockTableKey",
-                             actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"],
-                             resources=[key_arn],
-                             conditions=[
-                                 {"test": "StringEquals", "variable": "kms:ViaService",
-                                  "values": [f"dynamodb.{state.region}.amazonaws.com"]},
-                                 {"test": "StringEquals", "variable": "kms:EncryptionContext:aws:dynamodb:tableName",
-                                  "values": [state.lock_table]},
-                             ]),
-            policy.statement(sid="LockTableKeyDescribe", actions=["kms:DescribeKey"], resources=[key_arn],
-                             conditions=[{"test": "StringEquals", "variable": "kms:ViaService",
-                                          "values": [f"dynamodb.{state.region}.amazonaws.com"]}]),
+            *lock_table_key(state, key_arn),
         )
         aws.iam_role_policy.IamRolePolicy(self, "RolePolicy", name="terraform-state-plan", role=self.role.id,
                                           policy=permissions.json)
