@@ -23,7 +23,7 @@ from tests.harness.checks import check, pack_context
 Stacks = dict[str, dict[str, Any]]
 
 # The score recorded in README.md ("What the checks guarantee"); the suite fails below it.
-RECORDED_CAUGHT, RECORDED_TOTAL = 24, 24
+RECORDED_CAUGHT, RECORDED_TOTAL = 25, 25
 
 
 def resource(stacks: Stacks, stack: str, resource_type: str, path_suffix: str) -> dict[str, Any]:
@@ -156,6 +156,11 @@ def _prod_database_key_unprotected(s: Stacks, _e: Stacks) -> None:
     del resource(s, "prod-database", "aws_kms_key", "Database/Key")["lifecycle"]
 
 
+def _prod_api_log_group_unprotected(s: Stacks, _e: Stacks) -> None:
+    # A destroyed log group takes its events with it: an audit trail lost by a rename.
+    del resource(s, "prod-api", "aws_cloudwatch_log_group", "Service1/LogGroup")["lifecycle"]
+
+
 def _public_subnets_through_nat(s: Stacks, _e: Stacks) -> None:
     route = resource(s, "prod-network", "aws_route", "Network/PublicDefaultRoute")
     del route["gateway_id"]
@@ -221,6 +226,8 @@ CATALOGUE = (
              _prod_database_deletable),
     Mutation("production database key without prevent_destroy", "property", ("WEBAPP-STATE-1",),
              _prod_database_key_unprotected),
+    Mutation("production service log group without prevent_destroy", "property", ("WEBAPP-STATE-1",),
+             _prod_api_log_group_unprotected),
     Mutation("public subnets routed through NAT", "property", ("WEBAPP-NET-3",), _public_subnets_through_nat),
     Mutation("CloudFront cache policy id with a typo", "property", ("WEBAPP-EDGE-2",), _cache_policy_typo),
     Mutation("API WAF only counts the common rule set", "property", ("WEBAPP-EDGE-1",), _api_common_rules_only_counted),

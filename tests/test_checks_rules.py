@@ -64,6 +64,13 @@ def test_the_noncompliant_fixtures_name_the_resource_at_fault():
         assert expected in {where for where, _ in rule(rule_id).check(stack, context)}, rule_id
 
 
+def test_stateful_rule_counts_a_log_group_as_stateful():
+    # Destroying a log group deletes its events (CloudWatch Logs DeleteLogGroup).
+    stack, context = load("WEBAPP-STATE-1", "noncompliant")
+    found = {where for where, _ in rule("WEBAPP-STATE-1").check(stack, context)}
+    assert "aws_cloudwatch_log_group.Logs" in found
+
+
 def test_stateful_rule_spares_non_production_environments():
     stack, context = load("WEBAPP-STATE-1", "noncompliant")
     stack.json["provider"]["aws"][0]["default_tags"] = [{"tags": {"environment": "dev"}}]

@@ -7,10 +7,11 @@ from typing import Any
 
 from checks.rules.stack import Stack, address, references
 
-# What holds data that a destroy would lose. Log groups are not in the list yet (see README:
-# "What the checks guarantee"); KMS keys are, when they encrypt one of these.
+# What holds data that a destroy would lose (a log group's destroy deletes its events); KMS keys
+# are in it too, when they encrypt one of these.
 STATEFUL = ("aws_db_instance", "aws_rds_cluster", "aws_s3_bucket", "aws_dynamodb_table", "aws_ecr_repository",
-            "aws_secretsmanager_secret", "aws_prometheus_workspace", "aws_efs_file_system")
+            "aws_secretsmanager_secret", "aws_prometheus_workspace", "aws_efs_file_system",
+            "aws_cloudwatch_log_group")
 # Arguments that, when true, let terraform destroy a resource with its contents.
 FORCE = {"aws_s3_bucket": "force_destroy", "aws_ecr_repository": "force_delete"}
 # Arguments that must be true for the service to refuse a delete.

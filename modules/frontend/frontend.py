@@ -52,7 +52,8 @@ class Frontend(Construct):
       Route 53 zone, the host name as alias (TLSv1.2_2021, SNI), A and AAAA
       alias records. Without: CloudFront's default domain and certificate.
 
-    `prevent_destroy` on both buckets and the key follows `config.prevent_destroy`;
+    `prevent_destroy` on both buckets, the site key and the WAF log group and its key follows
+    `config.prevent_destroy`;
     `force_destroy` is always off, so a bucket holding objects is never deleted.
 
     Attributes: `bucket_name`, `distribution_id`, `distribution_arn`,
@@ -422,10 +423,10 @@ class Frontend(Construct):
         )
         key = kms.key(self, "WafLogKey", description=f"Encrypts {self.prefix} frontend WAF logs",
                       policy_json=key_policy.json, alias_prefix=self.prefix, alias="frontend-waf-logs",
-                      provider=provider)
+                      provider=provider, lifecycle=self.keep)
         log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
             self, "WafLogGroup", provider=provider, name=log_group_name,
-            retention_in_days=self.config.log_retention_days, kms_key_id=key.arn,
+            retention_in_days=self.config.log_retention_days, kms_key_id=key.arn, lifecycle=self.keep,
         )
         aws.wafv2_web_acl_logging_configuration.Wafv2WebAclLoggingConfiguration(
             self, "WebAclLogging", provider=provider, resource_arn=acl_arn,
