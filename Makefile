@@ -15,7 +15,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: synth test test-fast test-emulator snapshot-update lint bench install venv checkov-venv cdktf-synth clean deploy-frontend \
         checkov plan-env apply-env role grafana diagrams \
-        release promote migrate verify apply-migrations check mirror-collector drift plan-release apply-release notify
+        release promote migrate verify apply-migrations check cost mirror-collector drift plan-release apply-release notify
 
 # ENVIRONMENTS=dev,stage limits the run to some environments.
 synth: $(VENV)/.synced
@@ -39,6 +39,12 @@ snapshot-update: $(VENV)/.synced
 # options, e.g. CHECK_ARGS="--emulator cdktf.local" for WEBAPP-TARGET-1.
 check: $(VENV)/.synced
 	$(PY) -m checks cdktf.out $(CHECK_ARGS)
+
+# Each environment's estimated monthly cost from cdktf.out/ (make synth first) and the dated price table
+# checks/cost/prices.toml (README: "What it costs"). COST_ARGS adds options, e.g.
+#   make cost COST_ARGS="--environment prod --assume api_requests_million=30 --sources"
+cost: $(VENV)/.synced
+	$(PY) -m checks.cost cdktf.out $(COST_ARGS)
 
 # Publish a built frontend to an environment (README: "Publishing the frontend"), e.g.
 #   make deploy-frontend ENV=stage DIR=dist ARGS="--wait --keep-old-days 7"
