@@ -169,7 +169,7 @@ def _api_stage(config: dict[str, Any], context: _Context) -> Lines:
 def _web_acl(config: dict[str, Any], context: _Context) -> Lines:
     rules = as_list(config.get("rule"))
     yield "waf_web_acl_month", 1, f"1 {config.get('scope', '').lower()} web ACL"
-    yield "waf_rule_month", len(rules), f"{len(rules)} rules"
+    yield "waf_rule_month", len(rules), f"{len(rules)} rule{'s' if len(rules) != 1 else ''}"
     for rule in rules:
         group = (rule.get("statement") or {}).get("managed_rule_group_statement") or {}
         if group.get("name") in PAID_RULE_GROUPS:
@@ -194,10 +194,12 @@ def _alarm(config: dict[str, Any], context: _Context) -> Lines:
     queries = as_list(config.get("metric_query"))
     metrics = [query["metric"] for query in queries if query.get("metric")] if queries else [config]
     high = [m for m in metrics if 0 < int(m.get("period") or 60) < 60]
-    if len(metrics) > len(high):
-        yield "cloudwatch_alarm_metric_month", len(metrics) - len(high), f"{len(metrics) - len(high)} alarm metrics"
+    standard = len(metrics) - len(high)
+    if standard:
+        yield "cloudwatch_alarm_metric_month", standard, f"{standard} alarm metric{'s' if standard > 1 else ''}"
     if high:
-        yield "cloudwatch_alarm_high_resolution_metric_month", len(high), f"{len(high)} high-resolution alarm metrics"
+        yield ("cloudwatch_alarm_high_resolution_metric_month", len(high),
+               f"{len(high)} high-resolution alarm metric{'s' if len(high) > 1 else ''}")
 
 
 def _dashboard(config: dict[str, Any], context: _Context) -> Lines:
