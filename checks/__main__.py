@@ -11,7 +11,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from checks.rules import RULES, SUPPRESSIONS_FILE, Context, SuppressionError, load_suppressions, read_stacks, run
+from checks.rules import RULES, SUPPRESSIONS_FILE, Context, SuppressionError, load_suppressions, run
+from checks.rules.stack import read_stacks
 
 PROJECT = Path(__file__).resolve().parent.parent
 

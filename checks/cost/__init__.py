@@ -9,7 +9,6 @@ Every resource type the stacks may contain is in exactly one of three tables bel
 
 from __future__ import annotations
 
-import json
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -418,13 +417,6 @@ def _usage_lines(stack: Stack, context: _Context, assume: Assumptions, table: Pr
         yield line("aws_ecr_repository", name, config, "ecr_storage_gb_month", assume.image_gb * len(repositories),
                    f"{len(repositories)} repositories x {assume.image_gb:g} GB of images (assumed)")
 
-
-def read_stacks(outdir: Path) -> list[Stack]:
-    stacks_dir = outdir / "stacks"
-    if not stacks_dir.is_dir():
-        return []
-    return [Stack(d.name, json.loads((d / "cdk.tf.json").read_text())) for d in sorted(stacks_dir.iterdir())
-            if (d / "cdk.tf.json").is_file()]
 
 
 def total(lines: Iterable[Line]) -> tuple[float, int]:

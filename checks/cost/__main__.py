@@ -21,9 +21,9 @@ from checks.cost import (
     estimate,
     knob,
     load_prices,
-    read_stacks,
     total,
 )
+from checks.rules.stack import read_stacks
 
 
 def parser() -> argparse.ArgumentParser:
@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         assumptions = _assumptions(args.assume)
         table = load_prices(args.prices)
-        stacks = read_stacks(args.outdir)
+        stacks = list(read_stacks(args.outdir).values())
         if not stacks:
             raise FileNotFoundError(f"no stacks under {args.outdir}/stacks (run `make synth` first)")
         result = estimate(stacks, table, assumptions)

@@ -9,7 +9,6 @@ checks guarantee").
 from __future__ import annotations
 
 import fnmatch
-import json
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -140,8 +139,3 @@ def run(stacks: Iterable[Stack], context: Context,
         (suppressed if any(s.matches(finding) for s in suppressions) else unexplained).append(finding)
     return unexplained, suppressed
 
-
-def read_stacks(outdir: Path) -> dict[str, Stack]:
-    """The stacks `cdktf synth` wrote into `outdir` (`cdktf.out`), by name."""
-    return {path.parent.name: Stack(path.parent.name, json.loads(path.read_text()))
-            for path in sorted((outdir / "stacks").glob("*/cdk.tf.json"))}

@@ -3,9 +3,11 @@ documents they point at, and the region and account each resource's provider is 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 # `${aws_s3_bucket.Name.arn}`, `${data.aws_iam_policy_document.Name.json}`: a reference's type and name.
@@ -125,3 +127,9 @@ def conditions(statement: dict[str, Any]) -> dict[str, list[str]]:
 
 def address(resource_type: str, name: str) -> str:
     return f"{resource_type}.{name}"
+
+
+def read_stacks(outdir: Path) -> dict[str, Stack]:
+    """The stacks `cdktf synth` wrote into `outdir` (`cdktf.out`), by name."""
+    return {path.parent.name: Stack(path.parent.name, json.loads(path.read_text()))
+            for path in sorted((outdir / "stacks").glob("*/cdk.tf.json"))}
