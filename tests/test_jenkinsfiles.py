@@ -148,7 +148,7 @@ def test_release_targets_plan_and_apply_only_the_api_stack():
     assert "-m delivery apply" in apply and "--release" in apply and '--plans "plans/release-$(ENV)"' in apply
 
 
-MAIN_STAGES = ["Plan dev", "Apply dev", "Plan stage", "Approve stage", "Apply stage", "Plan prod", "Approve prod",
+MAIN_STAGES = ["Migrate dev", "Plan dev", "Apply dev", "Plan stage", "Approve stage", "Apply stage", "Plan prod", "Approve prod",
                "Apply prod"]
 
 
@@ -185,23 +185,89 @@ def test_infra_pipeline_plans_then_asks_then_applies_that_saved_plan_per_environ
 def test_each_release_follows_the_approved_apply_then_migrates_applies_its_saved_plan_and_verifies():
     """Issue 17 with issue 16: per environment, after the approval: the saved infrastructure plan,
     (stage, prod) the promotion, migrations, the release-scoped saved plan and its apply, verify;
-    a failed verify reverts the release commit."""
+    a failed verify reverts the release commit. dev's migrations run before its plan (next test)."""
     text = strip_comments(INFRA.read_text())
     body = function_body(text, "releaseEnvironment")
-    steps = [body.index(s) for s in ("make synth", "asDeployRole(", "make apply-migrations", "make migrate",
-                                     "make plan-release", "make apply-release", "make verify",
-                                     "revertRelease(environment)", "error(")]
+    assert body.index("migrateRelease(environment)") < body.index("rollRelease(environment)")
+    migrate = function_body(text, "migrateRelease")
+    steps = [migrate.index(s) for s in ('fileExists("environments/${environment}.release.hcl")', "return",
+                                        "make synth", "asDeployRole(", "make apply-migrations", "make migrate")]
     assert steps == sorted(steps)
-    assert "plan-env" not in body and "apply-env" not in body, "a release applies <env>-api only (issue 16)"
+    roll = function_body(text, "rollRelease")
+    steps = [roll.index(s) for s in ("make synth", "asDeployRole(", "make plan-release", "make apply-release",
+                                     "make verify", "revertRelease(environment)", "error(")]
+    assert steps == sorted(steps)
+    for part in (migrate, roll):
+        assert "plan-env" not in part and "apply-env" not in part, "a release applies <env>-api only (issue 16)"
     for source, environment in ((None, "dev"), ("dev", "stage"), ("stage", "prod")):
         (stage,) = blocks(text, f"stage('Apply {environment}')")
         order = [stage.index(f"applyEnvironment('{environment}')")]
         if source:
             order.append(stage.index(f"promoteRelease('{source}', '{environment}')"))
-        order.append(stage.index(f"releaseEnvironment('{environment}')"))
+        order.append(stage.index(f"{'rollRelease' if environment == 'dev' else 'releaseEnvironment'}('{environment}')"))
         assert order == sorted(order), environment
     assert [s for s in stages(text) if s.startswith(("Approve", "Apply"))] == [
         "Apply dev", "Approve stage", "Apply stage", "Approve prod", "Apply prod"]
+
+
+def release_events(text: str) -> list[tuple[str, str]]:
+    """What a build of main does to each environment's services, in stage order: ("release", env) when
+    env's release file changes (dev's: already on main when the build starts, from an accepted
+    release/* branch; the others': promoteRelease), ("migrate", env) when a step runs its migrations,
+    ("roll", env) when a step applies a plan that may roll its services."""
+    rolls = {"applyEnvironment": "make apply-env", "rollRelease": "make apply-release"}
+    assert "make migrate" in function_body(text, "migrateRelease")
+    for function, call in rolls.items():
+        assert call in function_body(text, function), function
+    release = function_body(text, "releaseEnvironment")
+    assert release.index("migrateRelease(environment)") < release.index("rollRelease(environment)")
+    events = [("release", "dev")]
+    for name in stages(text):
+        if name not in MAIN_STAGES:
+            continue
+        (stage,) = blocks(text, f"stage('{name}')")
+        for call in re.finditer(r"(\w+)\('(?:([a-z]+)', )?'?([a-z]+)'\)", blocks(stage, "steps")[0]):
+            function, environment = call.group(1), call.group(3)
+            if function == "promoteRelease":
+                events.append(("release", environment))
+            elif function == "migrateRelease":
+                events.append(("migrate", environment))
+            elif function in rolls:
+                events.append(("roll", environment))
+            elif function == "releaseEnvironment":
+                events += [("migrate", environment), ("roll", environment)]
+    return events
+
+
+def migrated_before_rolled(events: list[tuple[str, str]], environment: str) -> bool:
+    """The environment's release changes once, and its migrations run after that and before the next
+    step that may roll its services."""
+    mine = [kind for kind, env in events if env == environment]
+    if mine.count("release") != 1 or "roll" not in mine[mine.index("release"):]:
+        return False
+    after = mine[mine.index("release"):]
+    return "migrate" in after and after.index("migrate") < after.index("roll")
+
+
+def test_migrations_run_before_services_roll_in_every_environment():
+    """After an environment's release file changes, its migrations run before any apply that may roll
+    its services: dev's before its infrastructure plan (which carries the accepted release), stage's
+    and prod's after their promotion (which follows their infrastructure apply)."""
+    events = release_events(strip_comments(INFRA.read_text()))
+    for environment in ("dev", "stage", "prod"):
+        assert migrated_before_rolled(events, environment), (environment, events)
+
+
+def test_rejects_a_pipeline_that_rolls_dev_before_its_migrations():
+    """The order before the 'Migrate dev' stage: dev's saved infrastructure plan (carrying the accepted
+    release) applied, and only then the release with its migrations."""
+    text = strip_comments(INFRA.read_text())
+    (migrate_stage,) = re.findall(r"\n\s*stage\('Migrate dev'\) \{.*?\n    \}\n", text, re.DOTALL)
+    old = text.replace(migrate_stage, "\n").replace("rollRelease('dev')", "releaseEnvironment('dev')")
+    events = release_events(old)
+    assert [kind for kind, env in events if env == "dev"] == ["release", "roll", "migrate", "roll"]
+    assert not migrated_before_rolled(events, "dev")
+    assert migrated_before_rolled(events, "stage") and migrated_before_rolled(events, "prod")
 
 
 def test_pull_requests_plan_every_environment_prod_included_with_the_plan_roles():
@@ -237,22 +303,29 @@ def test_drift_runs_daily_on_main_for_every_environment_and_reports_to_the_topic
 
 
 def test_the_prod_stage_is_the_only_user_of_the_prod_deploy_role():
-    """The deploy roles are reached only through asDeployRole, only from applyEnvironment, which only
-    the Apply stages call with their own environment; prod's comes after prod's approval."""
+    """The deploy roles are reached only through asDeployRole, only from the plan, apply and release steps,
+    which the stages call with their own environment; prod's come after prod's approval."""
     text = strip_comments(INFRA.read_text())
     assert text.count("roleArn('deploy'") == 1 and "roleArn('deploy', environment)" in function_body(text, "asDeployRole")
-    users = ("planEnvironment", "applyEnvironment", "releaseEnvironment")
-    callers = [name for name in (*users, "promoteRelease", "revertRelease", "acceptRelease", "pushMain",
-                                 "asPlanRole", "asCiRole", "driftCheck") if "asDeployRole(" in function_body(text, name)]
+    users = ("planEnvironment", "applyEnvironment", "migrateRelease", "rollRelease")
+    callers = [name for name in (*users, "releaseEnvironment", "promoteRelease", "revertRelease", "acceptRelease",
+                                 "pushMain", "asPlanRole", "asCiRole", "driftCheck")
+               if "asDeployRole(" in function_body(text, name)]
     assert callers == list(users)
+    # releaseEnvironment reaches the role only through the release's two steps, with its own environment.
+    assert re.findall(r"(\w+)\((\w+)\)", function_body(text, "releaseEnvironment")) == [
+        ("migrateRelease", "environment"), ("rollRelease", "environment")]
     outside_functions = text.split("\ndef ", 1)[0]
     assert outside_functions.count("asDeployRole(") == 0
-    for user in users:
+    for user in ("planEnvironment", "applyEnvironment"):
         uses = re.findall(user + r"\('(\w+)'\)", outside_functions)
         assert uses == ["dev", "stage", "prod"], user
+    releases = re.findall(r"(migrateRelease|rollRelease|releaseEnvironment)\('(\w+)'\)", outside_functions)
+    assert releases == [("migrateRelease", "dev"), ("rollRelease", "dev"), ("releaseEnvironment", "stage"),
+                        ("releaseEnvironment", "prod")]
     for name in stages(text):
         (stage,) = blocks(text, f"stage('{name}')")
-        if any(f"{user}('prod')" in stage for user in users):
+        if any(f"{user}('prod')" in stage for user in (*users, "releaseEnvironment")):
             assert name in ("Plan prod", "Apply prod"), name
     (prod,) = blocks(text, "stage('Apply prod')")
     assert "applyEnvironment('prod')" in prod and "releaseEnvironment('prod')" in prod
@@ -278,7 +351,10 @@ def test_release_branches_are_accepted_only_when_they_change_release_files_alone
     order = [body.index(s) for s in ("git diff --name-only origin/main...HEAD", "error(",
                                      "sshagent(credentials: ['infra-main-push-key'])", "git push origin HEAD:main")]
     assert order == sorted(order)
-    assert r"environments\/[a-z][a-z0-9-]*\.release\.hcl" in body
+    # Only the first environment's (what `make release` writes): the others change by promotion only.
+    assert 'def first = env.ENVIRONMENTS_LIST.split()[0]' in body
+    assert 'it != "environments/${first}.release.hcl"' in body
+    assert re.search(r"ENVIRONMENTS_LIST = 'dev ", text)
 
 
 @BOTH
