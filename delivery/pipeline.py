@@ -267,6 +267,9 @@ def migrate(context: Context, environment: str, *, timeout_seconds: float = 1800
         started = ecs.run_task(
             cluster=cluster, taskDefinition=task_definition, launchType="FARGATE", count=1,
             startedBy="delivery-migrate",
+            # Said explicitly: the deploy role may run this task only with ecs:enable-execute-command
+            # "false" (modules/cicd/pipeline.py RunMigrations), and a key the request leaves out is absent.
+            enableExecuteCommand=False,
             # The deploy role may stop only tasks tagged with its name (modules/cicd/pipeline.py).
             tags=[{"key": STARTED_BY_TAG, "value": deploy_role_name(prefix_of(environments.shared, config))}],
             networkConfiguration={"awsvpcConfiguration": {

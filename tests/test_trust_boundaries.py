@@ -455,3 +455,72 @@ def test_every_service_trust_names_the_account_and_the_source_where_the_service_
                     assert "aws:SourceArn" in variables, (stack_name, role["name"])
     assert {"vpc-flow-logs.amazonaws.com", "monitoring.rds.amazonaws.com", "grafana.amazonaws.com",
             "ecs-tasks.amazonaws.com"} <= seen
+
+
+# ================================================================ the documented keys and formats, as literals
+
+# Service Authorization Reference, "Actions, resources, and condition keys for Amazon Elastic Container
+# Service" (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html):
+# RunTask takes ecs:cluster (type ARN) and ecs:enable-execute-command (type String); ecs:CreateAction is a
+# String, "RunTask" when RunTask tags what it creates (Amazon ECS Developer Guide, "Grant permission to tag
+# resources on creation", https://docs.aws.amazon.com/AmazonECS/latest/developerguide/supported-iam-actions-tagging.html).
+@pytest.mark.parametrize("env", ENVS)
+def test_the_migration_statements_use_the_documented_ecs_condition_keys(world, env):
+    statements = {s["Sid"]: s for document in world.policies.role_policies("shared-cicd", world.cicd_role("deploy", env))
+                  for s in document["Statement"]}
+    run = statements["RunMigrations"]["Condition"]
+    assert run["ArnEquals"] == {"ecs:cluster": [f"arn:aws:ecs:eu-west-1:{ACCOUNTS[env]}:cluster/webapp-{env}-api"]}
+    assert run["StringEquals"]["ecs:enable-execute-command"] == ["false"]
+    assert "Bool" not in run
+    assert statements["TagMigrationTasks"]["Condition"] == {"StringEquals": {"ecs:CreateAction": ["RunTask"]}}
+
+
+def test_delivery_migrate_says_it_runs_without_ecs_exec():
+    """RunMigrations admits ecs:enable-execute-command "false" only; `delivery migrate` sends it."""
+    import ast
+    import inspect
+
+    from delivery import pipeline
+
+    calls = [node for node in ast.walk(ast.parse(inspect.getsource(pipeline)))
+             if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "run_task"]
+    assert calls, "delivery/pipeline.py calls ecs.run_task"
+    for call in calls:
+        keywords = {k.arg: k.value for k in call.keywords}
+        assert isinstance(keywords.get("enableExecuteCommand"), ast.Constant)
+        assert keywords["enableExecuteCommand"].value is False
+
+
+# Amazon VPC User Guide, "IAM role for publishing flow logs to CloudWatch Logs"
+# (https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html): the source is the flow log,
+# "arn:aws:ec2:region:account_id:vpc-flow-log/flow-log-id", a wildcard for the id not yet known.
+# Amazon Managed Grafana User Guide, "Cross-service confused deputy prevention"
+# (https://docs.aws.amazon.com/grafana/latest/userguide/cross-service-confused-deputy-prevention.html): the
+# source is the workspace, whose ARN is "arn:${Partition}:grafana:${Region}:${Account}:/workspaces/${ResourceId}"
+# (Service Authorization Reference, Amazon Managed Grafana, resource types).
+@pytest.mark.parametrize("stack, role, service, source_arn, example", [
+    *((f"{env}-network", "Network/FlowLogRole", "vpc-flow-logs.amazonaws.com",
+       f"arn:aws:ec2:eu-west-1:{ACCOUNTS[env]}:vpc-flow-log/*",
+       f"arn:aws:ec2:eu-west-1:{ACCOUNTS[env]}:vpc-flow-log/fl-0123456789abcdef0") for env in ENVS),
+    ("shared-cicd", "Monitoring/GrafanaRole", "grafana.amazonaws.com", f"arn:aws:grafana:*:{REGISTRY}:/workspaces/*",
+     f"arn:aws:grafana:eu-west-1:{REGISTRY}:/workspaces/g-0123456789"),
+])
+def test_service_trusts_carry_the_documented_source_arn_format(world, stack, role, service, source_arn, example):
+    from checks.iam import Principal
+
+    logical = world.role(stack, role)
+    trust = world.policies.trust_policy(stack, logical)
+    (statement,) = trust["Statement"]
+    assert statement["Principal"] == {"Service": [service]}
+    assert statement["Condition"]["ArnLike"] == {"aws:SourceArn": [source_arn]}
+    account = source_arn.split(":")[4]
+    assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": [account]}
+    # What the service sends for one of ours (the documented format): allowed; another account's: refused.
+    arn, principal = world.arn(stack, logical), Principal.service(service)
+    mine = {"aws:SourceAccount": account, "aws:SourceArn": example}
+    assert world.decide([], trust, principal, "sts:AssumeRole", arn, mine, account).allowed
+    stranger = "999999999999"
+    theirs = {"aws:SourceAccount": stranger, "aws:SourceArn": example.replace(account, stranger)}
+    assert denied(world.decide([], trust, principal, "sts:AssumeRole", arn, theirs, account))
+    elsewhere = {**mine, "aws:SourceArn": f"arn:aws:ec2:eu-west-1:{account}:instance/i-0123456789abcdef0"}
+    assert denied(world.decide([], trust, principal, "sts:AssumeRole", arn, elsewhere, account))

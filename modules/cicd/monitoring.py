@@ -286,7 +286,10 @@ class Monitoring(Construct):
 
     def _grafana_role(self) -> Any:
         # Grafana sends aws:SourceArn, its workspace's ARN (Amazon Managed Grafana User Guide,
-        # "Cross-service confused deputy prevention"): this account's workspaces only.
+        # "Cross-service confused deputy prevention",
+        # https://docs.aws.amazon.com/grafana/latest/userguide/cross-service-confused-deputy-prevention.html),
+        # arn:${Partition}:grafana:${Region}:${Account}:/workspaces/${ResourceId} (Service Authorization
+        # Reference, Amazon Managed Grafana, resource types): this account's workspaces only.
         account = self._registry_account_token()
         trust = policy.service_trust(self, "GrafanaTrust", sid="GrafanaAssumes", service="grafana.amazonaws.com",
                                      account_id=account, conditions=[

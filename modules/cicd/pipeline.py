@@ -312,23 +312,27 @@ class Pipeline(Construct):
         return [
             policy.statement(sid="RunTerraform", actions=["sts:AssumeRole"], resources=[environment.terraform_role_arn]),
             # IAM has no condition key for RunTask's overrides (command, environment): the Service
-            # Authorization Reference lists, for ecs:RunTask, ecs:cluster, ecs:capacity-provider,
-            # ecs:enable-ecs-managed-tags, ecs:enable-execute-command, ecs:propagate-tags,
-            # ecs:task-definition and the tag keys. So this role, which only the infrastructure job's
-            # main branch assumes, is the only one that may run the migration task; without ECS
-            # Exec (no shell into a task holding the master credentials), tagged with the
-            # role's name so it may stop it again.
+            # Authorization Reference ("Actions, resources, and condition keys for Amazon Elastic
+            # Container Service", RunTask) lists aws:RequestTag/${TagKey}, aws:ResourceTag/${TagKey},
+            # aws:TagKeys, ecs:capacity-provider, ecs:cluster (type ARN), ecs:enable-ebs-volumes,
+            # ecs:enable-execute-command (type String) and ecs:ResourceTag/${TagKey}. So this role,
+            # which only the infrastructure job's main branch assumes, is the only one that may run
+            # the migration task; without ECS Exec (no shell into a task holding the master
+            # credentials; `delivery migrate` sends enableExecuteCommand=false, so the key has a
+            # value), tagged with the role's name so it may stop it again.
             policy.statement(
                 sid="RunMigrations", actions=["ecs:RunTask"],
                 resources=[f"arn:{p}:ecs:{region}:{account}:task-definition/{contract.migrations_family(prefix)}:*"],
                 conditions=[
                     {"test": "ArnEquals", "variable": "ecs:cluster", "values": [cluster_arn]},
-                    {"test": "Bool", "variable": "ecs:enable-execute-command", "values": ["false"]},
+                    {"test": "StringEquals", "variable": "ecs:enable-execute-command", "values": ["false"]},
                     {"test": "StringEquals", "variable": f"aws:RequestTag/{contract.STARTED_BY_TAG}",
                      "values": [started_by]},
                 ],
             ),
-            # Tags given to RunTask need ecs:TagResource for that call (ecs:CreateAction).
+            # Tags given to RunTask need ecs:TagResource for that call: ecs:CreateAction (type String,
+            # "the name of a resource-creating API action", Service Authorization Reference) is
+            # "RunTask" then (Amazon ECS Developer Guide, "Grant permission to tag resources on creation").
             policy.statement(
                 sid="TagMigrationTasks", actions=["ecs:TagResource"], resources=[tasks],
                 conditions=[{"test": "StringEquals", "variable": "ecs:CreateAction", "values": ["RunTask"]}],

@@ -175,8 +175,10 @@ class Network(Construct):
             self, "FlowLogGroup", name=physical_name(NameKind.LOG_GROUP, log_group_name),
             retention_in_days=self.config.flow_log_retention_days, kms_key_id=key.arn, lifecycle=self.keep,
         )
-        # Flow logs send aws:SourceArn, the flow log's ARN (Amazon VPC User Guide, "IAM role for
-        # publishing flow logs to CloudWatch Logs"): only this account's flow logs in this region.
+        # Flow logs send aws:SourceArn, the flow log's ARN, arn:aws:ec2:region:account_id:vpc-flow-log/flow-log-id
+        # (Amazon VPC User Guide, "IAM role for publishing flow logs to CloudWatch Logs",
+        # https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html): only this account's
+        # flow logs in this region (the id is not known before the role exists).
         trust = policy.service_trust(self, "FlowLogTrust", sid="VpcFlowLogsAssumes",
                                      service="vpc-flow-logs.amazonaws.com", account_id=account, conditions=[
                                          {"test": "ArnLike", "variable": "aws:SourceArn",
