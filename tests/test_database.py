@@ -88,10 +88,12 @@ def test_master_password_is_generated_stored_and_set_write_only(synth, env):
         f'${{jsonencode({{ username = "app_admin", password = {GENERATED}.random_password }})}}')
     assert value["secret_string_wo_version"] == 1 and "secret_string" not in value
     current = stack.json["ephemeral"]["aws_secretsmanager_secret_version"]["Database_MasterSecretCurrent"]
-    # version_id makes Terraform open it only after the value is written.
+    # version_id makes Terraform open it only after the value is written, and only while applying:
+    # timestamp() is unknown during a plan, and Terraform defers an ephemeral resource whose configuration
+    # is unknown to the apply (Terraform 1.11, ephemeral block reference, "Defer provisioning").
+    written = ref(stack, "aws_secretsmanager_secret_version", "Database/MasterSecretValue", "version_id")
     assert current == {"secret_id": ref(stack, "aws_secretsmanager_secret", "Database/MasterSecret", "id"),
-                       "version_id": ref(stack, "aws_secretsmanager_secret_version", "Database/MasterSecretValue",
-                                         "version_id")}
+                       "version_id": f'${{timestamp() != "" ? {written[2:-1]} : null}}'}
     primary = stack.resource("aws_db_instance", "Database/Primary")
     # Not even `false`: the provider rejects it beside password_wo at plan time (validate does not).
     assert "manage_master_user_password" not in primary

@@ -173,6 +173,7 @@ class Database(Construct):
         A generated password is written once (and on every `master_password_version`),
         then read back from the secret for the database, so the two cannot disagree
         even when an apply fails between them: the next apply sets what the secret holds.
+        The read back happens while applying only.
         """
         config = self.config
         self.master_secret = aws.secretsmanager_secret.SecretsmanagerSecret(
@@ -196,8 +197,17 @@ class Database(Construct):
                               f'password = {generated.ref("random_password")} }})}}'),
             secret_string_wo_version=config.master_password_version,
         )
+        # Read back only while applying, so opening it is no part of a plan (the plan roles may read no
+        # secret value; the refresh of MasterSecretValue still is: modules/cicd/README.md, plan roles).
+        # `terraform.applying` cannot gate it: Terraform 1.11 refuses an ephemeral value in `count`
+        # ("Invalid count argument"). timestamp() is unknown until apply (Terraform evaluates its impure
+        # functions only then), and an ephemeral resource whose configuration is not known yet is opened
+        # during apply, not plan ("Defer provisioning", ephemeral block reference, Terraform 1.11).
+        # Measured with terraform 1.11.4 on the emulator: plan logs "Configuration unknown, deferring...".
+        written = f"{value.terraform_resource_type}.{value.friendly_unique_id}.version_id"
+        applying_version_id = f'${{timestamp() != "" ? {written} : null}}'
         current = EphemeralResource(self, "MasterSecretCurrent", resource_type="aws_secretsmanager_secret_version",
-                                    config={"secret_id": self.master_secret.id, "version_id": value.version_id})
+                                    config={"secret_id": self.master_secret.id, "version_id": applying_version_id})
         return f'${{jsondecode({current.ref("secret_string")}).password}}'
 
     def _parameter_group(self, construct_id: str, suffix: str) -> aws.db_parameter_group.DbParameterGroup:
