@@ -226,7 +226,7 @@ def test_a_plan_opens_no_secret_value_and_the_plan_role_may_make_every_call_but_
     5.100.0 reads with GetSecretValue (and so kms:Decrypt on the tier's key): the gap modules/cicd/README.md
     names. This test fails when that changes, either way. (Measured with the read-back's version_id
     not waiting for timestamp(), as before: the plan also opened it, a second GetSecretValue.)"""
-    from tests.test_trust_boundaries import World
+    from tests.harness.pipeline_roles import World
 
     deployer.apply("dev-database")
     calls = plan_calls(deployer, "dev-database", tmp_path / "plan.log")
