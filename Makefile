@@ -50,7 +50,7 @@ cost: $(VENV)/.synced
 #   make deploy-frontend ENV=stage DIR=dist ARGS="--wait --keep-old-days 7"
 deploy-frontend: $(VENV)/.synced
 	@test -n "$(ENV)" -a -n "$(DIR)" || { echo "usage: make deploy-frontend ENV=<env> DIR=<build dir> [ARGS='--dry-run ...']" >&2; exit 2; }
-	$(PY) -m delivery deploy-frontend --env "$(ENV)" --dir "$(DIR)" $(ARGS)
+	$(PY) -m delivery deploy-frontend "$(ENV)" --dir "$(DIR)" $(ARGS)
 
 # checkov over cdktf.out/ (make synth first), failing on any finding tests/checkov/suppressions.toml
 # does not explain: the same gate as the test suite.
