@@ -373,7 +373,7 @@ def _terraform(args: argparse.Namespace) -> Any:
 def _plan_options(args: argparse.Namespace, release: bool) -> Any:
     """What plan, apply and drift run, after the checks that need no credentials: the flags, the
     environment files, the synthesized stacks."""
-    from delivery.terraform import PlanOptions, check_lock_timeout, environment_dependencies
+    from delivery.terraform import PlanOptions, check_lock_timeout, environment_dependencies, synthesized
     from modules.layout import stack_name
 
     check_lock_timeout(args.lock_timeout)
@@ -386,10 +386,8 @@ def _plan_options(args: argparse.Namespace, release: bool) -> Any:
     environments, config = _environment(args)
     dependencies = environment_dependencies(environments, args.env)
     stacks = (stack_name(args.env, "api"),) if release else tuple(dependencies)
-    missing = [stack for stack in stacks if not (args.stacks_dir / stack / "cdk.tf.json").is_file()]
-    if missing:
-        raise UsageError(f"{args.stacks_dir} has no synthesized {', '.join(missing)}: run `make synth` first "
-                         f"(ENVIRONMENTS={args.env} make synth for this environment only)")
+    for stack in stacks:
+        synthesized(args.stacks_dir, stack)
     return PlanOptions(environment=args.env, stacks=stacks, dependencies=dependencies,
                        production=config.production, release=release,
                        parallel=getattr(args, "parallel", DEFAULT_PARALLEL_PLANS))
@@ -433,7 +431,7 @@ def _apply(args: argparse.Namespace) -> int:
             gate(args.stacks_dir, api, secretsmanager, lambda targets: apply_targeted(
                 terraform, args.stacks_dir, plans_dir / "secrets", api, targets, options))(stack)
 
-    confirm = None if args.yes or not sys.stdin.isatty() else _ask
+    confirm = None if args.yes or sys.stdin is None or not sys.stdin.isatty() else _ask
     with forwarding_signals(terraform):
         if args.plans is not None:
             apply_plans(terraform, args.stacks_dir, args.plans, options, before_apply=secrets_check, confirm=confirm)

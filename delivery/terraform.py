@@ -239,15 +239,18 @@ def current_commit() -> str:
     return os.environ.get("GIT_COMMIT") or "unknown"
 
 
+def synthesized(stacks_dir: Path, stack: str) -> Path:
+    """The stack's synthesized cdk.tf.json, or UsageError in the one wording every command uses."""
+    path = stacks_dir / stack / "cdk.tf.json"
+    if not path.is_file():
+        raise UsageError(f"{path} does not exist: run `make synth` first")
+    return path
+
+
 def stack_hashes(stacks_dir: Path, stacks: Sequence[str]) -> dict[str, str]:
     """sha256 of each stack's synthesized cdk.tf.json."""
-    hashes = {}
-    for stack in stacks:
-        path = stacks_dir / stack / "cdk.tf.json"
-        if not path.is_file():
-            raise UsageError(f"{path} does not exist: run `make synth` first")
-        hashes[stack] = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
-    return hashes
+    return {stack: "sha256:" + hashlib.sha256(synthesized(stacks_dir, stack).read_bytes()).hexdigest()
+            for stack in stacks}
 
 
 def synth_hash(hashes: Mapping[str, str]) -> str:
@@ -617,9 +620,7 @@ def migrations_target(stacks_dir: Path, environment: str) -> tuple[str, str]:
     from modules.layout import stack_name
 
     stack = stack_name(environment, "api")
-    path = stacks_dir / stack / "cdk.tf.json"
-    if not path.is_file():
-        raise UsageError(f"{path} does not exist: run `make synth` first")
+    path = synthesized(stacks_dir, stack)
     outputs = {name: value.get("value") for name, value in json.loads(path.read_text()).get("output", {}).items()}
     reference = str(stack_output(outputs, MIGRATIONS_OUTPUT))
     match = re.fullmatch(r"\$\{(aws_ecs_task_definition\.[\w-]+)\.arn\}", reference)
