@@ -106,7 +106,7 @@ def test_a_syntax_error_after_an_escape_names_its_own_line(environments_copy):
     text = 'note = "a$${b}"\n' + path.read_text().replace('account_id = "222222222222"', "account_id = ", 1)
     path.write_text(text)
     line = next(n for n, content in enumerate(text.splitlines(), 1) if content.startswith("account_id = "))
-    assert message(load_error(environments_copy)) == f'HCL syntax error at line {line}, column 14: "account_id ="'
+    assert message(load_error(environments_copy)) == f"HCL syntax error at line {line}, column 14: `account_id =`"
 
 
 # -- production is declared once -----------------------------------------------------------------

@@ -76,6 +76,13 @@ def shown(value: object) -> str:
     return f"{text[:SHOWN_MAX_CHARACTERS]}... ({size})"
 
 
+def excerpt(text: str) -> str:
+    """A piece of a file as messages quote it: as written, between backticks, on one line, cut when long
+    (not as an HCL string: a line of a file is not a value, and its quotes stay readable)."""
+    cut = text if len(text) <= SHOWN_MAX_CHARACTERS else f"{text[:SHOWN_MAX_CHARACTERS]}..."
+    return f"`{one_line(cut)}`"
+
+
 def one_line(text: str) -> str:
     """`text` with every unprintable character (newline, tab, escape, ...) written as its escape,
     so a message never spans lines or moves the terminal's cursor."""
