@@ -16,10 +16,10 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 
 def environment_argument(command: argparse.ArgumentParser, *, required: bool = True,
-                         help: str = "environment name (environments/<ENV>.hcl)") -> None:
+                         meaning: str = "environment name (environments/<ENV>.hcl)") -> None:
     """The environment, named the same way in every command: a positional ENV. `--env ENV` is kept
     as another spelling (deploy-frontend and release took it), so older scripts keep working."""
-    command.add_argument("env", nargs="?", metavar="ENV", help=f"{help}; --env ENV is the same")
+    command.add_argument("env", nargs="?", metavar="ENV", help=f"{meaning}; --env ENV is the same")
     command.add_argument("--env", dest="env_option", metavar="ENV", help=argparse.SUPPRESS)
     command.set_defaults(env_required=required, command_parser=command)
 
@@ -28,7 +28,7 @@ def _resolve_environment(args: argparse.Namespace) -> None:
     """One `env` from ENV or --env ENV; argparse's own usage error (exit 2) when it is missing or given twice."""
     if not hasattr(args, "env_required"):
         return
-    option = args.__dict__.pop("env_option", None)
+    option = vars(args).pop("env_option", None)
     if option is not None and args.env is not None and option != args.env:
         args.command_parser.error(f"the environment is given twice ({args.env} and --env {option}): give ENV once")
     args.env = args.env or option
@@ -168,7 +168,7 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
     release.add_argument("--service", required=True, help="service name (or 'migrations' for the Flyway image)")
     release.add_argument("--tag", required=True, help="the pushed tag (the commit SHA)")
     environment_argument(release, required=False,
-                         help="the first environment of promotion_order (the default, and the only one allowed)")
+                         meaning="the first environment of promotion_order (the default, and the only one allowed)")
     common(release)
     release.set_defaults(handler=_release)
 
@@ -334,7 +334,7 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
                     "(no AWS call: the pipelines exchange their Jenkins id token for it).",
         epilog="exit status: 0 printed, 2 bad input")
     role.add_argument("kind", choices=["ci", "plan", "deploy"])
-    environment_argument(role, required=False, help="environment (plan and deploy roles)")
+    environment_argument(role, required=False, meaning="environment (plan and deploy roles)")
     common(role)
     role.set_defaults(handler=_role)
 
