@@ -50,7 +50,7 @@ cost: $(VENV)/.synced
 #   make deploy-frontend ENV=stage DIR=dist ARGS="--wait --keep-old-days 7"
 deploy-frontend: $(VENV)/.synced
 	@test -n "$(ENV)" -a -n "$(DIR)" || { echo "usage: make deploy-frontend ENV=<env> DIR=<build dir> [ARGS='--dry-run ...']" >&2; exit 2; }
-	$(PY) -m delivery deploy-frontend --env "$(ENV)" --dir "$(DIR)" $(ARGS)
+	$(PY) -m delivery deploy-frontend "$(ENV)" --dir "$(DIR)" $(ARGS)
 
 # checkov over cdktf.out/ (make synth first), failing on any finding tests/checkov/suppressions.toml
 # does not explain: the same gate as the test suite.
@@ -65,6 +65,8 @@ checkov: $(VENV)/.synced $(CHECKOV_VENV)/.synced
 #   make drift ENV=prod                       exit 0 no drift, 3 drift, 1 error
 # LOCK_TIMEOUT=10m changes how long terraform waits for a state lock (default 5m).
 TF_FLAGS = $(if $(LOCK_TIMEOUT),--lock-timeout "$(LOCK_TIMEOUT)")
+# YES=1: apply without the question `delivery apply` asks on a terminal (the pipelines pass it).
+APPLY_FLAGS = $(if $(YES),--yes)
 
 plan-env: $(VENV)/.synced
 	@test -n "$(ENV)" || { echo "usage: make plan-env ENV=<env> [OUT=plans/<env>]" >&2; exit 2; }
@@ -72,7 +74,7 @@ plan-env: $(VENV)/.synced
 
 apply-env: $(VENV)/.synced
 	@test -n "$(ENV)" || { echo "usage: make apply-env ENV=<env> [PLANS=plans/<env>] [ALLOW_REPLACE='<address> ...']" >&2; exit 2; }
-	$(PY) -m delivery apply "$(ENV)" $(if $(PLANS),--plans "$(PLANS)") $(foreach address,$(ALLOW_REPLACE),--allow-replace "$(address)") $(TF_FLAGS)
+	$(PY) -m delivery apply "$(ENV)" $(if $(PLANS),--plans "$(PLANS)") $(foreach address,$(ALLOW_REPLACE),--allow-replace "$(address)") $(TF_FLAGS) $(APPLY_FLAGS)
 
 drift: $(VENV)/.synced
 	@test -n "$(ENV)" || { echo "usage: make drift ENV=<env>" >&2; exit 2; }
@@ -86,7 +88,7 @@ plan-release: $(VENV)/.synced
 
 apply-release: $(VENV)/.synced
 	@test -n "$(ENV)" || { echo "usage: make apply-release ENV=<env>" >&2; exit 2; }
-	$(PY) -m delivery apply "$(ENV)" --release --plans "plans/release-$(ENV)" $(TF_FLAGS)
+	$(PY) -m delivery apply "$(ENV)" --release --plans "plans/release-$(ENV)" $(TF_FLAGS) $(APPLY_FLAGS)
 
 # A message to the pipeline report topic (the CI role may publish), e.g. the drift summary.
 notify: $(VENV)/.synced

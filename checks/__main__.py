@@ -60,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         environments, production = _environments(args.environments_dir)
         suppressions = load_suppressions(args.suppressions)
     except (OSError, ValueError, ConfigError, SuppressionError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        for line in str(error).splitlines() or [""]:
+            print(f"error: {line}", file=sys.stderr)
         return 2
     context = Context(environments=environments, production=production, emulator=emulator)
     unexplained, suppressed = run(stacks.values(), context, suppressions)

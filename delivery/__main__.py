@@ -9,10 +9,31 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from delivery import DeployError, UsageError
+from delivery import DeployError, UsageError, version
 from delivery.terraform import DEFAULT_LOCK_TIMEOUT, DEFAULT_PARALLEL_PLANS
 
 PROJECT = Path(__file__).resolve().parent.parent
+
+
+def environment_argument(command: argparse.ArgumentParser, *, required: bool = True,
+                         meaning: str = "environment name (environments/<ENV>.hcl)") -> None:
+    """The environment, named the same way in every command: a positional ENV. `--env ENV` is kept
+    as another spelling (deploy-frontend and release took it), so older scripts keep working."""
+    command.add_argument("env", nargs="?", metavar="ENV", help=f"{meaning}; --env ENV is the same")
+    command.add_argument("--env", dest="env_option", metavar="ENV", help=argparse.SUPPRESS)
+    command.set_defaults(env_required=required, command_parser=command)
+
+
+def _resolve_environment(args: argparse.Namespace) -> None:
+    """One `env` from ENV or --env ENV; argparse's own usage error (exit 2) when it is missing or given twice."""
+    if not hasattr(args, "env_required"):
+        return
+    option = vars(args).pop("env_option", None)
+    if option is not None and args.env is not None and option != args.env:
+        args.command_parser.error(f"the environment is given twice ({args.env} and --env {option}): give ENV once")
+    args.env = args.env or option
+    if args.env_required and args.env is None:
+        args.command_parser.error("the following arguments are required: ENV")
 
 
 def _deploy_frontend(args: argparse.Namespace) -> int:
@@ -40,8 +61,11 @@ def _deploy_frontend(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="python -m delivery",
-        description="Delivery commands for the webapp environments (run from Jenkins or a shell).",
+        description="Delivery commands for the webapp environments (run from Jenkins or a shell). Every "
+                    "command checks its arguments and the environment files before it looks for AWS "
+                    "credentials.",
     )
+    root.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     frontend = commands.add_parser(
@@ -61,7 +85,7 @@ def parser() -> argparse.ArgumentParser:
         epilog="exit status: 0 done (or dry run), 1 failed part-way (the message says what is live), "
                "2 bad input (nothing touched)",
     )
-    frontend.add_argument("--env", required=True, help="environment name (environments/<env>.hcl)")
+    environment_argument(frontend)
     frontend.add_argument("--dir", required=True, type=Path, help="the build output folder (holds index.html)")
     frontend.add_argument("--environments-dir", type=Path, default=PROJECT / "environments",
                           help="where the environment files are (default: the project's environments/)")
@@ -92,18 +116,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _context(args: argparse.Namespace) -> object:
-    """Credentials: the usual AWS chain; AWS_ENDPOINT_URL or --endpoint-url for an emulator."""
-    import boto3
-    from botocore.exceptions import NoCredentialsError
-
-    from delivery.frontend import Aws
+    """Credentials: the usual AWS chain, read when the first AWS client is made (delivery/aws.py), so
+    the command's own checks come first; AWS_ENDPOINT_URL or --endpoint-url for an emulator."""
+    from delivery.aws import Aws
     from delivery.pipeline import Context
 
-    session = boto3.Session()
-    if session.get_credentials() is None:
-        raise UsageError("no AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
-                         "or run where an instance or task role is available") from NoCredentialsError()
-    return Context(environments_dir=args.environments_dir, aws=Aws(session, args.endpoint_url))
+    return Context(environments_dir=args.environments_dir, aws=Aws(None, args.endpoint_url))
 
 
 def _release(args: argparse.Namespace) -> int:
@@ -149,7 +167,8 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
         epilog="exit status: 0 released, 1 refused or failed (no file changed), 2 bad input")
     release.add_argument("--service", required=True, help="service name (or 'migrations' for the Flyway image)")
     release.add_argument("--tag", required=True, help="the pushed tag (the commit SHA)")
-    release.add_argument("--env", help="the first environment of promotion_order (the default)")
+    environment_argument(release, required=False,
+                         meaning="the first environment of promotion_order (the default, and the only one allowed)")
     common(release)
     release.set_defaults(handler=_release)
 
@@ -174,7 +193,7 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
                     "with the container's exit code. Run `apply-migrations <env>` first (it registers the "
                     "release's migrations image), then this, then `apply <env>`.",
         epilog="exit status: the container's exit code (0 migrated), 1 failed or no exit code, 2 bad input")
-    migrate.add_argument("env", help="environment name")
+    environment_argument(migrate)
     migrate.add_argument("--timeout-seconds", type=float, default=1800, help="give up waiting after this long")
     common(migrate)
     migrate.set_defaults(handler=_migrate)
@@ -190,7 +209,7 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
                     "deploy role is not an API caller); a cached GET answer only shows the route works.",
         epilog="exit status: 0 all rolled out and healthy, 1 a rollout failed, was rolled back or timed out, or a "
                "health path did not answer 200 in time, 2 bad input")
-    verify.add_argument("env", help="environment name")
+    environment_argument(verify)
     verify.add_argument("--url", help="base URL instead of the <env>-api stack's invoke URL output")
     verify.add_argument("--grace-seconds", type=float, help="override every service's grace period")
     verify.add_argument("--poll-seconds", type=float, default=5, help="seconds between probes (default 5)")
@@ -201,12 +220,12 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
 
     stacks = commands.add_parser("stacks", help="an environment's stacks, in the order they apply",
                                  description="Print the environment's stack names in dependency order.")
-    stacks.add_argument("env", help="environment name")
+    environment_argument(stacks)
     common(stacks)
     stacks.set_defaults(handler=_stacks)
 
     def terraform_options(command: argparse.ArgumentParser) -> None:
-        command.add_argument("env", help="environment name")
+        environment_argument(command)
         command.add_argument("--stacks-dir", type=Path, default=PROJECT / "cdktf.out" / "stacks",
                              help="the synthesized stacks (default: cdktf.out/stacks; run `make synth` first)")
         command.add_argument("--lock-timeout", default=DEFAULT_LOCK_TIMEOUT, metavar="DURATION",
@@ -245,7 +264,8 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
                     "definitions read must have a value: otherwise exit 2, one line naming the secret and the "
                     "command that sets it (a first deploy without --plans creates the api stack's secrets alone "
                     "first).",
-        epilog="exit status: 0 applied, 1 terraform failed (the message says what was applied), 2 refused or "
+        epilog="exit status: 0 applied, 1 terraform failed or the apply was not approved (the message says what "
+               "was applied), 2 refused or "
                "bad input (nothing applied; a secret without a value: no service rolled, the stacks before "
                "<env>-api may be applied), 130 interrupted (terraform stopped cleanly)")
     terraform_options(apply)
@@ -255,6 +275,9 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
     apply.add_argument("--release", action="store_true",
                        help="an application release: apply only <env>-api, refused when its plan holds "
                             "infrastructure changes")
+    apply.add_argument("--yes", action="store_true",
+                       help="apply without asking; without it, a terminal is asked once the plans are checked "
+                            "(only 'yes' approves). Without a terminal (pipelines) nothing is asked")
     apply.set_defaults(handler=_apply)
 
     drift = commands.add_parser(
@@ -311,7 +334,7 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
                     "(no AWS call: the pipelines exchange their Jenkins id token for it).",
         epilog="exit status: 0 printed, 2 bad input")
     role.add_argument("kind", choices=["ci", "plan", "deploy"])
-    role.add_argument("env", nargs="?", help="environment (plan and deploy roles)")
+    environment_argument(role, required=False, meaning="environment (plan and deploy roles)")
     common(role)
     role.set_defaults(handler=_role)
 
@@ -327,11 +350,9 @@ def _stacks(args: argparse.Namespace) -> int:
 
 def _credentials() -> None:
     """Terraform and boto3 share the AWS credential chain: stop before anything runs without one."""
-    import boto3
+    from delivery.aws import credentials_session
 
-    if boto3.Session().get_credentials() is None:
-        raise UsageError("no AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
-                         "or run where an instance or task role is available")
+    credentials_session()
 
 
 def _environment(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -350,14 +371,23 @@ def _terraform(args: argparse.Namespace) -> Any:
 
 
 def _plan_options(args: argparse.Namespace, release: bool) -> Any:
-    from delivery.terraform import PlanOptions, environment_dependencies
+    """What plan, apply and drift run, after the checks that need no credentials: the flags, the
+    environment files, the synthesized stacks."""
+    from delivery.terraform import PlanOptions, check_lock_timeout, environment_dependencies, synthesized
     from modules.layout import stack_name
 
+    check_lock_timeout(args.lock_timeout)
+    if getattr(args, "parallel", 1) < 1:
+        raise UsageError(f"--parallel must be at least 1, got {args.parallel}")
+    plans = getattr(args, "plans", None)
+    if plans is not None and not plans.is_dir():
+        raise UsageError(f"--plans {plans} is not a folder: make the plans with `python -m delivery plan "
+                         f"{args.env} --out {plans}`")
     environments, config = _environment(args)
     dependencies = environment_dependencies(environments, args.env)
     stacks = (stack_name(args.env, "api"),) if release else tuple(dependencies)
-    if getattr(args, "parallel", 1) < 1:
-        raise UsageError(f"--parallel must be at least 1, got {args.parallel}")
+    for stack in stacks:
+        synthesized(args.stacks_dir, stack)
     return PlanOptions(environment=args.env, stacks=stacks, dependencies=dependencies,
                        production=config.production, release=release,
                        parallel=getattr(args, "parallel", DEFAULT_PARALLEL_PLANS))
@@ -383,9 +413,6 @@ def _apply(args: argparse.Namespace) -> int:
     options = ApplyOptions(environment=args.env, stacks=plan.stacks, dependencies=plan.dependencies,
                            production=plan.production, release=args.release,
                            allow_replace=tuple(args.allow_replace))
-    if args.plans is not None and not args.plans.is_dir():
-        raise UsageError(f"--plans {args.plans} is not a folder: make the plans with `python -m delivery plan "
-                         f"{args.env} --out {args.plans}`")
     _credentials()
     terraform = _terraform(args)
     api = stack_name(args.env, "api")
@@ -404,12 +431,28 @@ def _apply(args: argparse.Namespace) -> int:
             gate(args.stacks_dir, api, secretsmanager, lambda targets: apply_targeted(
                 terraform, args.stacks_dir, plans_dir / "secrets", api, targets, options))(stack)
 
+    confirm = None if args.yes or sys.stdin is None or not sys.stdin.isatty() else _ask
     with forwarding_signals(terraform):
         if args.plans is not None:
-            apply_plans(terraform, args.stacks_dir, args.plans, options, before_apply=secrets_check)
+            apply_plans(terraform, args.stacks_dir, args.plans, options, before_apply=secrets_check, confirm=confirm)
         else:
-            plan_and_apply(terraform, args.stacks_dir, plans_dir, plan, options, before_plan=secrets_check)
+            plan_and_apply(terraform, args.stacks_dir, plans_dir, plan, options, before_plan=secrets_check,
+                           confirm=confirm)
     return 0
+
+
+def _ask(question: str) -> bool:
+    """Ask at the terminal; only `yes` approves (terraform's rule). Ctrl-C here stops at once (nothing
+    runs while the question waits), rather than going to terraform like Ctrl-C during an apply."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return input(question).strip() == "yes"
+    except EOFError:
+        return False
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _drift(args: argparse.Namespace) -> int:
@@ -486,6 +529,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from delivery.terraform import Interrupted
 
     args = parser().parse_args(argv)
+    _resolve_environment(args)
     try:
         return int(args.handler(args))
     except UsageError as error:
@@ -501,6 +545,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as error:
+        if (error.name or "").partition(".")[0] in ("delivery", "modules"):
+            raise
+        # Run outside the project's virtualenv (`python3 -m delivery` with the system Python).
+        print(f"error: {error.name} is not installed for {sys.executable}: run the commands with the project's "
+              "virtualenv, `.venv/bin/python -m delivery ...` (`make venv` creates it)", file=sys.stderr)
+        return 2
     except Exception as error:  # noqa: BLE001 - one line for the user; DELIVERY_DEBUG=1 shows the traceback
         if os.environ.get("DELIVERY_DEBUG") == "1":
             raise

@@ -30,12 +30,43 @@ def load_environments(directory: Path, *names: str) -> Any:
         raise UsageError(str(error)) from None
 
 
+# The one wording of a missing credential chain, for every command (terraform shares the chain).
+NO_CREDENTIALS = ("no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where "
+                  "an instance or task role provides them (Jenkins: the pipeline's role binding)")
+
+
+def credentials_session(session: Any = None) -> Any:
+    """`session` (a new boto3 Session when None) once it has credentials, or UsageError saying how to give them."""
+    from botocore.exceptions import ProfileNotFound
+
+    try:
+        if session is None:
+            import boto3
+
+            session = boto3.Session()
+        credentials = session.get_credentials()
+    except ProfileNotFound as error:
+        raise UsageError(f"{error} (AWS_PROFILE names a profile that is not in the AWS config files)") from None
+    if credentials is None:
+        raise UsageError(NO_CREDENTIALS)
+    return session
+
+
 @dataclass
 class Aws:
-    """boto3 clients for one run; `endpoint_url` points them at an emulator."""
+    """boto3 clients for one run; `endpoint_url` points them at an emulator.
 
-    session: Any
+    With `session=None`, the credential chain is read when the first client is made, so a
+    command checks its arguments and the environment files before it needs credentials.
+    """
+
+    session: Any = None
     endpoint_url: str | None = None
+
+    def _session(self) -> Any:
+        if self.session is None:
+            self.session = credentials_session()
+        return self.session
 
     def client(self, service: str, region: str, session: Any = None) -> Any:
         from botocore.config import Config
@@ -44,12 +75,12 @@ class Aws:
                                     "config": Config(retries={"mode": "standard", "max_attempts": 5})}
         if self.endpoint_url:
             settings["endpoint_url"] = self.endpoint_url
-        return (session or self.session).client(service, **settings)
+        return (session or self._session()).client(service, **settings)
 
     def assumed(self, role_arn: str | None, region: str) -> Any:
         """A session for `role_arn` (or this one when None)."""
         if not role_arn:
-            return self.session
+            return self._session()
         import boto3
 
         credentials = self.client("sts", region).assume_role(

@@ -37,7 +37,15 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 from delivery import DeployError, UsageError
-from delivery.aws import Aws, aws_error, load_environments, read_state_outputs, state_role
+from delivery.aws import (
+    NO_CREDENTIALS,
+    Aws,
+    aws_error,
+    credentials_session,
+    load_environments,
+    read_state_outputs,
+    state_role,
+)
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 NO_CACHE = "no-cache"
@@ -552,7 +560,7 @@ def resolve_site(options: Options, environments: Any, aws: Aws) -> Site:
 
 def deploy(options: Options, *, session: Any = None, out: TextIO = sys.stdout) -> Result:
     """Plan, print, and (unless a dry run) publish. `session` is a boto3 Session (tests inject one)."""
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
     if options.keep_old_days < 0:
         raise UsageError(f"--keep-old-days must be 0 or more, got {options.keep_old_days}")
@@ -561,20 +569,7 @@ def deploy(options: Options, *, session: Any = None, out: TextIO = sys.stdout) -
     build = scan_build(options.directory, options.immutable_patterns, include_hidden=options.include_hidden)
     files = build.files
     environments = load_environment(options)
-    try:
-        if session is None:
-            import boto3
-
-            session = boto3.Session()
-        credentials = session.get_credentials()
-    except ProfileNotFound as error:
-        raise UsageError(f"{error} (AWS_PROFILE names a profile that is not in the AWS config files)") from None
-    if credentials is None:
-        raise UsageError(
-            "no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-            "or run where an instance/task role provides them (Jenkins: withAWS or a credentials binding)"
-        )
-    aws = Aws(session, options.endpoint_url)
+    aws = Aws(credentials_session(session), options.endpoint_url)
     started = time.monotonic()
     try:
         site = resolve_site(options, environments, aws)
@@ -595,8 +590,7 @@ def deploy(options: Options, *, session: Any = None, out: TextIO = sys.stdout) -
         result = publish(s3, cloudfront, site, plan, wait_for_invalidation=options.wait,
                          workers=options.workers, out=out)
     except NoCredentialsError:
-        raise UsageError("no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
-                         "AWS_SECRET_ACCESS_KEY") from None
+        raise UsageError(NO_CREDENTIALS) from None
     except ClientError as error:
         raise DeployError(aws_error(error)) from None
     except BotoCoreError as error:

@@ -60,10 +60,9 @@ class Secret:
 
 
 def _stack(stacks_dir: Path, stack: str) -> dict[str, Any]:
-    path = stacks_dir / stack / "cdk.tf.json"
-    if not path.is_file():
-        raise UsageError(f"{path} does not exist: run `make synth` first")
-    return dict(json.loads(path.read_text()))
+    from delivery.terraform import synthesized
+
+    return dict(json.loads(synthesized(stacks_dir, stack).read_text()))
 
 
 def referenced_secrets(stacks_dir: Path, stack: str) -> list[Secret]:

@@ -107,6 +107,14 @@ class StackChanges:
         return {action: sum(1 for c in self.changes if c.action == action) for action in ACTIONS}
 
     @property
+    def plan_line(self) -> str:
+        """Terraform's own count line (`Plan: 1 to add, 0 to change, 1 to destroy.`): a replacement is
+        one add and one destroy, as terraform counts it."""
+        counts = self.counts
+        return (f"Plan: {counts['create'] + counts['replace']} to add, {counts['update']} to change, "
+                f"{counts['delete'] + counts['replace']} to destroy.")
+
+    @property
     def has_changes(self) -> bool:
         return bool(self.changes or self.forgotten or self.outputs_change)
 

@@ -62,6 +62,19 @@ class Interrupted(DeployError):
     """SIGINT/SIGTERM arrived; terraform was asked to stop and has stopped. Exit status 130."""
 
 
+class Cancelled(DeployError):
+    """The person at the terminal did not approve the apply (terraform: "Apply cancelled"). Exit status 1."""
+
+
+# Asked on a terminal before plans are applied; True approves. None (pipelines, --yes) applies unasked.
+Confirm = Callable[[str], bool]
+
+
+def clock() -> str:
+    """The wall-clock time progress lines give ("since 14:02:07"), so a long apply shows when it began."""
+    return datetime.now().strftime("%H:%M:%S")
+
+
 class Refused(UsageError):
     """One or more reasons not to apply, one line each; nothing was run. Exit status 2."""
 
@@ -226,15 +239,18 @@ def current_commit() -> str:
     return os.environ.get("GIT_COMMIT") or "unknown"
 
 
+def synthesized(stacks_dir: Path, stack: str) -> Path:
+    """The stack's synthesized cdk.tf.json, or UsageError in the one wording every command uses."""
+    path = stacks_dir / stack / "cdk.tf.json"
+    if not path.is_file():
+        raise UsageError(f"{path} does not exist: run `make synth` first")
+    return path
+
+
 def stack_hashes(stacks_dir: Path, stacks: Sequence[str]) -> dict[str, str]:
     """sha256 of each stack's synthesized cdk.tf.json."""
-    hashes = {}
-    for stack in stacks:
-        path = stacks_dir / stack / "cdk.tf.json"
-        if not path.is_file():
-            raise UsageError(f"{path} does not exist: run `make synth` first")
-        hashes[stack] = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
-    return hashes
+    return {stack: "sha256:" + hashlib.sha256(synthesized(stacks_dir, stack).read_bytes()).hexdigest()
+            for stack in stacks}
 
 
 def synth_hash(hashes: Mapping[str, str]) -> str:
@@ -267,7 +283,7 @@ def plan_stack(terraform: Terraform, stacks_dir: Path, out_dir: Path, stack: str
     out_dir.mkdir(parents=True, exist_ok=True)
     plan_file = out_dir.resolve() / f"{stack}.tfplan"
     started = time.monotonic()
-    terraform.write(f"{stack}: planning")
+    terraform.write(f"{stack}: planning (since {clock()})")
     init(terraform, directory)
     terraform.check(directory, "plan", "-input=false", "-detailed-exitcode", f"-out={plan_file}",
                     f"-lock-timeout={terraform.lock_timeout}", *(f"-target={t}" for t in targets), ok=(0, 2))
@@ -277,7 +293,7 @@ def plan_stack(terraform: Terraform, stacks_dir: Path, out_dir: Path, stack: str
     changes = StackChanges.from_plan_json(stack, json.loads(shown))
     counts = ", ".join(f"{n} to {action}" for action, n in changes.counts.items())
     flagged = f", {len(changes.stateful())} STATEFUL replaced or deleted" if changes.stateful() else ""
-    terraform.write(f"{stack}: {counts}{flagged} ({time.monotonic() - started:.1f} s)")
+    terraform.write(f"{stack}: {counts}{flagged} ({time.monotonic() - started:.1f} s): {changes.plan_line}")
     return changes
 
 
@@ -428,14 +444,16 @@ def stateful_refusals(options: ApplyOptions, changes: Sequence[StackChanges]) ->
 
 
 def apply_plans(terraform: Terraform, stacks_dir: Path, plans_dir: Path, options: ApplyOptions,
-                before_apply: Callable[[str], None] | None = None) -> list[str]:
+                before_apply: Callable[[str], None] | None = None, confirm: Confirm | None = None) -> list[str]:
     """Apply exactly the saved plans in `plans_dir`, in dependency order; the stacks applied.
 
     Refuses (Refused, exit 2) before anything is applied: plans of another environment, commit or
     synth, a stale plan, an unapproved stateful replace/delete in production, and under `release`
     any change outside the release's resources. `before_apply(stack)` runs just before a stack's
     plan with changes is applied, after the stacks it needs (delivery/secrets.py: the secrets the
-    services read have values) and may stop the run.
+    services read have values) and may stop the run. `confirm` (on a terminal) is asked once, after
+    the checks and before the first apply, with each stack's plan line shown; anything but approval
+    raises Cancelled.
     """
     summary = read_summary(plans_dir)
     planned = [entry["stack"] for entry in summary["stacks"]]
@@ -468,7 +486,20 @@ def apply_plans(terraform: Terraform, stacks_dir: Path, plans_dir: Path, options
     reasons = refusals(options, summary, hashes, current_commit(), changes, stale)
     if reasons:
         raise Refused(reasons)
+    _approve(terraform, options, changes, confirm)
     return _apply_in_order(terraform, stacks_dir, plans_dir, options, changes, before_apply)
+
+
+def _approve(terraform: Terraform, options: ApplyOptions, changes: Sequence[StackChanges],
+             confirm: Confirm | None) -> None:
+    pending = [c for c in changes if c.has_changes]
+    if confirm is None or not pending:
+        return
+    for change in pending:
+        terraform.write(f"{change.stack}: {change.plan_line}")
+    plans = "this plan" if len(pending) == 1 else f"these {len(pending)} plans"
+    if not confirm(f"Apply {plans} to {options.environment}? Only 'yes' will be accepted to approve: "):
+        raise Cancelled(f"apply cancelled: {', '.join(c.stack for c in pending)} not applied")
 
 
 def _apply_in_order(terraform: Terraform, stacks_dir: Path, plans_dir: Path, options: ApplyOptions,
@@ -483,7 +514,8 @@ def _apply_in_order(terraform: Terraform, stacks_dir: Path, plans_dir: Path, opt
         if before_apply is not None:
             before_apply(stack)
         plan_file = (plans_dir / f"{stack}.tfplan").resolve()
-        terraform.write(f"{stack}: applying {plan_file.name}")
+        started = time.monotonic()
+        terraform.write(f"{stack}: applying {plan_file.name} (since {clock()}): {by_stack[stack].plan_line}")
         result = terraform.run(stacks_dir / stack, "apply", "-input=false", f"-lock-timeout={terraform.lock_timeout}",
                                str(plan_file), echo=stack)
         if terraform.interrupted:
@@ -497,7 +529,7 @@ def _apply_in_order(terraform: Terraform, stacks_dir: Path, plans_dir: Path, opt
             raise DeployError(f"terraform apply failed in {stack}: {first_error(result.stdout)} (applied before "
                               f"it: {', '.join(applied) or 'nothing'})")
         applied.append(stack)
-        terraform.write(f"{stack}: applied")
+        terraform.write(f"{stack}: applied in {time.monotonic() - started:.0f} s")
         readers = [s for s in by_stack if stack in options.dependencies.get(s, ())]
         if by_stack[stack].outputs_change and readers:
             terraform.write(f"note: {stack}'s outputs changed; {', '.join(readers)} was planned with the old ones: "
@@ -514,12 +546,14 @@ def waves(stacks: Sequence[str], dependencies: Mapping[str, tuple[str, ...]]) ->
 
 
 def plan_and_apply(terraform: Terraform, stacks_dir: Path, plans_dir: Path, plan: PlanOptions,
-                   apply: ApplyOptions, before_plan: Callable[[str], None] | None = None) -> list[str]:
+                   apply: ApplyOptions, before_plan: Callable[[str], None] | None = None,
+                   confirm: Confirm | None = None) -> list[str]:
     """`apply <env>` without saved plans (humans): each group of stacks is planned once the stacks it
     reads are applied (so a new environment applies in one go, and a stack sees the outputs it
     reads as they now are), checked like saved plans, and applied. `before_plan(stack)` runs for
     each stack of a group before the group is planned, after the groups before it were applied
-    (delivery/secrets.py: the api stack's secrets created alone, then checked) and may stop the run."""
+    (delivery/secrets.py: the api stack's secrets created alone, then checked) and may stop the run.
+    `confirm` is asked for each group, since a group is planned only once the ones before it are applied."""
     applied: list[str] = []
     for number, group in enumerate(waves(plan.stacks, plan.dependencies)):
         if before_plan is not None:
@@ -528,11 +562,15 @@ def plan_and_apply(terraform: Terraform, stacks_dir: Path, plans_dir: Path, plan
         directory = plans_dir / f"group-{number}"
         plan_environment(terraform, stacks_dir, directory, replace(plan, stacks=tuple(group)))
         try:
-            applied += apply_plans(terraform, stacks_dir, directory, apply)
+            applied += apply_plans(terraform, stacks_dir, directory, apply, confirm=confirm)
         except Refused as refused:
             if applied:
                 refused.reasons.append(f"applied before this refusal: {', '.join(applied)}")
                 raise Refused(refused.reasons) from None
+            raise
+        except Cancelled as cancelled:
+            if applied:
+                raise Cancelled(f"{cancelled}; applied before: {', '.join(applied)}") from None
             raise
     return applied
 
@@ -582,9 +620,7 @@ def migrations_target(stacks_dir: Path, environment: str) -> tuple[str, str]:
     from modules.layout import stack_name
 
     stack = stack_name(environment, "api")
-    path = stacks_dir / stack / "cdk.tf.json"
-    if not path.is_file():
-        raise UsageError(f"{path} does not exist: run `make synth` first")
+    path = synthesized(stacks_dir, stack)
     outputs = {name: value.get("value") for name, value in json.loads(path.read_text()).get("output", {}).items()}
     reference = str(stack_output(outputs, MIGRATIONS_OUTPUT))
     match = re.fullmatch(r"\$\{(aws_ecs_task_definition\.[\w-]+)\.arn\}", reference)

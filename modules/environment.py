@@ -3,8 +3,9 @@
 `shared.hcl` holds what the whole organisation shares (project name, the state
 bucket and lock table); `<env>.hcl` holds everything that differs between
 environments. `load_environments` reads them all and checks them before any
-construct is built, so a bad file stops the run with one error naming the file,
-the key, the value and what is allowed.
+construct is built, so bad files stop the run with every error found (up to
+errors.REPORTED_MAX_ERRORS), one line each naming the file, the key, the value and
+what is allowed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from modules.api.config import ApiConfig
 from modules.cicd.config import CicdConfig, CicdEnvironmentConfig
-from modules.core.errors import ConfigError
+from modules.core.errors import ConfigError, collecting, report, shown
 from modules.core.hcl import display, parse_hcl
 from modules.core.naming import NameKind, bucket_name, check_bucket_name, check_name
 from modules.core.regions import AZ_COUNT_BY_REGION, CLOUDFRONT_LOGS_UNSUPPORTED_REGIONS
@@ -169,7 +170,7 @@ class EnvironmentConfig:
         if self.dns is not None:
             host = self.dns.api_host_name
             check(len(host) <= ACM_DOMAIN_MAX_LENGTH, "dns.zone_name", self.dns.zone_name,
-                  f"short enough that the API's name fits ACM's {ACM_DOMAIN_MAX_LENGTH} characters ({host!r})")
+                  f"short enough that the API's name fits ACM's {ACM_DOMAIN_MAX_LENGTH} characters ({shown(host)})")
         if self.production:
             check(self.api.prevent_destroy, "api.prevent_destroy", self.api.prevent_destroy,
                   "true when production = true")
@@ -219,10 +220,10 @@ class EnvironmentConfig:
         else:
             host = frontend.host_name(self.dns.zone_name)
             check(len(host) <= ACM_DOMAIN_MAX_LENGTH, "frontend.subdomain", frontend.subdomain,
-                  f"short enough that the site's name fits ACM's {ACM_DOMAIN_MAX_LENGTH} characters ({host!r})")
+                  f"short enough that the site's name fits ACM's {ACM_DOMAIN_MAX_LENGTH} characters ({shown(host)})")
             # Both stacks would create the same A record; the second apply would fail on it.
             check(host != self.dns.api_host_name, "frontend.subdomain", frontend.subdomain,
-                  f"another name than the API's ({self.dns.api_host_name!r})")
+                  f"another name than the API's ({shown(self.dns.api_host_name)})")
         if self.production:
             check(frontend.prevent_destroy, "frontend.prevent_destroy", frontend.prevent_destroy,
                   "true when production = true")
@@ -262,15 +263,25 @@ def load_shared(directory: Path) -> SharedConfig:
 def load_environment(path: Path, shared: SharedConfig) -> EnvironmentConfig:
     """Load `environments/<name>.hcl`; the environment's name is the file's stem."""
     data = parse_hcl(path)
+    found: list[ConfigError] = []
+    if "name" in data:
+        found.append(ConfigError("name", "is not a key: the environment's name is the file name"))
+        data = {k: v for k, v in data.items() if k != "name"}
     try:
-        if "name" in data:
-            raise ConfigError("name", "is not a key: the environment's name is the file name")
         environment = from_data(EnvironmentConfig, {"name": path.stem, **data})
-        check_prefix_fits(prefix_of(shared, environment))
-        check_bucket_names_fit(environment, prefix_of(shared, environment))
-        environment.api.check_names(prefix_of(shared, environment))
     except ConfigError as error:
-        raise error.in_file(display(path)) from None
+        raise ConfigError.joined([*found, error]).in_file(display(path)) from None
+    prefix = prefix_of(shared, environment)
+    for name_check in (lambda: check_prefix_fits(prefix), lambda: check_bucket_names_fit(environment, prefix),
+                       lambda: environment.api.check_names(prefix)):
+        with collecting() as checked:
+            try:
+                name_check()
+            except ConfigError as error:
+                checked.append(error)
+        found.extend(checked)
+    if found:
+        raise ConfigError.joined(found).in_file(display(path))
     return _with_release(environment, path)
 
 
@@ -315,20 +326,40 @@ def load_environments(directory: Path, names: tuple[str, ...] | None = None) -> 
     if names is not None:
         missing = set(names) - {p.stem for p in paths}
         if missing:
-            raise ConfigError("", f"has no file for environment(s) {sorted(missing)}", file=display(directory))
+            raise ConfigError("", f"has no file for environment(s) {shown(sorted(missing))}", file=display(directory))
     if not paths:
         raise ConfigError("", "holds no environment files (<env>.hcl)", file=display(directory))
-    every = tuple(load_environment(path, shared) for path in paths)
-    unknown = [name for name in shared.promotion_order if name not in {p.stem for p in paths}]
-    if unknown:
-        raise ConfigError("promotion_order", f"names {unknown}, which have no environment file",
-                          file=display(directory / SHARED_FILE))
-    _check_production(directory, shared, every)
-    _check_across(directory, shared, every)
+    loaded: list[EnvironmentConfig] = []
+    with collecting() as found:
+        for path in paths:
+            try:
+                loaded.append(load_environment(path, shared))
+            except ConfigError as error:
+                found.append(error)
+        every = tuple(loaded)
+        unknown = [name for name in shared.promotion_order if name not in {p.stem for p in paths}]
+        if unknown:
+            report(ConfigError("promotion_order", f"names {shown(unknown)}, which have no environment file",
+                               file=display(directory / SHARED_FILE)))
+        # Across the files that loaded: their errors do not depend on the ones that did not.
+        _check_production(directory, shared, every)
+        _check_across(directory, shared, every)
+    if found:
+        raise ConfigError.joined(found)
     if names is None:
         return Environments(shared, every)
     wanted = tuple(e for e in every if e.name in set(names))
     return Environments(shared, wanted, complete=len(wanted) == len(every))
+
+
+def outside_promotion(environments: Environments) -> list[str]:
+    """One warning for each environment promotion_order leaves out: a legitimate choice (a sandbox),
+    but releases and promotions never reach it, so its images move only when its release file is edited."""
+    order = environments.shared.promotion_order
+    return [f"{e.name}.hcl: {e.name} is not in promotion_order ({' -> '.join(order)}) in {SHARED_FILE}: "
+            f"`python -m delivery release` and `promote` never reach it (its images change only when "
+            f"{e.name}.release.hcl is edited); add it to promotion_order if it should follow the others"
+            for e in environments.environments if e.name not in order]
 
 
 def _check_production(directory: Path, shared: SharedConfig, environments: tuple[EnvironmentConfig, ...]) -> None:
@@ -337,46 +368,48 @@ def _check_production(directory: Path, shared: SharedConfig, environments: tuple
     for environment in environments:
         file = display(directory / f"{environment.name}.hcl")
         if environment.account_id in production and not environment.production:
-            raise ConfigError(
+            report(ConfigError(
                 "production", f"must be true: account {environment.account_id} is a production account "
                 f"(production_accounts in {SHARED_FILE}); to retire it on purpose, remove the account from "
-                "production_accounts in the same reviewed change, got false", file=file)
+                "production_accounts in the same reviewed change, got false", file=file))
         if environment.production and environment.account_id not in production:
-            raise ConfigError(
+            report(ConfigError(
                 "production", f"is true, but account {environment.account_id} is not in production_accounts in "
-                f"{SHARED_FILE}: declare it there too (production is declared once, for every file)", file=file)
+                f"{SHARED_FILE}: declare it there too (production is declared once, for every file)", file=file))
 
 
 def _check_across(directory: Path, shared: SharedConfig, environments: tuple[EnvironmentConfig, ...]) -> None:
     """Checks that need two environments: unique prefixes, no overlapping VPC ranges, one
     owner of each account-and-region setting."""
     for first, second in itertools.combinations(environments, 2):
-        if second.account_id not in shared.shared_accounts:
-            file = display(directory / f"{second.name}.hcl")
-            if first.account_id == second.account_id:
-                raise ConfigError(
-                    "account_id", f"{second.account_id!r} is already {first.name}.hcl's account; an account holds one "
-                    f"environment unless shared_accounts in {SHARED_FILE} lists it", file=file)
-            # Both in one account is refused above; a role is in its environment's account (checked per file).
+        # Two environments in one account that may not share it: API Gateway's one role setting is a
+        # consequence of that error, not another one.
+        clash = first.account_id == second.account_id and second.account_id not in shared.shared_accounts
+        if clash:
+            report(ConfigError(
+                "account_id", f"{shown(second.account_id)} is already {first.name}.hcl's account; an account holds "
+                f"one environment unless shared_accounts in {SHARED_FILE} lists it",
+                file=display(directory / f"{second.name}.hcl")))
+        # A role is in its environment's account (checked per file), so roles cannot clash where accounts do not.
         same_place = (first.account_id, first.region) == (second.account_id, second.region)
-        if same_place and first.api.account_cloudwatch_role and second.api.account_cloudwatch_role:
-            raise ConfigError(
+        if not clash and same_place and first.api.account_cloudwatch_role and second.api.account_cloudwatch_role:
+            report(ConfigError(
                 "api.account_cloudwatch_role",
                 f"must be false here or in {first.name}.hcl: both environments are in account "
                 f"{second.account_id}, {second.region}, where API Gateway has one CloudWatch role setting "
                 "(two stacks would overwrite each other's, and destroying one would delete the role it points at)",
                 file=display(directory / f"{second.name}.hcl"),
-            )
+            ))
         if prefix_of(shared, first) == prefix_of(shared, second):
-            raise ConfigError(
+            report(ConfigError(
                 "name_prefix",
-                f"{prefix_of(shared, second)!r} is already used by {first.name}.hcl; names must differ",
+                f"{shown(prefix_of(shared, second))} is already used by {first.name}.hcl; names must differ",
                 file=display(directory / f"{second.name}.hcl"),
-            )
+            ))
         if first.network.network.overlaps(second.network.network):
-            raise ConfigError(
+            report(ConfigError(
                 "network.cidr",
                 f"must not overlap other environments (VPCs may be peered or share a transit gateway), "
-                f"got {second.network.cidr!r} which overlaps {first.name}.hcl's {first.network.cidr!r}",
+                f"got {shown(second.network.cidr)} which overlaps {first.name}.hcl's {shown(first.network.cidr)}",
                 file=display(directory / f"{second.name}.hcl"),
-            )
+            ))

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from modules.api.config import ApiConfig
-from modules.core.errors import ConfigError
+from modules.core.errors import ConfigError, shown
 from modules.core.hcl import display, parse_hcl
 from modules.core.naming import NameKind, check_name
 from modules.core.schema import check, from_data
@@ -110,10 +110,15 @@ def _line_of(text: str, key: str) -> int | None:
 
 
 def _error(path: Path, error: ConfigError) -> ConfigError:
-    """The error, located at `file:line` when the file exists (a release not yet written has no lines)."""
-    line = _line_of(path.read_text(encoding="utf-8"), error.key) if path.exists() else None
-    where = f"{display(path)}:{line}" if line else display(path)
-    return ConfigError(error.key, error.message, file=where)
+    """The error (each of them), located at `file:line` when the file exists (a release not yet
+    written has no lines)."""
+    text = path.read_text(encoding="utf-8") if path.exists() else None
+
+    def located(one: ConfigError) -> ConfigError:
+        line = _line_of(text, one.key) if text is not None else None
+        return ConfigError(one.key, one.message, file=f"{display(path)}:{line}" if line else display(path))
+
+    return ConfigError.joined([located(one) for one in error.errors])
 
 
 def load_release(path: Path) -> Release | None:
@@ -134,12 +139,12 @@ def apply_release(api: ApiConfig, release: Release, path: Path) -> ApiConfig:
     for index, image in enumerate(release.service):
         if image.name not in known:
             raise _error(path, ConfigError(
-                f"service[{index}]", f"{image.name!r} is not a service of this environment "
+                f"service[{index}]", f"{shown(image.name)} is not a service of this environment "
                 f"(its api block has {', '.join(sorted(known))})"))
         if image.image_repository != known[image.name].image_repository:
             raise _error(path, ConfigError(
                 f"service[{index}].image_repository", f"must be the service's repository "
-                f"{known[image.name].image_repository!r}, got {image.image_repository!r}"))
+                f"{shown(known[image.name].image_repository)}, got {shown(image.image_repository)}"))
     def pinned(service: Any) -> Any:
         found = release.image(service.name)
         if found is None:
@@ -152,7 +157,7 @@ def apply_release(api: ApiConfig, release: Release, path: Path) -> ApiConfig:
         if release.migrations.image_repository != migrations.image_repository:
             raise _error(path, ConfigError(
                 "migrations.image_repository", f"must be the migrations repository "
-                f"{migrations.image_repository!r}, got {release.migrations.image_repository!r}"))
+                f"{shown(migrations.image_repository)}, got {shown(release.migrations.image_repository)}"))
         migrations = dataclasses.replace(migrations, image_tag=release.migrations.image_tag,
                                          image_digest=release.migrations.image_digest)
     return dataclasses.replace(api, service=services, migrations=migrations)

@@ -12,7 +12,7 @@ from pathlib import Path
 from modules.core import jsii_node
 from modules.core.errors import ConfigError
 from modules.core.jsii_node import plain_provider_import
-from modules.environment import load_environments
+from modules.environment import load_environments, outside_promotion
 
 
 def _selected() -> tuple[str, ...] | None:
@@ -88,9 +88,12 @@ def synth_main(project_dir: Path) -> int:
         if loading is not None:
             loading.join()  # a kernel half started would miss jsii's exit handler stopping it
         jsii_node.restore()
-        print(f"error: {error}", file=sys.stderr)
+        for line in str(error).splitlines():
+            print(f"error: {line}", file=sys.stderr)
         print("nothing was written", file=sys.stderr)
         return 2
+    for warning in outside_promotion(environments):
+        print(f"warning: {warning}", file=sys.stderr)
 
     from cdktf import TerraformStack
 

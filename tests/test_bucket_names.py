@@ -93,7 +93,7 @@ def test_rejects_a_prefix_that_makes_a_bucket_name_over_63_characters(environmen
     error = load_error(environments_copy)
     assert error.file.endswith("dev.hcl") and error.key == "name_prefix"
     message = str(error)
-    assert "'abcdefghij-klmnopqrst-uvwx-frontend-cloudfront-logs-222222222222' (64 characters)" in message
+    assert '"abcdefghij-klmnopqrst-uvwx-frontend-cloudfront-logs-222222222222" (64 characters)' in message
     assert "3..63" in message and "frontend.log_bucket_name" in message
 
 
@@ -121,7 +121,7 @@ def test_an_explicit_log_bucket_name_lifts_the_limit_for_that_bucket_only(enviro
 def test_rejects_a_bucket_suffix_s3_would_refuse(environments_copy):
     write(environments_copy, "dev.hcl", "region", 'bucket_suffix = "Acme_EU"\nregion')
     error = load_error(environments_copy)
-    assert error.key == "bucket_suffix" and "'Acme_EU'" in str(error)
+    assert error.key == "bucket_suffix" and '"Acme_EU"' in str(error)
 
 
 def test_rejects_a_kept_bucket_name_s3_would_refuse(environments_copy):

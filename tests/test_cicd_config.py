@@ -120,7 +120,7 @@ def test_accepts_thumbprints_and_another_audience(environments_copy):
     ("  server_error_alert_percent = 0", "cicd.server_error_alert_percent", "above 0 and at most 100"),
     ("  server_error_alert_percent = 150", "cicd.server_error_alert_percent", "above 0 and at most 100"),
     ('  metrics_requests_total = "http-requests"', "cicd.metrics_requests_total", "Prometheus metric name"),
-    ('  prometheus_workspaces = "everywhere"', "cicd.prometheus_workspaces", "'per_environment', 'shared'"),
+    ('  prometheus_workspaces = "everywhere"', "cicd.prometheus_workspaces", '"per_environment", "shared"'),
     ("  ci_max_session_seconds = 60", "cicd.ci_max_session_seconds", "3600..43200"),
     ('  report_topic_name = "pipeline reports"', "cicd.report_topic_name", "SNS topic name"),
 ])

@@ -95,19 +95,19 @@ def test_rejects_unknown_top_level_key(environments_copy):
 def test_rejects_wrong_type(environments_copy):
     edit(environments_copy, "dev.hcl", "az_count                = 2", 'az_count                = "two"')
     error = load_error(environments_copy)
-    assert str(error).endswith("network.az_count must be a whole number, got 'two'")
+    assert str(error).endswith('network.az_count must be a whole number, got "two"')
 
 
 def test_rejects_bool_where_a_number_is_expected(environments_copy):
     edit(environments_copy, "dev.hcl", "az_count                = 2", "az_count                = true")
-    assert "network.az_count must be a whole number, got True" in str(load_error(environments_copy))
+    assert "network.az_count must be a whole number, got true" in str(load_error(environments_copy))
 
 
 def test_rejects_unknown_enum_value_listing_allowed(environments_copy):
     edit(environments_copy, "dev.hcl", '"single"', '"sometimes"')
     error = load_error(environments_copy)
     assert error.key == "network.nat_gateways"
-    assert "'none', 'single', 'per_az'" in str(error) and "'sometimes'" in str(error)
+    assert '"none", "single", "per_az"' in str(error) and '"sometimes"' in str(error)
 
 
 def test_rejects_missing_required_key(environments_copy):
@@ -124,7 +124,7 @@ def test_rejects_account_id_that_is_not_twelve_digits(environments_copy):
 def test_rejects_invalid_cidr(environments_copy):
     edit(environments_copy, "dev.hcl", '"10.10.0.0/16"', '"10.10.0.300/16"')
     error = load_error(environments_copy)
-    assert error.key == "network.cidr" and "'10.10.0.300/16'" in str(error)
+    assert error.key == "network.cidr" and '"10.10.0.300/16"' in str(error)
 
 
 def test_rejects_cidr_with_host_bits(environments_copy):
@@ -146,7 +146,7 @@ def test_rejects_cidrs_that_overlap_another_environment(environments_copy):
     edit(environments_copy, "stage.hcl", '"10.20.0.0/16"', '"10.10.128.0/17"')
     error = load_error(environments_copy)
     assert error.file.endswith("stage.hcl") and error.key == "network.cidr"
-    assert "overlaps dev.hcl's '10.10.0.0/16'" in str(error)
+    assert 'overlaps dev.hcl\'s "10.10.0.0/16"' in str(error)
 
 
 def move_stage_into_devs_account(directory: Path) -> None:
@@ -190,7 +190,7 @@ def test_rejects_zone_names_from_another_region(environments_copy):
     edit(environments_copy, "dev.hcl", "az_count                = 2",
          'az_count                = 2\n  availability_zones = ["eu-west-1a", "us-east-1b"]')
     error = load_error(environments_copy)
-    assert error.key == "network.availability_zones" and "'us-east-1b'" in str(error)
+    assert error.key == "network.availability_zones" and '"us-east-1b"' in str(error)
 
 
 def test_rejects_unknown_region(environments_copy):
@@ -284,7 +284,7 @@ def test_dns_zone_is_optional_and_typed(environments):
 def test_rejects_zone_name_that_is_not_a_dns_name(environments_copy):
     edit(environments_copy, "prod.hcl", '"webapp.example.com"', '"Webapp.Example.com."')
     error = load_error(environments_copy)
-    assert error.key == "dns.zone_name" and "'Webapp.Example.com.'" in str(error)
+    assert error.key == "dns.zone_name" and '"Webapp.Example.com."' in str(error)
 
 
 @pytest.mark.parametrize("block", ["database", "api"])

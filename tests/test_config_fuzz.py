@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modules.core.errors import ConfigError
+from modules.core.errors import REPORTED_MAX_ERRORS, ConfigError
 from modules.environment import load_environments
 from tests.harness.project import ENVIRONMENTS_DIR
 
@@ -76,16 +76,18 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def load_mutant(directory: Path, name: str, content: bytes) -> object | None:
-    """The loaded environments, or None after a one-line ConfigError naming the file."""
+    """The loaded environments, or None after a ConfigError of one line per error, each naming the file."""
     path = directory / name
     path.write_bytes(content)
     try:
         return load_environments(directory)
     except ConfigError as error:
-        message = str(error)
-        assert "\n" not in message and "\r" not in message, message
-        assert error.file is not None and error.file.endswith((".hcl", directory.name)), message
-        assert len(message) < 2000, message
+        for one in error.errors:
+            message = str(one)
+            assert "\n" not in message and "\r" not in message, message
+            assert one.file is not None and one.file.endswith((".hcl", directory.name)), message
+            assert len(message) < 2000, message
+        assert len(str(error).splitlines()) == min(len(error.errors), REPORTED_MAX_ERRORS + 1), str(error)
         return None
     finally:
         shutil.copy(ENVIRONMENTS_DIR / name, path)
@@ -97,7 +99,7 @@ FAST = settings(max_examples=300, deadline=None, derandomize=True,
 
 @FAST
 @given(mutation())
-def test_a_mutated_file_loads_or_fails_with_one_line_naming_the_file(folder: Path, case: tuple[str, bytes]) -> None:
+def test_a_mutated_file_loads_or_fails_with_one_line_per_error_naming_the_file(folder: Path, case: tuple[str, bytes]) -> None:
     load_mutant(folder, *case)
 
 

@@ -35,7 +35,7 @@ def test_rejects_a_terraform_interpolation_in_a_value_showing_the_escape(environ
     assert error.file.endswith("dev.hcl")
     assert message(error) == (
         "api.service[0].environment.LOG_LEVEL holds ${, which Terraform would evaluate as a template when it "
-        "reads the synthesized JSON, got '${file(\"/etc/hostname\")}'; for a literal ${ write $${")
+        'reads the synthesized JSON, got "${file(\\"/etc/hostname\\")}"; for a literal ${ write $${')
 
 
 def test_rejects_a_terraform_directive_in_a_value(environments_copy):
@@ -52,13 +52,13 @@ def test_accepts_the_escapes_and_writes_them_as_terraform_reads_them(environment
 def test_rejects_an_account_id_ending_in_a_newline(environments_copy):
     edit(environments_copy, "dev.hcl", 'account_id = "222222222222"', 'account_id = "222222222222\\n"')
     assert message(load_error(environments_copy)) == (
-        "account_id must be printable text on one line, got '222222222222\\n' (holds \\n)")
+        'account_id must be printable text on one line, got "222222222222\\n" (holds \\n)')
 
 
 def test_rejects_a_value_too_long_for_any_aws_document_cut_in_the_message(environments_copy):
     edit(environments_copy, "dev.hcl", LOG_LEVEL, f'environment   = {{ LOG_LEVEL = "{"x" * 2_000_000}" }}')
     assert message(load_error(environments_copy)) == (
-        f"api.service[0].environment.LOG_LEVEL must be at most 65536 characters, got '{'x' * 59}... "
+        f'api.service[0].environment.LOG_LEVEL must be at most 65536 characters, got "{"x" * 59}... '
         "(2000000 characters)")
 
 
@@ -106,7 +106,7 @@ def test_a_syntax_error_after_an_escape_names_its_own_line(environments_copy):
     text = 'note = "a$${b}"\n' + path.read_text().replace('account_id = "222222222222"', "account_id = ", 1)
     path.write_text(text)
     line = next(n for n, content in enumerate(text.splitlines(), 1) if content.startswith("account_id = "))
-    assert message(load_error(environments_copy)) == f"HCL syntax error at line {line}, column 14: 'account_id ='"
+    assert message(load_error(environments_copy)) == f"HCL syntax error at line {line}, column 14: `account_id =`"
 
 
 # -- production is declared once -----------------------------------------------------------------
@@ -115,12 +115,16 @@ def test_rejects_dev_pointed_at_prods_account_and_terraform_role(environments_co
     edit(environments_copy, "dev.hcl", 'account_id = "222222222222"', 'account_id = "444444444444"')
     edit(environments_copy, "dev.hcl", "arn:aws:iam::222222222222:role/webapp-terraform-dev",
          "arn:aws:iam::444444444444:role/webapp-terraform-prod")
-    error = load_error(environments_copy)
-    assert error.file.endswith("dev.hcl")
-    assert message(error) == (
-        "production must be true: account 444444444444 is a production account (production_accounts in "
-        "shared.hcl); to retire it on purpose, remove the account from production_accounts in the same reviewed "
-        "change, got false")
+    # Two mistakes, both reported at once: dev left non-production in a production account, and the
+    # account (which the Terraform role is in) is prod's.
+    error = edits.load_error(environments_copy)
+    assert [(Path(e.file).name, message(e)) for e in error.errors] == [
+        ("dev.hcl", "production must be true: account 444444444444 is a production account (production_accounts "
+                    "in shared.hcl); to retire it on purpose, remove the account from production_accounts in the "
+                    "same reviewed change, got false"),
+        ("prod.hcl", 'account_id "444444444444" is already dev.hcl\'s account; an account holds one environment '
+                     "unless shared_accounts in shared.hcl lists it"),
+    ]
 
 
 def test_rejects_prod_declaring_production_away(environments_copy):
@@ -155,7 +159,7 @@ def test_rejects_two_environments_in_one_account_unless_declared_shared(environm
     edit(environments_copy, "stage.hcl", "arn:aws:iam::333333333333:role/webapp-terraform-stage",
          "arn:aws:iam::222222222222:role/webapp-terraform-dev")
     assert message(load_error(environments_copy)) == (
-        "account_id '222222222222' is already dev.hcl's account; an account holds one environment unless "
+        "account_id \"222222222222\" is already dev.hcl's account; an account holds one environment unless "
         "shared_accounts in shared.hcl lists it")
 
 
@@ -164,7 +168,7 @@ def test_cross_environment_checks_read_every_file_when_only_some_are_loaded(envi
     (environments_copy / "qa.hcl").write_text(qa)
     with pytest.raises(ConfigError) as caught:
         load_environments(environments_copy, ("qa",))
-    assert caught.value.key == "network.cidr" and "overlaps dev.hcl's '10.10.0.0/16'" in str(caught.value)
+    assert caught.value.key == "network.cidr" and 'overlaps dev.hcl\'s "10.10.0.0/16"' in str(caught.value)
 
 
 # -- patterns match the whole value, in ASCII ------------------------------------------------------
@@ -174,7 +178,7 @@ def test_rejects_non_ascii_letters_in_a_role_arn(environments_copy):
     edit(environments_copy, "dev.hcl", "role/webapp-terraform-dev", "role/webapp-terraform-dév")
     error = load_error(environments_copy)
     assert error.key == "assume_role_arn"
-    assert message(error).endswith("got 'arn:aws:iam::222222222222:role/webapp-terraform-dév'")
+    assert message(error).endswith('got "arn:aws:iam::222222222222:role/webapp-terraform-dév"')
 
 
 def test_rejects_non_ascii_letters_in_an_email_address(environments_copy):

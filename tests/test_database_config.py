@@ -90,7 +90,7 @@ def test_rejects_a_production_environment_without_its_safeguard(environments_cop
     edit(environments_copy, "prod.hcl", f"{key:<25} = true", f"{key:<25} = false")
     error = load_error(environments_copy)
     assert error.file.endswith("prod.hcl") and error.key == f"database.{key}"
-    assert str(error).endswith(f"database.{key} must be true when production = true, got False")
+    assert str(error).endswith(f"database.{key} must be true when production = true, got false")
 
 
 def test_the_same_settings_load_when_not_marked_production(environments_copy):
@@ -114,7 +114,7 @@ def test_rejects_storage_ceiling_below_allocated(environments_copy):
 def test_rejects_an_unknown_engine_version(environments_copy, version):
     set_in_database(environments_copy, "dev.hcl", f'engine_version = "{version}"')
     error = load_error(environments_copy)
-    assert error.key == "database.engine_version" and repr(version) in str(error)
+    assert error.key == "database.engine_version" and f'"{version}"' in str(error)
 
 
 def test_accepts_a_pinned_minor_version(environments_copy):
@@ -173,7 +173,7 @@ def test_rejects_skipping_the_final_snapshot_of_a_protected_database(environment
 def test_rejects_a_restore_time_that_is_not_rfc3339_utc(environments_copy, value):
     set_in_database(environments_copy, "dev.hcl", f'point_in_time_restore {{\n    restore_time = "{value}"\n  }}')
     error = load_error(environments_copy)
-    assert error.key == "database.point_in_time_restore.restore_time" and repr(value) in str(error)
+    assert error.key == "database.point_in_time_restore.restore_time" and f'"{value}"' in str(error)
 
 
 @pytest.mark.parametrize("key, value", [
@@ -221,7 +221,7 @@ def test_rejects_a_name_prefix_rds_identifiers_cannot_carry(environments_copy):
     path = environments_copy / "dev.hcl"
     path.write_text(path.read_text() + '\nname_prefix = "web--dev"\n')
     error = load_error(environments_copy)
-    assert error.key == "name_prefix" and "RDS identifier 'web--dev-postgres-replica-0'" in str(error)
+    assert error.key == "name_prefix" and 'RDS identifier "web--dev-postgres-replica-0"' in str(error)
 
 
 def test_rejects_a_production_environment_without_a_second_region_for_its_backups(environments_copy):
@@ -236,4 +236,4 @@ def test_rejects_replicating_backups_to_the_environments_own_region(environments
          'backup_replication_region = "eu-west-1"')
     error = load_error(environments_copy)
     assert error.key == "database.backup_replication_region"
-    assert "a region other than the environment's (eu-west-1), got 'eu-west-1'" in str(error)
+    assert 'a region other than the environment\'s (eu-west-1), got "eu-west-1"' in str(error)

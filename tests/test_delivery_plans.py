@@ -129,7 +129,7 @@ def test_apply_runs_the_check_before_the_api_group_is_planned_and_plans_nothing_
     events: list[str] = []
     monkeypatch.setattr(terraform_module, "plan_environment",
                         lambda _t, _s, _d, plan: events.append(f"plan {' '.join(plan.stacks)}"))
-    monkeypatch.setattr(terraform_module, "apply_plans", lambda _t, _s, directory, _o: events.append(
+    monkeypatch.setattr(terraform_module, "apply_plans", lambda _t, _s, directory, _o, **_: events.append(
         f"apply {directory.name}") or [])
 
     def before_plan(stack: str) -> None:
@@ -300,10 +300,18 @@ def test_missing_plans_exit_2_with_one_line(tmp_path):
     code, err = run_cli("apply", "dev", "--plans", str(tmp_path / "absent"))
     assert code == 2 and err.count("\n") == 1 and "is not a folder" in err
     (tmp_path / "empty").mkdir()
+    synthesized(tmp_path, DEV)
     monkeypatched = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"}
     with _env(monkeypatched):
         code, err = run_cli("apply", "dev", "--plans", str(tmp_path / "empty"), "--stacks-dir", str(tmp_path))
     assert code == 2 and err.count("\n") == 1 and "summary.json does not exist" in err
+
+
+def synthesized(stacks_dir: Path, stacks: object) -> None:
+    """Stand-in synthesized stacks (their folders and cdk.tf.json), for checks that only look for them."""
+    for stack in stacks:  # type: ignore[attr-defined]
+        (stacks_dir / stack).mkdir(parents=True, exist_ok=True)
+        (stacks_dir / stack / "cdk.tf.json").write_text("{}")
 
 
 def test_missing_credentials_exit_2_with_one_line(tmp_path):
@@ -312,9 +320,10 @@ def test_missing_credentials_exit_2_with_one_line(tmp_path):
                "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true",
                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": None, "AWS_CONTAINER_CREDENTIALS_FULL_URI": None,
                "AWS_WEB_IDENTITY_TOKEN_FILE": None}
+    synthesized(tmp_path / "stacks", DEV)  # every local fact holds: the credentials are what is missing
     for argv in (("plan", "dev"), ("apply", "dev"), ("drift", "dev"), ("apply-migrations", "dev")):
         with _env(cleared):
-            code, err = run_cli(*argv)
+            code, err = run_cli(*argv, "--stacks-dir", str(tmp_path / "stacks"))
         assert (code, err.count("\n")) == (2, 1), (argv, err)
         assert err.startswith("error: no AWS credentials"), err
 

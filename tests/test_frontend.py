@@ -157,7 +157,7 @@ def test_rejects_production_without_prevent_destroy(environments_copy):
          "  prevent_destroy                    = false")
     error = load_error(environments_copy)
     assert error.file.endswith("prod.hcl") and error.key == "frontend.prevent_destroy"
-    assert "must be true when production = true, got False" in str(error)
+    assert "must be true when production = true, got false" in str(error)
 
 
 # -- the log bucket ----------------------------------------------------------------------------
@@ -458,7 +458,7 @@ DEV_WAF = "  waf_enabled                        = false"
     ('subdomain = "WWW"', "frontend.subdomain", "lowercase DNS labels"),
     ('subdomain = ".www"', "frontend.subdomain", "lowercase DNS labels"),
     ('price_class = "PriceClass_50"', "frontend.price_class",
-     "one of 'PriceClass_100', 'PriceClass_200', 'PriceClass_All', got 'PriceClass_50'"),
+     'one of "PriceClass_100", "PriceClass_200", "PriceClass_All", got "PriceClass_50"'),
     ('origin_shield_region = "eu-westish-1"', "frontend.origin_shield_region", "a region Origin Shield runs in"),
     # A real region without a regional edge cache: CreateDistribution would refuse it at apply.
     ('origin_shield_region = "eu-west-3"', "frontend.origin_shield_region",
@@ -504,7 +504,7 @@ def test_rejects_a_site_name_the_api_already_uses(environments_copy):
     path.write_text(path.read_text().replace(DEV_WAF, f'{DEV_WAF}\n  subdomain = "api"')
                     + '\ndns {\n  zone_name = "dev.example.com"\n}\n')
     error = load_error(environments_copy)
-    assert error.key == "frontend.subdomain" and "another name than the API's ('api.dev.example.com')" in str(error)
+    assert error.key == "frontend.subdomain" and 'another name than the API\'s ("api.dev.example.com")' in str(error)
 
 
 @pytest.mark.parametrize("region", ["eu-south-1", "af-south-1", "me-south-1", "ap-east-1"])
@@ -517,7 +517,7 @@ def test_rejects_a_region_cloudfront_delivers_no_logs_to(environments_copy, regi
 
 def test_rejects_prevent_destroy_that_is_not_a_bool(environments_copy):
     error = frontend_error(environments_copy, "dev.hcl", "prevent_destroy = false", 'prevent_destroy = "no"')
-    assert error.key == "frontend.prevent_destroy" and "must be true or false, got 'no'" in str(error)
+    assert error.key == "frontend.prevent_destroy" and 'must be true or false, got "no"' in str(error)
 
 
 def test_rejects_log_retention_that_cloudwatch_does_not_offer(environments_copy):
@@ -529,7 +529,7 @@ def test_rejects_log_retention_that_cloudwatch_does_not_offer(environments_copy)
 def test_rejects_a_subdomain_without_a_dns_zone(environments_copy):
     error = frontend_error(environments_copy, "dev.hcl", DEV_WAF, f'{DEV_WAF}\n  subdomain = "www"')
     assert error.key == "frontend.subdomain"
-    assert "unset without a dns { zone_name = ... } block" in str(error) and "'www'" in str(error)
+    assert "unset without a dns { zone_name = ... } block" in str(error) and '"www"' in str(error)
 
 
 def test_rejects_a_host_name_longer_than_acm_allows(environments_copy):

@@ -402,5 +402,5 @@ def test_cli_rejects_missing_credentials(build, tmp_path):
                 "AWS_EC2_METADATA_DISABLED": "true"})
     result = run_cli("deploy-frontend", "--env", "dev", "--dir", str(build), env=env)
     assert result.returncode == 2
-    assert "error: no AWS credentials found" in result.stderr
+    assert "error: no AWS credentials: set AWS_PROFILE" in result.stderr
     assert "Traceback" not in result.stderr

@@ -529,3 +529,20 @@ def test_rejects_a_jenkinsfile_with_a_missing_brace(parsed, name, brace):
     (ok, message), = [v for k, v in parsed.items() if k.endswith(f"/{name}-without-{brace}-brace")]
     assert not ok
     assert "startup failed" in message
+
+
+def test_the_pipelines_apply_without_the_terminal_question():
+    """`delivery apply` asks on a terminal (issue 24); a pipeline's approval is its input step, so
+    every apply the pipelines run passes YES=1, which the Makefile turns into --yes."""
+    for path in (INFRA, APP):
+        text = strip_comments(path.read_text())
+        for call in re.findall(r'sh "make (apply-env|apply-release)\b([^"]*)"', text):
+            assert "YES=1" in call[1], (path.name, call)
+    require(shutil.which("make") is not None, "make is not installed")
+    for target in ("apply-env", "apply-release"):
+        shown = subprocess.run(["make", "-n", target, "ENV=dev", "YES=1"], cwd=PROJECT, capture_output=True,
+                               text=True, check=True).stdout
+        assert re.search(r'-m delivery apply "dev" .*--yes$', shown, re.MULTILINE), shown
+        unasked = subprocess.run(["make", "-n", target, "ENV=dev"], cwd=PROJECT, capture_output=True, text=True,
+                                 check=True).stdout
+        assert "--yes" not in unasked

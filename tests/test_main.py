@@ -92,7 +92,7 @@ def test_bad_environment_file_prints_one_error_and_writes_nothing(tmp_path, envi
     result = run_main(outdir, CDKTF_ENVIRONMENTS_DIR=str(environments_copy), TMPDIR=str(scratch))
     assert result.returncode == 2
     assert result.stderr.splitlines()[0].startswith("error: ")
-    assert "dev.hcl: network.nat_gateways must be one of 'none', 'single', 'per_az', got 'sometimes'" in result.stderr
+    assert 'dev.hcl: network.nat_gateways must be one of "none", "single", "per_az", got "sometimes"' in result.stderr
     assert "Traceback" not in result.stderr
     assert not outdir.exists()
     assert list(scratch.iterdir()) == [], "jsii left its runtime folder behind"

@@ -157,4 +157,4 @@ def test_production_requires_network_prevent_destroy(environments_copy):
     edit(environments_copy, "prod.hcl", "  prevent_destroy         = true\n}", "  prevent_destroy         = false\n}")
     error = load_error(environments_copy)
     assert error.file.endswith("prod.hcl") and error.key == "network.prevent_destroy"
-    assert "must be true when production = true, got False" in str(error)
+    assert "must be true when production = true, got false" in str(error)

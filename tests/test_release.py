@@ -42,7 +42,7 @@ def test_rejects_release_of_a_service_the_environment_does_not_run_with_its_line
     write_release(release_path(environments_copy, "dev"), Release().with_image(pinned(name="service9")))
     with pytest.raises(ConfigError) as caught:
         load_environments(environments_copy, ("dev",))
-    assert "dev.release.hcl:4: service[0] 'service9' is not a service of this environment" in str(caught.value)
+    assert 'dev.release.hcl:4: service[0] "service9" is not a service of this environment' in str(caught.value)
 
 
 def test_rejects_release_whose_repository_is_not_the_services(environments_copy):

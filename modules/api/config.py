@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from modules.api.health import PROBE_INTERVAL_SECONDS
-from modules.core.errors import ConfigError
+from modules.core.errors import ConfigError, Described, report, shown
 from modules.core.naming import NameKind, check_name, pascal
 from modules.core.schema import check, check_range, whole
 from modules.core.values import EMAIL, IMAGE_DIGEST, IMAGE_TAG, LOG_RETENTION_DAYS
@@ -105,11 +105,11 @@ def _check_task_size(cpu_units: int, memory_mib: int) -> None:
           f"one of Fargate's CPU sizes {tuple(FARGATE_MEMORY_MIB)}")
     allowed = FARGATE_MEMORY_MIB[cpu_units]
     if memory_mib not in allowed:
-        raise ConfigError(
+        report(ConfigError(
             "memory_mib",
             f"must be a size Fargate allows with cpu_units = {cpu_units} "
-            f"({allowed[0]}..{allowed[-1]} in steps of {allowed[1] - allowed[0]}), got {memory_mib!r}",
-        )
+            f"({allowed[0]}..{allowed[-1]} in steps of {allowed[1] - allowed[0]}), got {memory_mib}",
+        ))
 
 
 def _check_image(repository: str, tag: str, digest: str | None) -> None:
@@ -206,7 +206,7 @@ class ServiceConfig:
         check_range("min_count", self.min_count, 0, 1000)
         check_range("max_count", self.max_count, 1, 1000)
         if self.min_count > self.max_count:
-            raise ConfigError("min_count", f"must be at most max_count ({self.max_count}), got {self.min_count}")
+            report(ConfigError("min_count", f"must be at most max_count ({self.max_count}), got {self.min_count}"))
         check(self.min_count <= self.desired_count <= self.max_count, "desired_count", self.desired_count,
               f"min_count..max_count ({self.min_count}..{self.max_count})")
         check_range("cpu_target_percent", self.cpu_target_percent, 10, 95)
@@ -217,10 +217,10 @@ class ServiceConfig:
               f"longer than scale_out_cooldown_seconds ({self.scale_out_cooldown_seconds}) and at most 3600, "
               "so capacity is added fast and removed slowly")
         check(bool(HEALTH_PATH.match(self.health_check_path)) and len(self.health_check_path) <= 1024,
-              "health_check_path", self.health_check_path, "an absolute URL path like '/health'")
+              "health_check_path", self.health_check_path, "an absolute URL path like \"/health\"")
         check(self.metrics_path is None or (bool(HEALTH_PATH.match(self.metrics_path))
                                             and len(self.metrics_path) <= 1024),
-              "metrics_path", self.metrics_path, "an absolute URL path like '/metrics', or null (no collector)")
+              "metrics_path", self.metrics_path, "an absolute URL path like \"/metrics\", or null (no collector)")
         check(bool(HEALTH_CODES.match(self.health_check_codes)) and all(
             200 <= int(code) <= 599 for code in re.findall(r"\d+", self.health_check_codes)),
             "health_check_codes", self.health_check_codes,
@@ -237,7 +237,7 @@ class ServiceConfig:
                   f"at most the service's max_count ({self.max_count}), its ceiling")
         check_range("health_check_grace_period_seconds", self.health_check_grace_period_seconds, 0, 3600)
         size = sum(len(name.encode()) + len(value.encode()) for name, value in self.environment.items())
-        check(size <= ENVIRONMENT_MAX_BYTES, "environment", f"{len(self.environment)} variables of {size} bytes",
+        check(size <= ENVIRONMENT_MAX_BYTES, "environment", Described(f"{len(self.environment)} variables of {size} bytes"),
               f"at most {ENVIRONMENT_MAX_BYTES} bytes of names and values (an ECS task definition is at most "
               "64 KiB, and the collector sidecar, secrets and settings share it): put large values in a secret")
         for name in (*self.environment, *self.secrets):
@@ -294,7 +294,7 @@ class MigrationsConfig:
         check(bool(USER.match(self.user)) and not re.match(r"^0+(:|$)", self.user), "user", self.user,
               "a numeric non-root uid or uid:gid (not 0)")
         check(bool(whole(r"^(filesystem|classpath|s3):\S+$").match(self.locations)), "locations", self.locations,
-              "a Flyway location like 'filesystem:/flyway/sql'")
+              "a Flyway location like \"filesystem:/flyway/sql\"")
         check(bool(SCHEMA_NAME.match(self.schema)) and not self.schema.startswith("pg_"), "schema", self.schema,
               "1..63 lowercase letters, digits and underscores, starting with a letter, not 'pg_...'")
 
@@ -331,7 +331,7 @@ class ApiConfig:
     alarm_email_addresses: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        check(1 <= len(self.service) <= MAX_SERVICES, "service", f"{len(self.service)} services",
+        check(1 <= len(self.service) <= MAX_SERVICES, "service", Described(f"{len(self.service)} services"),
               f'1..{MAX_SERVICES} service "<name>" {{ ... }} blocks (each has a listener on the one NLB, '
               f"which takes at most {MAX_SERVICES})")
         for index, service in enumerate(self.service):
@@ -369,9 +369,9 @@ class ApiConfig:
         key = f"service[{index}]"
         part = service.construct_id
         check(part not in API_PART_IDS and not API_PART_ID_PREFIX.match(part), f"{key}.name", service.name,
-              f"a name whose construct id ({part!r}) the API tier does not use for one of its own parts "
-              "(taken: 'gateway', 'cluster', 'load-balancer', 'migrations', 'stage', ... and names starting "
-              "'secret-')")
+              f"a name whose construct id ({shown(part)}) the API tier does not use for one of its own parts "
+              "(taken: \"gateway\", \"cluster\", \"load-balancer\", \"migrations\", \"stage\", ... and names "
+              "starting \"secret-\")")
         # Requests per task divides by Container Insights' RunningTaskCount (ECS/ContainerInsights).
         check(service.requests_per_task_target is None or self.container_insights,
               f"{key}.requests_per_task_target", service.requests_per_task_target,
@@ -379,16 +379,17 @@ class ApiConfig:
         for earlier in self.service[:index]:
             check(earlier.name != service.name, f"{key}.name", service.name, "a name no other service has")
             if earlier.path_prefix == service.path_prefix:
-                raise ConfigError(f"{key}.path_prefix", f"{service.path_prefix!r} is already the path prefix "
-                                  f"of service {earlier.name!r}; each service needs its own")
+                report(ConfigError(f"{key}.path_prefix", f"{shown(service.path_prefix)} is already the path "
+                                   f"prefix of service {shown(earlier.name)}; each service needs its own"))
             if earlier.container_port == service.container_port:
-                raise ConfigError(f"{key}.container_port", f"{service.container_port} is already the port of "
-                                  f"service {earlier.name!r} (each service has its own load balancer listener)")
+                report(ConfigError(f"{key}.container_port", f"{service.container_port} is already the port of "
+                                   f"service {shown(earlier.name)} (each service has its own load balancer "
+                                   "listener)"))
         for variable, (secret, _) in service.secret_references().items():
             if secret not in self.secrets:
-                known = ", ".join(repr(s) for s in self.secrets) or "none"
-                raise ConfigError(f"{key}.secrets.{variable}", f"names the secret {secret!r}, which is not in "
-                                  f"api.secrets (known: {known})")
+                known = ", ".join(shown(s) for s in self.secrets) or "none"
+                report(ConfigError(f"{key}.secrets.{variable}", f"names the secret {shown(secret)}, which is not "
+                                   f"in api.secrets (known: {known})"))
 
     def database_logins(self) -> dict[str, DatabaseAccess]:
         """Each service's PostgreSQL login and its access (modules/database/access.py)."""

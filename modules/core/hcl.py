@@ -14,7 +14,7 @@ import hcl2
 from hcl2.utils import SerializationOptions
 from lark.exceptions import LarkError, UnexpectedInput
 
-from modules.core.errors import ConfigError, shown
+from modules.core.errors import ConfigError, excerpt
 
 
 def display(path: Path) -> str:
@@ -104,7 +104,7 @@ def parse_hcl(path: Path) -> dict[str, Any]:
         column = getattr(error, "column", "?")
         lines = text.splitlines()
         if isinstance(line, int) and 1 <= line <= len(lines):
-            where = f"at line {line}, column {column}: {shown(lines[line - 1].strip())}"
+            where = f"at line {line}, column {column}: {excerpt(lines[line - 1].strip())}"
         else:  # lark reports an unfinished last statement one line past the end
             last = lines[-1] if lines else ""
             where = (f"at line {max(len(lines), 1)}, column {len(last) + 1}, the end of the file: "

@@ -17,7 +17,7 @@ import enum
 import re
 from dataclasses import dataclass
 
-from modules.core.errors import ConfigError
+from modules.core.errors import ConfigError, hcl_value
 from modules.core.schema import whole
 
 
@@ -67,11 +67,11 @@ def _problem(kind: NameKind, name: str) -> str | None:
     rule = kind.value
     if not rule.min_length <= len(name) <= rule.max_length:
         return (
-            f"makes the {rule.label} {name!r} ({len(name)} characters); "
+            f"makes the {rule.label} {hcl_value(name)} ({len(name)} characters); "
             f"AWS allows {rule.min_length}..{rule.max_length}"
         )
     if not whole(rule.pattern).match(name):
-        return f"makes the {rule.label} {name!r}; AWS allows {rule.pattern_text}"
+        return f"makes the {rule.label} {hcl_value(name)}; AWS allows {rule.pattern_text}"
     return None
 
 

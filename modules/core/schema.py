@@ -4,7 +4,9 @@ Each tier declares its config as a `@dataclass(frozen=True, kw_only=True,
 slots=True)` with typed fields and defaults; `from_data` checks the data against
 those annotations (unknown keys with the near miss, missing keys, wrong types,
 enum values) and then lets the dataclass's own `__post_init__` check values.
-Every error is a `ConfigError` whose key is the full dotted path.
+Every error is a `ConfigError` whose key is the full dotted path; all the errors of
+one block are reported together (`ConfigError.joined`), each `check` of a
+`__post_init__` included.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import types
 import typing
 from typing import Any, TypeVar
 
-from modules.core.errors import ConfigError, shown
+from modules.core.errors import ConfigError, collecting, hcl_value, report, shown
 
 T = TypeVar("T")
 
@@ -67,7 +69,7 @@ def _describe(annotation: Any) -> str:
     if annotation in _TYPE_NAMES:
         return _TYPE_NAMES[annotation]
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        return "one of " + ", ".join(repr(m.value) for m in annotation)
+        return "one of " + ", ".join(hcl_value(m.value) for m in annotation)
     if dataclasses.is_dataclass(annotation):
         return "a block { ... }"
     origin = typing.get_origin(annotation)
@@ -124,21 +126,31 @@ def _convert(annotation: Any, value: Any, key: str) -> Any:
         (item_type, _ellipsis) = typing.get_args(annotation)
         if not isinstance(value, list):
             raise ConfigError(key, f"must be a list, got {shown(value)}")
-        return tuple(
-            _convert(item_type, _unlabel(item_type, item), f"{key}[{index}]")
-            for index, item in enumerate(value)
-        )
+        return tuple(_each(_convert, [(item_type, _unlabel(item_type, item), f"{key}[{index}]")
+                                      for index, item in enumerate(value)]))
     if origin is dict:
         (key_type, item_type) = typing.get_args(annotation)
         if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
             value = value[0]
         if not isinstance(value, dict):
             raise ConfigError(key, f"must be a map {{ key = value }}, got {shown(value)}")
-        return {
-            _convert(key_type, k, key): _convert(item_type, v, f"{key}.{k}")
-            for k, v in value.items()
-        }
+        keys = _each(_convert, [(key_type, k, key) for k in value])
+        items = _each(_convert, [(item_type, v, f"{key}.{k}") for k, v in value.items()])
+        return dict(zip(keys, items, strict=True))
     raise TypeError(f"unsupported annotation {annotation!r} at {key}")
+
+
+def _each(convert: typing.Callable[..., Any], arguments: list[tuple[Any, ...]]) -> list[Any]:
+    """`convert(*args)` for each of `arguments`, or one error holding every conversion's errors."""
+    results, found = [], []
+    for args in arguments:
+        try:
+            results.append(convert(*args))
+        except ConfigError as error:
+            found.append(error)
+    if found:
+        raise ConfigError.joined(found)
+    return results
 
 
 def _unlabel(item_type: Any, item: Any) -> Any:
@@ -163,7 +175,11 @@ RENAMED_KEYS = {
 
 
 def from_data(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
-    """Build `cls` from a dict, or raise `ConfigError` naming the dotted key."""
+    """Build `cls` from a dict, or raise `ConfigError` naming the dotted key of every error found.
+
+    Unknown keys and each field's type are all checked; when every field converts, the class's
+    `__post_init__` runs with its checks collecting (errors.collecting), so all of them report.
+    """
 
     def path(name: str) -> str:
         return f"{prefix}.{name}" if prefix else name
@@ -172,32 +188,50 @@ def from_data(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
     hints = typing.get_type_hints(cls)
     # A class may name keys it no longer takes (`RETIRED_KEYS = {key: what replaced it}`).
     retired: dict[str, str] = getattr(cls, "RETIRED_KEYS", {})
+    unknown: list[ConfigError] = []
     for name in data:
         if name in RENAMED_KEYS and RENAMED_KEYS[name] in fields:
-            raise ConfigError(path(name), f"was renamed: write {RENAMED_KEYS[name]} = ... (same meaning)")
-        if name in retired and name not in fields:
-            raise ConfigError(path(name), f"is no longer a key: {retired[name]}")
-        if name not in fields:
+            unknown.append(ConfigError(path(name), f"was renamed: write {RENAMED_KEYS[name]} = ... (same meaning)"))
+        elif name in retired and name not in fields:
+            unknown.append(ConfigError(path(name), f"is no longer a key: {retired[name]}"))
+        elif name not in fields:
             near = difflib.get_close_matches(name, list(fields), n=1, cutoff=0.6)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
             allowed = ", ".join(sorted(fields))
-            raise ConfigError(path(name), f"is not a known key{hint}; allowed keys: {allowed}")
+            unknown.append(ConfigError(path(name), f"is not a known key{hint}; allowed keys: {allowed}"))
     values = {}
+    wrong: list[ConfigError] = []
     for name, field in fields.items():
         if name in data:
-            values[name] = _convert(hints[name], data[name], path(name))
+            try:
+                values[name] = _convert(hints[name], data[name], path(name))
+            except ConfigError as error:
+                wrong.append(error)
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-            raise ConfigError(path(name), f"is required ({_describe(hints[name])})")
-    try:
-        return cls(**values)
-    except ConfigError as error:
-        raise (error.under(prefix) if prefix else error) from None
+            wrong.append(ConfigError(path(name), f"is required ({_describe(hints[name])})"))
+    if wrong:  # the class cannot be built without these values: its own checks wait for the next run
+        raise ConfigError.joined(unknown + wrong)
+    with collecting() as checked:
+        try:
+            instance = cls(**values)
+        except ConfigError as error:
+            checked.append(error)
+        except Exception:
+            # A check that failed lets the next lines run on a value they assume is valid (a region
+            # that is not one, a role ARN that does not parse): what breaks then is a consequence.
+            if not checked:
+                raise
+    found = unknown + [error.under(prefix) if prefix else error for error in checked]
+    if found:
+        raise ConfigError.joined(found)
+    return instance
 
 
 def check(condition: bool, key: str, value: object, allowed: str) -> None:
-    """Raise `<key> must be <allowed>, got <value>` unless `condition` holds."""
+    """Report `<key> must be <allowed>, got <value>` unless `condition` holds (errors.report: raised,
+    or recorded while a config class checks itself, so its next check runs too)."""
     if not condition:
-        raise ConfigError(key, f"must be {allowed}, got {shown(value)}")
+        report(ConfigError(key, f"must be {allowed}, got {shown(value)}"))
 
 
 def check_range(key: str, value: int | float, low: int | float, high: int | float) -> None:

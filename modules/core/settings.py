@@ -112,9 +112,9 @@ class DnsConfig:
 
     def __post_init__(self) -> None:
         check(bool(ZONE_NAME.match(self.zone_name)), "zone_name", self.zone_name,
-              "a lowercase DNS name like 'example.com' (no trailing dot)")
+              "a lowercase DNS name like \"example.com\" (no trailing dot)")
         if self.zone_id is not None:
-            check(bool(ZONE_ID.match(self.zone_id)), "zone_id", self.zone_id, "a Route 53 zone id like 'Z0123456789ABC'")
+            check(bool(ZONE_ID.match(self.zone_id)), "zone_id", self.zone_id, "a Route 53 zone id like \"Z0123456789ABC\"")
 
     @property
     def api_host_name(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from modules.core.errors import shown
 from modules.core.naming import NameKind
 from modules.core.regions import AZ_COUNT_BY_REGION
 from modules.core.schema import check, check_range, whole
@@ -41,7 +42,7 @@ MONITORING_INTERVALS_SECONDS = (1, 5, 10, 15, 30, 60)
 def _backup_window(value: str) -> tuple[int, int]:
     """`hh:mm-hh:mm` (UTC, daily) as (start minute of the day, length in minutes)."""
     match = BACKUP_WINDOW.match(value)
-    check(match is not None, "backup_window", value, "'hh:mm-hh:mm' in UTC, like '02:00-03:00'")
+    check(match is not None, "backup_window", value, "\"hh:mm-hh:mm\" in UTC, like \"02:00-03:00\"")
     assert match is not None
     start = int(match[1]) * 60 + int(match[2])
     end = int(match[3]) * 60 + int(match[4])
@@ -52,7 +53,7 @@ def _maintenance_window(value: str) -> tuple[int, int]:
     """`ddd:hh:mm-ddd:hh:mm` (UTC, weekly) as (start minute of the week, length in minutes)."""
     match = MAINTENANCE_WINDOW.match(value)
     check(match is not None, "maintenance_window", value,
-          "'ddd:hh:mm-ddd:hh:mm' in UTC with lowercase days, like 'sun:04:00-sun:05:00'")
+          "\"ddd:hh:mm-ddd:hh:mm\" in UTC with lowercase days, like \"sun:04:00-sun:05:00\"")
     assert match is not None
     start = DAYS.index(match[1]) * DAY_MINUTES + int(match[2]) * 60 + int(match[3])
     end = DAYS.index(match[4]) * DAY_MINUTES + int(match[5]) * 60 + int(match[6])
@@ -91,13 +92,13 @@ class PointInTimeRestoreConfig:
         if self.restore_time is not None:
             check(bool(RESTORE_TIME.match(self.restore_time)) and _is_time(self.restore_time), "restore_time",
                   self.restore_time,
-                  "an RFC 3339 UTC time like '2026-11-27T03:15:00Z' (or unset for the latest restorable time)")
+                  "an RFC 3339 UTC time like \"2026-11-27T03:15:00Z\" (or unset for the latest restorable time)")
         if self.source_identifier is not None:
             check(bool(whole(NameKind.RDS_IDENTIFIER.value.pattern).match(self.source_identifier)),
                   "source_identifier", self.source_identifier, "an RDS instance identifier")
         if self.source_dbi_resource_id is not None:
             check(bool(DBI_RESOURCE_ID.match(self.source_dbi_resource_id)), "source_dbi_resource_id",
-                  self.source_dbi_resource_id, "an RDS resource id like 'db-ABCDEFGHIJKLMNOPQRSTUVWXY0'")
+                  self.source_dbi_resource_id, "an RDS resource id like \"db-ABCDEFGHIJKLMNOPQRSTUVWXY0\"")
             check(self.source_identifier is None, "source_dbi_resource_id", self.source_dbi_resource_id,
                   "unset while source_identifier is set (one source: an existing instance, or a deleted one's backups)")
 
@@ -146,9 +147,9 @@ class DatabaseConfig:
             value = getattr(self, key)
             if value is not None:
                 check(bool(INSTANCE_CLASS.match(value)), key, value,
-                      "an RDS instance class of the form db.<family>.<size>, like 'db.r6g.large'")
+                      "an RDS instance class of the form db.<family>.<size>, like \"db.r6g.large\"")
         version = ENGINE_VERSION.match(self.engine_version)
-        check(version is not None, "engine_version", self.engine_version, "a PostgreSQL version like '17' or '17.4'")
+        check(version is not None, "engine_version", self.engine_version, "a PostgreSQL version like \"17\" or \"17.4\"")
         assert version is not None
         check(version["major"] in ENGINE_MAJOR_VERSIONS, "engine_version", self.engine_version,
               f"a PostgreSQL major version RDS supports ({', '.join(ENGINE_MAJOR_VERSIONS)})")
@@ -170,7 +171,7 @@ class DatabaseConfig:
               f"and none of {sorted(RESERVED_USERNAMES)}")
         check(not self.master_username.startswith(LOGIN_PREFIX) and self.master_username not in LIBRARY_ROLES,
               "master_username", self.master_username,
-              f"a name that does not start with {LOGIN_PREFIX!r} and is none of {list(LIBRARY_ROLES)} "
+              f"a name that does not start with {shown(LOGIN_PREFIX)} and is none of {list(LIBRARY_ROLES)} "
               "(the API services' logins and their groups, modules/database/access.py)")
         if self.backup_replication_region is not None:
             check(self.backup_replication_region in AZ_COUNT_BY_REGION, "backup_replication_region",
@@ -188,7 +189,7 @@ class DatabaseConfig:
         # The backup window recurs daily; the maintenance window weekly.
         daily_backups = [(backup[0] + day * DAY_MINUTES, backup[1]) for day in range(7)]
         check(not any(_overlap(b, maintenance, WEEK_MINUTES) for b in daily_backups), "maintenance_window",
-              self.maintenance_window, f"a window that does not overlap backup_window ({self.backup_window!r})")
+              self.maintenance_window, f"a window that does not overlap backup_window ({shown(self.backup_window)})")
         if self.skip_final_snapshot:
             check(not self.prevent_destroy, "skip_final_snapshot", self.skip_final_snapshot,
                   "false while prevent_destroy = true (a protected database is snapshotted when deleted)")

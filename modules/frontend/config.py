@@ -101,7 +101,7 @@ class FrontendConfig:
                   "another name than site_bucket_name")
         if self.subdomain is not None:
             check(bool(SUBDOMAIN.match(self.subdomain)), "subdomain", self.subdomain,
-                  "lowercase DNS labels like 'www' or 'app.eu' (no dots at the ends; unset for the zone apex)")
+                  "lowercase DNS labels like \"www\" or \"app.eu\" (no dots at the ends; unset for the zone apex)")
         if self.origin_shield_region is not None:
             check(self.origin_shield_region in ORIGIN_SHIELD_REGIONS, "origin_shield_region", self.origin_shield_region,
                   "a region Origin Shield runs in (one with a CloudFront regional edge cache: "
@@ -126,14 +126,14 @@ class FrontendConfig:
               "1..10 distinct AWS managed rule group names")
         for index, group in enumerate(groups):
             check(bool(WAF_RULE_GROUP.match(group)), f"waf_managed_rule_groups[{index}]", group,
-                  "an AWS managed rule group name like 'AWSManagedRulesCommonRuleSet'")
+                  "an AWS managed rule group name like \"AWSManagedRulesCommonRuleSet\"")
             check(group not in WAF_RULE_GROUPS_NEEDING_CONFIG, f"waf_managed_rule_groups[{index}]", group,
                   "a rule group that needs no configuration of its own (Bot Control, ATP and ACFP need "
                   "managed_rule_group_configs, which this tier does not write)")
         countries = self.geo_restriction_countries
         for index, country in enumerate(countries):
             check(bool(COUNTRY_CODE.match(country)), f"geo_restriction_countries[{index}]", country,
-                  "an ISO 3166-1 alpha-2 country code in capitals like 'DE'")
+                  "an ISO 3166-1 alpha-2 country code in capitals like \"DE\"")
         if self.geo_restriction is GeoRestriction.NONE:
             check(not countries, "geo_restriction_countries", countries, 'empty when geo_restriction = "none"')
         else:

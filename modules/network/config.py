@@ -6,7 +6,7 @@ import enum
 import ipaddress
 from dataclasses import dataclass
 
-from modules.core.errors import ConfigError
+from modules.core.errors import ConfigError, shown
 from modules.core.schema import check, check_range
 from modules.core.values import LOG_RETENTION_DAYS
 
@@ -46,7 +46,7 @@ class NetworkConfig:
             network = ipaddress.IPv4Network(self.cidr, strict=True)
         except ValueError as error:
             raise ConfigError(
-                "cidr", f"must be an IPv4 network address like '10.20.0.0/16', got {self.cidr!r} ({error})"
+                "cidr", f'must be an IPv4 network address like "10.20.0.0/16", got {shown(self.cidr)} ({error})'
             ) from None
         check(16 <= network.prefixlen <= 24, "cidr", self.cidr, "a /16 to /24 network (AWS VPC limits)")
         check(network.is_private, "cidr", self.cidr, "a private (RFC 1918) range")

@@ -194,7 +194,7 @@ def test_ctrl_c_during_an_apply_stops_terraform_cleanly_and_leaves_no_lock(envir
     environment.write(revision="4", slow_seconds=120)
     directory, _ = environment.plan(stacks=("prod-network",))
     command = [sys.executable, "-m", "delivery", "apply", ENV, "--plans", str(directory),
-               "--stacks-dir", str(environment.stacks_dir), "--lock-timeout", "30s"]
+               "--stacks-dir", str(environment.stacks_dir), "--lock-timeout", "30s", "--yes"]
     # emulator_env blanks AWS_PROFILE for terraform; boto3 (the delivery process) wants it unset.
     env = {key: value for key, value in {**os.environ, **emulator_env()}.items() if key != "AWS_PROFILE"}
     process = subprocess.Popen(command, cwd=PROJECT, env=env, text=True,
