@@ -50,18 +50,14 @@ class StateBackend(Construct):
                            policy_json=key_policy.json, alias_prefix=project, alias="tfstate", lifecycle=KEEP)
 
         self.bucket = aws.s3_bucket.S3Bucket(self, "Bucket", bucket=config.bucket, lifecycle=KEEP)
-        bucket_id = self.bucket.id
-        buckets.versioning(self, "Versioning", bucket_id)
         # No bucket key: with one, S3 asks KMS with the bucket's ARN as encryption context, and a
         # state-access role could not be held to its own prefix's objects (see StateAccess).
-        buckets.encryption(self, "Encryption", bucket_id, kms_key_arn=self.key.arn, bucket_key=False)
-        buckets.public_access_block(self, "PublicAccessBlock", bucket_id)
-        buckets.ownership(self, "Ownership", bucket_id)
-        bucket_policy = policy.document(self, "BucketPolicyDocument", policy.deny_insecure_transport(self.bucket.arn),
-                                        *deny_other_encryption(self.bucket.arn, self.key.arn))
-        aws.s3_bucket_policy.S3BucketPolicy(self, "BucketPolicy", bucket=bucket_id, policy=bucket_policy.json)
-        buckets.lifecycle(self, "Lifecycle", bucket_id, rule_id="expire-noncurrent-state",
-                          noncurrent_days=config.noncurrent_version_retention_days, abort_multipart_days=7)
+        state = buckets.SecureBucket(self, "", self.bucket, buckets.BucketSettings(
+            kms_key_arn=self.key.arn, bucket_key=False,
+            expiry=buckets.Expiry(rule_id="expire-noncurrent-state",
+                                  noncurrent_days=config.noncurrent_version_retention_days, abort_multipart_days=7),
+        ))
+        state.policy(denials=deny_other_encryption(self.bucket.arn, self.key.arn))
 
         self.lock_table = aws.dynamodb_table.DynamodbTable(
             self,

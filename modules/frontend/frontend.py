@@ -121,17 +121,22 @@ class Frontend(Construct):
             force_destroy=False, lifecycle=self.keep,
         )
         bucket_id = bucket.id
-        buckets.public_access_block(self, "LogPublicAccessBlock", bucket_id)
         # CloudFront standard logs are written by the awslogsdelivery account through an
         # ACL grant, so this one bucket keeps ACLs on (the site bucket has them off).
-        ownership = buckets.ownership(self, "LogOwnership", bucket_id, acls=True)
+        # SSE-S3: S3 server access logs can only be delivered to SSE-S3 buckets, and
+        # CloudFront's log delivery does not send SSE-KMS parameters.
+        self.log_bucket_defaults = buckets.SecureBucket(self, "Log", bucket, buckets.BucketSettings(
+            kms_key_arn=None, acls=True,
+            expiry=buckets.Expiry(rule_id="expire-logs", expiration_days=self.config.log_retention_days,
+                                  noncurrent_days=1, abort_multipart_days=1),
+        ))
         owner = aws.data_aws_canonical_user_id.DataAwsCanonicalUserId(self, "CanonicalUser")
         log_delivery = aws.data_aws_cloudfront_log_delivery_canonical_user_id.DataAwsCloudfrontLogDeliveryCanonicalUserId(
             self, "CloudFrontLogDelivery"
         )
         acl = aws.s3_bucket_acl
         self.log_acl = acl.S3BucketAcl(
-            self, "LogAcl", bucket=bucket_id, depends_on=[ownership],
+            self, "LogAcl", bucket=bucket_id, depends_on=[self.log_bucket_defaults.ownership],
             access_control_policy=acl.S3BucketAclAccessControlPolicy(
                 owner=acl.S3BucketAclAccessControlPolicyOwner(id=owner.id),
                 grant=[
@@ -148,20 +153,11 @@ class Frontend(Construct):
                 ],
             ),
         )
-        buckets.versioning(self, "LogVersioning", bucket_id)
-        # SSE-S3: S3 server access logs can only be delivered to SSE-S3 buckets, and
-        # CloudFront's log delivery does not send SSE-KMS parameters.
-        buckets.encryption(self, "LogEncryption", bucket_id, kms_key_arn=None)
-        buckets.lifecycle(self, "LogLifecycle", bucket_id, rule_id="expire-logs",
-                          expiration_days=self.config.log_retention_days, noncurrent_days=1, abort_multipart_days=1)
         return bucket
 
     def _site_bucket_settings(self) -> None:
         """Everything on the site bucket that refers to the distribution or the log bucket."""
         bucket, bucket_id = self.bucket, self.bucket.id
-        block = buckets.public_access_block(self, "SitePublicAccessBlock", bucket_id)
-        buckets.ownership(self, "SiteOwnership", bucket_id)
-        buckets.versioning(self, "SiteVersioning", bucket_id)
         key_policy = policy.document(
             self,
             "SiteKeyPolicy",
@@ -177,13 +173,13 @@ class Frontend(Construct):
         )
         key = kms.key(self, "SiteKey", description=f"Encrypts the {self.prefix} frontend site bucket",
                       policy_json=key_policy.json, alias_prefix=self.prefix, alias="frontend-site", lifecycle=self.keep)
-        buckets.encryption(self, "SiteEncryption", bucket_id, kms_key_arn=key.arn)
-        buckets.lifecycle(self, "SiteLifecycle", bucket_id, rule_id="expire-replaced-site-files",
-                          noncurrent_days=self.config.noncurrent_version_expiration_days,
-                          expire_delete_markers=True, abort_multipart_days=1)
-        site_policy = policy.document(
-            self,
-            "SiteBucketPolicyDocument",
+        site = buckets.SecureBucket(self, "Site", bucket, buckets.BucketSettings(
+            kms_key_arn=key.arn,
+            expiry=buckets.Expiry(rule_id="expire-replaced-site-files",
+                                  noncurrent_days=self.config.noncurrent_version_expiration_days,
+                                  expire_delete_markers=True, abort_multipart_days=1),
+        ))
+        site.policy(grants=[
             policy.statement(
                 sid="CloudFrontReadsThroughOriginAccessControl",
                 actions=["s3:GetObject"],
@@ -203,15 +199,9 @@ class Frontend(Construct):
                 conditions=[{"test": "StringEquals", "variable": "AWS:SourceArn",
                              "values": [self.distribution.arn]}],
             ),
-            policy.deny_insecure_transport(bucket.arn),
-        )
-        aws.s3_bucket_policy.S3BucketPolicy(
-            self, "SiteBucketPolicy", bucket=bucket_id, policy=site_policy.json, depends_on=[block]
-        )
+        ], depends_on=[site.public_access_block])
         log_bucket = self.log_bucket
-        log_policy = policy.document(
-            self,
-            "LogBucketPolicyDocument",
+        log_bucket_policy = self.log_bucket_defaults.policy(grants=[
             policy.statement(
                 sid="S3WritesSiteAccessLogs",
                 actions=["s3:PutObject"],
@@ -222,11 +212,7 @@ class Frontend(Construct):
                     {"test": "StringEquals", "variable": "aws:SourceAccount", "values": [self.account_id]},
                 ],
             ),
-            policy.deny_insecure_transport(log_bucket.arn),
-        )
-        log_bucket_policy = aws.s3_bucket_policy.S3BucketPolicy(
-            self, "LogBucketPolicy", bucket=log_bucket.id, policy=log_policy.json
-        )
+        ])
         # S3 checks, when logging is turned on, that the target bucket's policy lets it write.
         aws.s3_bucket_logging.S3BucketLoggingA(
             self, "SiteAccessLogging", bucket=bucket_id, target_bucket=log_bucket.id,
