@@ -135,7 +135,7 @@ role: $(VENV)/.synced
 # prod ones are committed and embedded in README.md, so re-run this after changing the stacks.
 # Grafana dashboards from the environment files (docs/grafana/<env>.json; README "Grafana").
 grafana: $(VENV)/.synced
-	$(PY) -m modules.cicd.grafana environments docs/grafana
+	$(PY) -m modules.api.grafana environments docs/grafana
 
 diagrams: synth $(VENV)/.graphviz
 	$(PY) -m diagrams_gen --out docs/architecture --synth-dir cdktf.out

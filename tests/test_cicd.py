@@ -462,7 +462,8 @@ def test_api_tier_finds_its_workspace_in_ssm(stack, env):
 def test_grafana_queries_each_workspace_through_a_role_only_it_may_assume(stack):
     (grafana,) = stack.resources("aws_grafana_workspace").values()
     assert grafana["authentication_providers"] == ["AWS_SSO"]
-    assert grafana["permission_type"] == "CUSTOMER_MANAGED" and grafana["data_sources"] == ["PROMETHEUS"]
+    assert grafana["permission_type"] == "CUSTOMER_MANAGED" and grafana["data_sources"] == [
+        "PROMETHEUS", "CLOUDWATCH"]  # CloudWatch: docs/grafana's API latency panels
     assert grafana["role_arn"] == "${aws_iam_role.Monitoring_GrafanaRole_1D191236.arn}"
     for env in ENVS:
         logical_id, role = resource_named(stack, "aws_iam_role", "name", f"webapp-{env}-grafana-query")
@@ -473,6 +474,8 @@ def test_grafana_queries_each_workspace_through_a_role_only_it_may_assume(stack)
             f"${{aws_prometheus_workspace.Monitoring_{env.title()}_Workspace_"
             + found["QueryWorkspace"]["resources"][0].split("_Workspace_")[1]]
         assert all(not a.startswith("aps:RemoteWrite") for a in found["QueryWorkspace"]["actions"])
+        # Beside the workspace, only CloudWatch metric reads (tests/test_operations.py, the latency panels).
+        assert set(found) == {"QueryWorkspace", "ReadCloudWatchMetrics"}
 
 
 # --- stack, providers, backend -------------------------------------------------------------

@@ -282,7 +282,7 @@ GRAFANA_DIR = PROJECT / "docs" / "grafana"
 
 
 def test_grafana_dashboards_are_generated_from_the_service_lists(environments, tmp_path):
-    from modules.cicd.grafana import main
+    from modules.api.grafana import main
 
     assert main([str(PROJECT / "environments"), str(tmp_path)]) == 0
     for environment in environments.environments:
@@ -291,14 +291,80 @@ def test_grafana_dashboards_are_generated_from_the_service_lists(environments, t
         model = json.loads(committed.read_text())
         rows = [p["title"] for p in model["panels"] if p["type"] == "row"]
         assert rows == [s.name for s in environment.api.service]
-        queries = [t["expr"] for p in model["panels"] for t in p.get("targets", [])]
+        queries = [t["expr"] for p in model["panels"] for t in p.get("targets", []) if "expr" in t]
         for service in environment.api.service:
             # The labels and job the collector writes (tests/test_cicd_collector.py reads them there).
             mine = [q for q in queries if f'environment="{environment.name}", service="{service.name}"' in q]
             assert any(q.startswith('up{job="metrics"') for q in mine)
             assert any('code=~"5.."' in q and "http_requests_total" in q for q in mine)
-        assert {p["datasource"]["uid"] for p in model["panels"] if "datasource" in p} == {"${DS_PROMETHEUS}"}
-        assert [i["name"] for i in model["__inputs"]] == ["DS_PROMETHEUS"]
+        assert {p["datasource"]["uid"] for p in model["panels"] if "datasource" in p} == {
+            "${DS_PROMETHEUS}", "${DS_CLOUDWATCH}"}
+        assert [i["name"] for i in model["__inputs"]] == ["DS_PROMETHEUS", "DS_CLOUDWATCH"]
+        assert {i["pluginId"] for i in model["__inputs"]} == {"prometheus", "cloudwatch"}
+
+
+def api_methods(stack: Stack) -> set[tuple[str, str]]:
+    """(Resource, Method) of every method the stack's REST API has, the resource as its full path."""
+    resources = stack.resources("aws_api_gateway_resource")
+
+    def path(reference: str) -> str:
+        match = re.fullmatch(r"\$\{aws_api_gateway_resource\.(\w+)\.id\}", reference)
+        if match is None:
+            assert reference.endswith(".root_resource_id}"), reference
+            return ""
+        resource = resources[match.group(1)]
+        return f"{path(resource['parent_id'])}/{resource['path_part']}"
+
+    return {(path(m["resource_id"]), m["http_method"]) for m in stack.resources("aws_api_gateway_method").values()}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_grafana_latency_panels_query_metrics_the_stacks_publish(synth, env):
+    """Every CloudWatch query of docs/grafana/<env>.json names API Gateway's `Latency` (p50 and
+    p99) under dimensions the synthesized api stack creates: its REST API's name, its stage, and a
+    method that exists, per route of each service; the stage publishes per-method metrics."""
+    stack = synth.stack(f"{env}-api")
+    model = json.loads((GRAFANA_DIR / f"{env}.json").read_text())
+    (api_name,) = [a["name"] for a in stack.resources("aws_api_gateway_rest_api").values()]
+    (stage,) = [s["stage_name"] for s in stack.resources("aws_api_gateway_stage").values()]
+    methods = api_methods(stack)
+    settings = [s for s in stack.resources("aws_api_gateway_method_settings").values() if s["method_path"] == "*/*"]
+    assert [s["settings"]["metrics_enabled"] for s in settings] == [True]
+    latency = [p for p in model["panels"] if p.get("datasource", {}).get("type") == "cloudwatch"]
+    assert [p["title"] for p in latency] == [f"{s}: API latency p50 / p99" for s in SERVICES]
+    for service, panel in zip(SERVICES, latency, strict=True):
+        seen = set()
+        for target in panel["targets"]:
+            assert target["datasource"] == {"type": "cloudwatch", "uid": "${DS_CLOUDWATCH}"}
+            assert (target["namespace"], target["metricName"]) == ("AWS/ApiGateway", "Latency")
+            assert target["queryMode"] == "Metrics" and target["matchExact"] is True
+            assert target["region"] == "eu-west-1"  # environments/<env>.hcl region
+            dimensions = target["dimensions"]
+            assert set(dimensions) == {"ApiName", "Stage", "Resource", "Method"}
+            assert dimensions["ApiName"] == api_name and dimensions["Stage"] == stage
+            route = (dimensions["Resource"], dimensions["Method"])
+            assert route in methods, route
+            assert route[0] in (f"/{service}", f"/{service}/{{proxy+}}")
+            seen.add((target["statistic"], *route))
+        # p50 and p99 of every method the service has.
+        mine = {m for m in methods if m[0] in (f"/{service}", f"/{service}/{{proxy+}}")}
+        assert seen == {(statistic, *m) for statistic in ("p50", "p99") for m in mine}
+        assert len({t["refId"] for t in panel["targets"]}) == len(panel["targets"])
+
+
+def test_grafana_reads_cloudwatch_through_each_environments_query_role(synth):
+    """The data source the latency panels use can read CloudWatch: the per-environment query role
+    Grafana assumes allows GetMetricData and ListMetrics, and the workspace lists CloudWatch."""
+    cicd = synth.stack("shared-cicd")
+    documents = cicd.data("aws_iam_policy_document")
+    roles = {r["name"]: r for r in cicd.resources("aws_iam_role").values()}
+    for env in ENVIRONMENTS:
+        assert f"webapp-{env}-grafana-query" in roles
+        (document,) = [d for d in documents.values()
+                       if d["//"]["metadata"]["path"].endswith(f"/{env.capitalize()}/QueryPermissions")]
+        (read,) = [s for s in document["statement"] if s["sid"] == "ReadCloudWatchMetrics"]
+        assert sorted(read["actions"]) == ["cloudwatch:GetMetricData", "cloudwatch:ListMetrics"]
+        assert read["resources"] == ["*"]  # CloudWatch has no resource types for these actions
 
 
 # The collector configuration, checked against the components' documented settings: no

@@ -63,6 +63,15 @@ class DashboardInputs:
     alarm_arns: Sequence[str]
 
 
+API_GATEWAY_NAMESPACE = "AWS/ApiGateway"
+
+
+def api_gateway_dimensions(api_name: str, stage: str, resource: str, method: str) -> dict[str, str]:
+    """The dimensions API Gateway reports a REST API method's metrics under (API Gateway developer
+    guide, "Amazon API Gateway dimensions and metrics"): per method with the stage's detailed metrics."""
+    return {"ApiName": api_name, "Stage": stage, "Resource": resource, "Method": method}
+
+
 def _metric(namespace: str, name: str, dimensions: dict[str, str], **options: Any) -> list[Any]:
     row: list[Any] = [namespace, name]
     for key, value in dimensions.items():
@@ -95,8 +104,8 @@ def _service(inputs: DashboardInputs, service: ServicePanel) -> list[dict[str, A
     region = inputs.region
 
     def api(metric: str, **options: Any) -> list[list[Any]]:
-        return [_metric("AWS/ApiGateway", metric, {"ApiName": inputs.api_name, "Stage": inputs.stage,
-                                                   "Resource": resource, "Method": method},
+        return [_metric(API_GATEWAY_NAMESPACE, metric, api_gateway_dimensions(inputs.api_name, inputs.stage,
+                                                                              resource, method),
                         label=f"{method} {resource}", **options)
                 for resource, method in service.routes]
 

@@ -25,6 +25,10 @@ from modules.core.subscriptions import subscribe_emails
 from modules.core.target import Target
 
 QUERY_ACTIONS = ("aps:QueryMetrics", "aps:GetSeries", "aps:GetLabels", "aps:GetMetricMetadata")
+# What Grafana's CloudWatch data source needs for metric panels and its query editor: a subset of
+# the AWS managed policy AmazonGrafanaCloudWatchAccess (no alarms, logs, EC2 or tag reads). CloudWatch
+# has no resource types for these actions (Service Authorization Reference, Amazon CloudWatch), so "*".
+CLOUDWATCH_READ_ACTIONS = ("cloudwatch:GetMetricData", "cloudwatch:ListMetrics")
 
 
 def rules_yaml(config: CicdConfig, project: str) -> str:
@@ -313,12 +317,15 @@ class Monitoring(Construct):
         ))
         role = aws.iam_role.IamRole(
             scope, "GrafanaQueryRole", name=physical_name(NameKind.IAM_ROLE, environment.prefix, "grafana-query"),
-            description=f"Grafana reads {environment.name}'s Prometheus workspace", assume_role_policy=trust.json,
-            provider=environment.provider,
+            description=f"Grafana reads {environment.name}'s Prometheus workspace and CloudWatch metrics",
+            assume_role_policy=trust.json, provider=environment.provider,
         )
-        permissions = policy.document(scope, "QueryPermissions", policy.statement(
-            sid="QueryWorkspace", actions=QUERY_ACTIONS, resources=[workspace.arn],
-        ))
+        permissions = policy.document(
+            scope, "QueryPermissions",
+            policy.statement(sid="QueryWorkspace", actions=QUERY_ACTIONS, resources=[workspace.arn]),
+            # The API latency panels of docs/grafana/ (modules/api/grafana.py) read API Gateway's metrics.
+            policy.statement(sid="ReadCloudWatchMetrics", actions=CLOUDWATCH_READ_ACTIONS, resources=["*"]),
+        )
         aws.iam_role_policy.IamRolePolicy(scope, "GrafanaQueryRolePolicy", name="query", role=role.id,
                                           policy=permissions.json, provider=environment.provider)
         TerraformOutput(scope, "GrafanaQueryRoleArn", value=role.arn,
@@ -342,10 +349,10 @@ class Monitoring(Construct):
             return
         workspace = aws.grafana_workspace.GrafanaWorkspace(
             self, "Grafana", name=physical_name(NameKind.GENERIC, self.project),
-            description=f"{self.project}: dashboards over the Prometheus workspaces",
+            description=f"{self.project}: dashboards over the Prometheus workspaces and CloudWatch",
             account_access_type="CURRENT_ACCOUNT",
             authentication_providers=[p.value for p in config.authentication_providers],
-            permission_type="CUSTOMER_MANAGED", role_arn=self.grafana_role.arn, data_sources=["PROMETHEUS"],
+            permission_type="CUSTOMER_MANAGED", role_arn=self.grafana_role.arn, data_sources=["PROMETHEUS", "CLOUDWATCH"],
         )
         if config.saml_metadata_url is not None and self.target.supports("aws_grafana_workspace_saml_configuration"):
             aws.grafana_workspace_saml_configuration.GrafanaWorkspaceSamlConfiguration(
