@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from cdktf import TerraformOutput, TerraformResourceLifecycle
 from constructs import Construct
 
@@ -141,7 +139,7 @@ class Api(Construct):
             f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
             f"#dashboards/dashboard/{dashboard.dashboard_name}"), description="The environment's CloudWatch dashboard")
 
-    def _log_key(self, account: str, partition: str, region: str) -> Any:
+    def _log_key(self, account: str, partition: str, region: str) -> aws.kms_key.KmsKey:
         log_groups = f"arn:{partition}:logs:{region}:{account}:log-group"
         document = policy.document(
             self,

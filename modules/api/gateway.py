@@ -296,7 +296,7 @@ class Gateway(Construct):
                     ),
                 )
 
-    def _cloudwatch_account(self, partition: str, account_id: str) -> Any:
+    def _cloudwatch_account(self, partition: str, account_id: str) -> aws.api_gateway_account.ApiGatewayAccount:
         # aws:SourceAccount only: the account-level CloudWatch role (aws_api_gateway_account) serves
         # every API of the account and region, and API Gateway's documentation names no
         # aws:SourceArn it sends when assuming it; a guessed one would break execution logging.
@@ -324,7 +324,7 @@ class Gateway(Construct):
             return {"cloudwatch_metrics_enabled": True, "sampled_requests_enabled": True,
                     "metric_name": f"{name}-{metric}"}
 
-        def managed(rule_group: str, priority: int, count_rules: tuple[str, ...] = ()) -> Any:
+        def managed(rule_group: str, priority: int, count_rules: tuple[str, ...] = ()) -> aws.wafv2_web_acl.Wafv2WebAclRule:
             statement: dict[str, Any] = {"name": rule_group, "vendor_name": "AWS"}
             if count_rules:
                 statement["rule_action_override"] = [

@@ -168,7 +168,7 @@ def task_definition(
     execution_role_arn: str,
     task_role_arn: str,
     containers: str,
-) -> Any:
+) -> aws.ecs_task_definition.EcsTaskDefinition:
     module = aws.ecs_task_definition
     return module.EcsTaskDefinition(
         scope,
@@ -188,7 +188,7 @@ def task_definition(
     )
 
 
-def _ecs_tasks_trust(scope: Construct, construct_id: str, environment: TaskEnvironment) -> Any:
+def _ecs_tasks_trust(scope: Construct, construct_id: str, environment: TaskEnvironment) -> aws.data_aws_iam_policy_document.DataAwsIamPolicyDocument:
     return policy.service_trust(
         scope, construct_id, sid="EcsTasksAssume", service="ecs-tasks.amazonaws.com",
         account_id=environment.account_id,

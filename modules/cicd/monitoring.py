@@ -288,7 +288,7 @@ class Monitoring(Construct):
                 description=f"{environment.name}'s Prometheus workspace (written by shared-cicd, read by the API tier)",
             )
 
-    def _grafana_role(self) -> Any:
+    def _grafana_role(self) -> aws.iam_role.IamRole:
         # Grafana sends aws:SourceArn, its workspace's ARN (Amazon Managed Grafana User Guide,
         # "Cross-service confused deputy prevention",
         # https://docs.aws.amazon.com/grafana/latest/userguide/cross-service-confused-deputy-prevention.html),

@@ -34,7 +34,7 @@ def prometheus_publishers(account_ids: Sequence[str], workspace_arns: Sequence[s
     ]
 
 
-def prometheus_encrypts(conditions: Sequence[dict[str, Any]]) -> Any:
+def prometheus_encrypts(conditions: Sequence[dict[str, Any]]) -> aws.data_aws_iam_policy_document.DataAwsIamPolicyDocumentStatement:
     """The key-policy statement that lets the alert managers `conditions` admit publish to a topic
     encrypted with the key (SNS asks for a data key on their behalf)."""
     return policy.statement(
@@ -123,7 +123,7 @@ PLAN_DENIED_READS = (
 
 
 def web_identity_statement(*, sid: str, provider_arn: str, oidc: JenkinsOidcConfig, subjects: Sequence[str],
-                           exact: bool) -> Any:
+                           exact: bool) -> aws.data_aws_iam_policy_document.DataAwsIamPolicyDocumentStatement:
     """Tokens of the Jenkins issuer (`provider_arn`) with `aud` = the configured audience and a `sub`
     among `subjects` (StringEquals when `exact`, else StringLike) may assume the role."""
     return policy.statement(
@@ -220,7 +220,7 @@ class Pipeline(Construct):
     def _issuer_arn(self, account_id: str) -> str:
         return self.issuer.arns[self._account_of(account_id)]
 
-    def _ci_trust(self, config: CicdConfig, registry_account_id: str) -> Any:
+    def _ci_trust(self, config: CicdConfig, registry_account_id: str) -> aws.data_aws_iam_policy_document.DataAwsIamPolicyDocument:
         statements = [web_identity_statement(sid="JenkinsJobsPush", provider_arn=self._issuer_arn(registry_account_id),
                                              oidc=self.oidc, subjects=self.oidc.push_subjects, exact=False)]
         if config.static_credentials_fallback:
@@ -232,7 +232,7 @@ class Pipeline(Construct):
             ))
         return policy.document(self, "CiTrust", *statements)
 
-    def _plan_role(self, environment: EnvironmentReach) -> Any:
+    def _plan_role(self, environment: EnvironmentReach) -> aws.iam_role.IamRole:
         scope = Construct(self, f"{environment.construct_id}Plan")
         trust = policy.document(scope, "PlanTrust", web_identity_statement(
             sid="JenkinsPlans", provider_arn=self._issuer_arn(environment.account_id), oidc=self.oidc,

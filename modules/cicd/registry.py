@@ -116,7 +116,7 @@ class Registry(Construct):
             )
 
     def _repository(self, name: str, ids: Mapping[str, str], pullers: Sequence[Puller], lifecycle_policy: str,
-                    partition: str) -> Any:
+                    partition: str) -> aws.ecr_repository.EcrRepository:
         construct_id = repository_id(name)
         module = aws.ecr_repository
         repository = module.EcrRepository(

@@ -100,7 +100,7 @@ def _versioning(scope: Construct, construct_id: str, bucket_id: str) -> aws.s3_b
 
 
 def _encryption(scope: Construct, construct_id: str, bucket_id: str, *, kms_key_arn: str | None,
-               bucket_key: bool = True) -> Any:
+               bucket_key: bool = True) -> aws.s3_bucket_server_side_encryption_configuration.S3BucketServerSideEncryptionConfigurationA:
     """SSE-KMS under `kms_key_arn`, with an S3 bucket key unless `bucket_key` is False; SSE-S3 when
     `kms_key_arn` is None. Without a bucket key, each object's KMS encryption context is its own
     ARN, so a key grant can be scoped to a prefix (one KMS request per object read or write)."""
@@ -146,7 +146,7 @@ def _lifecycle(
     abort_multipart_days: int,
     expiration_days: int | None = None,
     expire_delete_markers: bool = False,
-) -> Any:
+) -> aws.s3_bucket_lifecycle_configuration.S3BucketLifecycleConfiguration:
     """One rule over the whole bucket: old versions, unfinished uploads, and optionally current objects.
 
     `filter { prefix = "" }` is the whole bucket, like an empty `filter {}`.

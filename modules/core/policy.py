@@ -22,7 +22,7 @@ def statement(
     effect: str = "Allow",
     principals: Sequence[dict[str, Any]] | None = None,
     conditions: Sequence[dict[str, Any]] | None = None,
-) -> Any:
+) -> aws.data_aws_iam_policy_document.DataAwsIamPolicyDocumentStatement:
     """One statement; `principals` like `{"type": "Service", "identifiers": [...]}`,
     `conditions` like `{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}`."""
     module = aws.data_aws_iam_policy_document
@@ -45,7 +45,7 @@ def document(scope: Construct, construct_id: str, *statements: Any) -> aws.data_
 
 
 def service_trust(scope: Construct, construct_id: str, *, sid: str, service: str, account_id: str,
-                  conditions: Sequence[dict[str, Any]] = ()) -> Any:
+                  conditions: Sequence[dict[str, Any]] = ()) -> aws.data_aws_iam_policy_document.DataAwsIamPolicyDocument:
     """The trust policy of a role that the AWS `service` assumes, only on behalf of
     `account_id` (aws:SourceAccount, the confused-deputy guard), with any further `conditions`."""
     return document(scope, construct_id, statement(
@@ -56,7 +56,7 @@ def service_trust(scope: Construct, construct_id: str, *, sid: str, service: str
     ))
 
 
-def deny_insecure_transport(bucket_arn: str) -> Any:
+def deny_insecure_transport(bucket_arn: str) -> aws.data_aws_iam_policy_document.DataAwsIamPolicyDocumentStatement:
     """Deny every S3 request that does not use TLS."""
     return statement(
         sid="DenyInsecureTransport",
@@ -68,7 +68,7 @@ def deny_insecure_transport(bucket_arn: str) -> Any:
     )
 
 
-def account_root_admin(account_id: str, partition: str) -> Any:
+def account_root_admin(account_id: str, partition: str) -> aws.data_aws_iam_policy_document.DataAwsIamPolicyDocumentStatement:
     """The key-policy statement that keeps a KMS key manageable through IAM."""
     return statement(
         sid="AccountAdministers",
@@ -78,7 +78,7 @@ def account_root_admin(account_id: str, partition: str) -> Any:
     )
 
 
-def cloudwatch_logs_encrypt(region: str, *log_group_arns: str) -> Any:
+def cloudwatch_logs_encrypt(region: str, *log_group_arns: str) -> aws.data_aws_iam_policy_document.DataAwsIamPolicyDocumentStatement:
     """The key-policy statement that lets CloudWatch Logs in `region` encrypt the log groups
     `log_group_arns` name (a `*` in one matches several) with the key."""
     return statement(
@@ -94,7 +94,7 @@ def cloudwatch_logs_encrypt(region: str, *log_group_arns: str) -> Any:
     )
 
 
-def cloudwatch_alarms_publish(account_id: str, partition: str, region: str, alarm_name_pattern: str) -> Any:
+def cloudwatch_alarms_publish(account_id: str, partition: str, region: str, alarm_name_pattern: str) -> aws.data_aws_iam_policy_document.DataAwsIamPolicyDocumentStatement:
     """The key-policy statement that lets CloudWatch alarms named `alarm_name_pattern` (`*`
     wildcards) publish to an SNS topic encrypted with the key."""
     return statement(
@@ -110,7 +110,7 @@ def cloudwatch_alarms_publish(account_id: str, partition: str, region: str, alar
     )
 
 
-def topic_account_manages(topic_arn: str, account_root_arn: str) -> Any:
+def topic_account_manages(topic_arn: str, account_root_arn: str) -> aws.data_aws_iam_policy_document.DataAwsIamPolicyDocumentStatement:
     """The topic-policy statement that lets the account's principals (through IAM) manage and use the topic."""
     return statement(
         sid="AccountManages",
@@ -122,7 +122,7 @@ def topic_account_manages(topic_arn: str, account_root_arn: str) -> Any:
     )
 
 
-def deny_insecure_publish(topic_arn: str) -> Any:
+def deny_insecure_publish(topic_arn: str) -> aws.data_aws_iam_policy_document.DataAwsIamPolicyDocumentStatement:
     """Deny publishing to an SNS topic without TLS."""
     return statement(
         sid="DenyInsecureTransport",

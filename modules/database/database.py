@@ -227,7 +227,7 @@ class Database(Construct):
             lifecycle=REPLACE_FIRST,
         )
 
-    def _monitoring_role(self) -> Any:
+    def _monitoring_role(self) -> aws.iam_role.IamRole:
         # Enhanced Monitoring sends aws:SourceArn, the DB instance's ARN (Amazon RDS User Guide,
         # "Setting up and enabling Enhanced Monitoring", confused deputy): this stack's instances only.
         instances = f"arn:{self.partition}:rds:{self.region}:{self.account}:db:{self.identifier}*"
@@ -431,7 +431,7 @@ class Database(Construct):
             )
         return name
 
-    def _backup_replication(self) -> Any:
+    def _backup_replication(self) -> aws.db_instance_automated_backups_replication.DbInstanceAutomatedBackupsReplication | None:
         """The primary's automated backups, copied to `backup_replication_region` under a key there."""
         config = self.config
         region = config.backup_replication_region

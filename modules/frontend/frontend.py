@@ -251,7 +251,8 @@ class Frontend(Construct):
         )
         return str(policy_resource.id)
 
-    def _distribution(self, access_control_id: str, certificate_arn: str | None, web_acl_arn: str | None) -> Any:
+    def _distribution(self, access_control_id: str, certificate_arn: str | None,
+                      web_acl_arn: str | None) -> aws.cloudfront_distribution.CloudfrontDistribution:
         cloudfront = aws.cloudfront_distribution
         config = self.config
         origin_shield = (
@@ -361,7 +362,7 @@ class Frontend(Construct):
         provider = self.stack.provider_in(GLOBAL_REGION)
         name = physical_name(NameKind.WAF, self.prefix, "frontend")
 
-        def visibility(metric: str) -> Any:
+        def visibility(metric: str) -> aws.wafv2_web_acl.Wafv2WebAclRuleVisibilityConfig:
             return waf.Wafv2WebAclRuleVisibilityConfig(
                 cloudwatch_metrics_enabled=True, sampled_requests_enabled=True, metric_name=metric
             )
