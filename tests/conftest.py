@@ -98,7 +98,7 @@ def environments() -> Environments:
     return load_environments(ENVIRONMENTS_DIR)
 
 
-# The stacks of the design (ARCHITECTURE.md, "Stacks"): the state bucket, the organisation's CI/CD,
+# The stacks of the design (README.md, "The stacks"): the state bucket, the organisation's CI/CD,
 # and one stack per tier per environment of environments/ (dev, stage, prod). Written out, not
 # computed by modules.layout.stack_names, which is what test_stacks.py checks.
 EXPECTED_STACKS = ["bootstrap", "shared-cicd"] + [

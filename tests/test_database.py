@@ -59,7 +59,7 @@ def test_prod_primary_is_multi_az_backed_up_protected_and_encrypted(synth):
     assert (primary["allocated_storage"], primary["max_allocated_storage"]) == (100, 500)
     assert primary["enabled_cloudwatch_logs_exports"] == ["postgresql", "upgrade"]
     # Only here: moto's DescribeDBInstances reports neither Performance Insights nor enhanced
-    # monitoring, so the emulator cannot show them (ARCHITECTURE.md, moto drift).
+    # monitoring, so the emulator cannot show them (README.md, "The local emulator target").
     assert primary["performance_insights_enabled"] is True
     assert primary["monitoring_interval"] == 60
     assert primary["monitoring_role_arn"] == ref(stack, "aws_iam_role", "Database/MonitoringRole", "arn")

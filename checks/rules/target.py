@@ -3,7 +3,7 @@
 The allowed list is written out here, not imported from modules/core/target.py: a new
 `ignore_changes` for the emulator must be added in both places, so that the emulator cannot
 quietly stop seeing drift (a bucket policy or a security group changed behind terraform's back)
-without a reviewed change to this list. The measured reasons are in ARCHITECTURE.md.
+without a reviewed change to this list. The measured reasons are in README.md, "The local emulator target".
 """
 
 from __future__ import annotations

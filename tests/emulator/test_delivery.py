@@ -21,7 +21,7 @@ from modules.environment import load_environments
 from modules.release import load_release, release_path
 from tests.harness.project import ENVIRONMENTS_DIR
 
-EMULATOR_ACCOUNT_ID = "123456789012"  # moto's default account (moto docs; ARCHITECTURE.md)
+EMULATOR_ACCOUNT_ID = "123456789012"  # moto's default account (moto docs: the default account id of its backends)
 
 REPOSITORIES = ("webapp/service1", "webapp/service2", "webapp/migrations")
 
