@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,49 @@ def test_metrics_path_may_be_null_and_the_health_path_stays(environments_copy):
     service = ServiceConfig(name="worker", path_prefix="worker", container_port=8080,
                             image_repository="webapp/worker", image_tag="1", metrics_path=None)
     assert service.metrics_path is None and service.health_check_path == "/health"
+
+
+@pytest.fixture(scope="module")
+def dev_without_service2_metrics(tmp_path_factory):
+    """dev synthesized with `metrics_path = null` on service2 (service1 keeps `/metrics`)."""
+    from tests.harness.edits import edit
+    from tests.harness.project import ENVIRONMENTS_DIR
+    from tests.harness.synth import synthesize
+
+    root = tmp_path_factory.mktemp("no-metrics-path")
+    environments_dir = root / "environments"
+    shutil.copytree(ENVIRONMENTS_DIR, environments_dir)
+    edit(environments_dir, "dev.hcl", 'image_repository = "webapp/service2"',
+         'image_repository = "webapp/service2"\n    metrics_path     = null')
+    return synthesize(load_environments(environments_dir, ("dev",)), root / "cdktf.out").stack("dev-api")
+
+
+def containers_of(stack: Stack, family: str) -> dict[str, dict]:
+    (task,) = [t for t in stack.resources("aws_ecs_task_definition").values() if t["family"] == family]
+    return {c["name"]: c for c in json.loads(task["container_definitions"])}
+
+
+def test_a_service_without_metrics_path_is_still_probed_in_the_synthesized_stack(dev_without_service2_metrics):
+    """The design's health check is the NLB's probe of the health path, whatever the service
+    exports: without a metrics path nothing is scraped (no collector sidecar, no metrics write
+    permission), and the probe, its alarm and the metric `delivery verify` reads all stay."""
+    stack = dev_without_service2_metrics
+    assert set(containers_of(stack, "webapp-dev-service2")) == {"service2"}
+    assert set(containers_of(stack, "webapp-dev-service1")) == {"service1", "otel-collector"}
+    policies = {r["//"]["metadata"]["path"] for r in stack.resources("aws_iam_role_policy").values()}
+    assert "dev-api/Api/Service1/CollectorPolicy" in policies
+    assert "dev-api/Api/Service2/CollectorPolicy" not in policies
+    check = stack.resources("aws_lb_target_group")[target_group_ref(stack, "Service2")]["health_check"]
+    assert check["enabled"] is True and check["protocol"] == "HTTP"
+    assert check["path"] == "/health" and check["matcher"] == "200"
+    alarm = stack.resource("aws_cloudwatch_metric_alarm", "Api/Service2/UnhealthyHostsAlarm")
+    metric = output(stack, "Api_HealthMetrics")["service2"]
+    assert (alarm["namespace"], alarm["metric_name"]) == ("AWS/NetworkELB", "UnHealthyHostCount")
+    assert alarm["dimensions"] == metric["dimensions"]
+    assert metric["dimensions"]["TargetGroup"] == f"${{aws_lb_target_group.{target_group_ref(stack, 'Service2')}.arn_suffix}}"
+    # The container's own health check calls the health path too (ECS restarts a task that fails it).
+    (command,) = [c["healthCheck"]["command"] for c in containers_of(stack, "webapp-dev-service2").values()]
+    assert command[-1].startswith("curl -fsS http://localhost:8081/health")
 
 
 def dashboard(stack: Stack) -> tuple[dict, list[dict]]:
