@@ -416,7 +416,7 @@ def _verify_health(context: Context, config: Any, outputs: dict[str, Any], *, po
                            missing="the <env>-api state has no HealthMetrics output: apply the api stack")
     cloudwatch = context.aws.client("cloudwatch", config.region)
     failed = []
-    for service in config.api.service:
+    for service in config.api.routed_services:  # a worker has no probe (its rollout is its check)
         metric = metrics[service.name]
         grace = service.health_check_grace_period_seconds if grace_seconds is None else grace_seconds
         deadline = time.monotonic() + grace
@@ -482,6 +482,9 @@ def verify(context: Context, environment: str, *, base_url: str | None = None, p
         base_url = str(stack_output(outputs, "Api_Gateway_InvokeUrl"))
     base_url = base_url.rstrip("/")
     for service in config.api.service:
+        if service.worker:
+            context.out.write(f"ok      {service.name}: a worker (no route, no probe): verified by its ECS rollout\n")
+            continue
         request = _probe(base_url, service)
         if request is None:
             context.out.write(f"ok      {service.name}: verified by its ECS rollout only (its routes need "

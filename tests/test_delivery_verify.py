@@ -222,3 +222,26 @@ def test_rejects_a_release_whose_tasks_keep_failing_their_health_probe(api_url):
     code, out, _ = run({"service1": rolling("service1"), "service2": rolling("service2")}, cloudwatch=cloudwatch)
     assert code == 1
     assert "FAILED  service2: health probe UnHealthyHostCount (Maximum, AWS/NetworkELB) read 2 after 2 s" in out
+
+
+def test_a_worker_is_verified_by_its_rollout_alone(api_url, environments_copy, monkeypatch):
+    """A worker has no route and no probe (tests/test_api_worker.py): verify waits for its rollout,
+    calls no URL for it and reads no health metric of it (the HealthMetrics output has none)."""
+    from tests.harness.edits import edit
+
+    edit(environments_copy, "dev.hcl", "\n  # Flyway:", '\n  service "worker" {\n    image_repository = "webapp/worker"\n'
+         '    image_tag = "1.0.0"\n    metrics_path = null\n  }\n\n  # Flyway:')
+    worker = "arn:aws:ecs:eu-west-1:222222222222:task-definition/webapp-dev-worker:3"
+    outputs = pipeline._api_outputs(None, None, "dev")  # the fixture's outputs, then the worker's rollout
+    outputs = {**outputs, "Api_ServiceNames_1A2B3C4D": {**outputs["Api_ServiceNames_1A2B3C4D"], "worker": "webapp-dev-worker"},
+               "Api_TaskDefinitionArns_5E6F7A8B": {**NEW, "worker": worker}}
+    monkeypatch.setattr(pipeline, "_api_outputs", lambda context, environments, environment: outputs)
+    cloudwatch = CloudWatch({"service1": [0.0], "service2": [0.0]})
+    code, out, ecs = run({"service1": rolling("service1"), "service2": rolling("service2"),
+                          "worker": [[deployment(worker, "COMPLETED")]]},
+                         environments_dir=environments_copy, cloudwatch=cloudwatch)
+    assert code == 0, out
+    assert ecs.calls["worker"] == 1
+    assert "ok      worker: a worker (no route, no probe): verified by its ECS rollout" in out
+    assert not [r for r in cloudwatch.requests if "worker" in str(r["Dimensions"])]
+    assert len(Health.headers_seen) == 1, "only service1's public health path was called"

@@ -113,8 +113,10 @@ class Api(Construct):
                         description="Task definition revision each service was last applied with (`delivery "
                                     "verify` waits until ECS has rolled it out)")
         TerraformOutput(self, "AlarmTopicArn", value=topic_arn, description="SNS topic the API's alarms notify")
+        # Workers have no probe, so no entry.
         TerraformOutput(self, "HealthMetrics",
-                        value={name: s.health_metric for name, s in self.services.items()},
+                        value={name: s.health_metric for name, s in self.services.items()
+                               if s.health_metric is not None},
                         description="Each service's health probe metric (modules/api/health.py): its alarm, "
                                     "`delivery verify` and canary judges read it")
 

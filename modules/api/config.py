@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from modules.api.health import PROBE_INTERVAL_SECONDS
 from modules.core.errors import ConfigError, Described, report, shown
@@ -46,6 +46,13 @@ TIMEZONE = whole(r"^(?:UTC|[A-Z][A-Za-z_]+(?:/[A-Z][A-Za-z0-9_+-]+)+)$")
 VARIABLE_NAME = whole(r"^[A-Za-z_][A-Za-z0-9_]*$")
 HEADER_NAME = whole(r"^[A-Za-z0-9-]+$")
 QUERY_NAME = whole(r"^[A-Za-z0-9_.-]+$")
+# What only a service with a route (path_prefix and container_port) has: its API Gateway methods,
+# its NLB listener and probe, their alarms and the request-count policy. A worker sets none of them.
+ROUTE_SETTINGS = (
+    "health_check_path", "health_check_codes", "health_check_timeout_seconds", "health_check_grace_period_seconds",
+    "authorization", "required_headers", "required_query_parameters", "caching", "cache_key_query_parameters",
+    "requests_per_task_target", "unhealthy_hosts_alarm_threshold", "server_errors_alarm_threshold",
+)
 # Parts start with a letter, so `pascal` (construct ids) never maps two names to one id.
 SECRET_NAME = SERVICE_NAME
 USER = whole(r"^[0-9]{1,10}(?::[0-9]{1,10})?$")
@@ -144,11 +151,13 @@ class ScheduleConfig:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ServiceConfig:
-    """One `service "<name>" { ... }`: a container image run as an ECS service behind `/<path_prefix>`."""
+    """One `service "<name>" { ... }`: a container image run as an ECS service behind `/<path_prefix>`,
+    or, without `path_prefix` and `container_port`, a worker: no route, no listener, no probe."""
 
     name: str
-    path_prefix: str
-    container_port: int
+    # Both or neither: API Gateway's `/<path_prefix>` reaches the NLB listener on `container_port`.
+    path_prefix: str | None = None
+    container_port: int | None = None
     image_repository: str
     image_tag: str
     image_digest: str | None = None
@@ -196,9 +205,7 @@ class ServiceConfig:
               "1..20 lowercase letters, digits and single hyphens, each part starting with a letter")
         check(self.name not in RESERVED_SERVICE_NAMES, "name", self.name,
               f"a name other than {', '.join(RESERVED_SERVICE_NAMES)} (the tier's own tasks use it)")
-        check(bool(PATH_PREFIX.match(self.path_prefix)), "path_prefix", self.path_prefix,
-              "one URL path segment without slashes (lowercase letters, digits, _ -)")
-        check_range("container_port", self.container_port, 1024, 65535)
+        self._check_route()
         _check_image(self.image_repository, self.image_tag, self.image_digest)
         _check_task_size(self.cpu_units, self.memory_mib)
         check(bool(USER.match(self.user)) and not re.match(r"^0+(:|$)", self.user), "user", self.user,
@@ -254,6 +261,33 @@ class ServiceConfig:
                 check(bool(QUERY_NAME.match(name)), key, name, "query parameter names (letters, digits, _ . -)")
         check_range("unhealthy_hosts_alarm_threshold", self.unhealthy_hosts_alarm_threshold, 1, 1000)
         check_range("server_errors_alarm_threshold", self.server_errors_alarm_threshold, 1, 100000)
+
+    def _check_route(self) -> None:
+        if (self.path_prefix is None) != (self.container_port is None):
+            unset, given = ("container_port", "path_prefix") if self.container_port is None else (
+                "path_prefix", "container_port")
+            raise ConfigError(unset, f"is unset while {given} = {getattr(self, given)!r}: a service with a route "
+                              "sets both (API Gateway /<path_prefix> to the NLB listener on container_port); a "
+                              "worker sets neither")
+        if self.path_prefix is not None and self.container_port is not None:
+            check(bool(PATH_PREFIX.match(self.path_prefix)), "path_prefix", self.path_prefix,
+                  "one URL path segment without slashes (lowercase letters, digits, _ -)")
+            check_range("container_port", self.container_port, 1024, 65535)
+            return
+        for item in fields(self):
+            if item.name not in ROUTE_SETTINGS:
+                continue
+            value = getattr(self, item.name)  # every route setting has a plain default (no factory)
+            if value != item.default:
+                raise ConfigError(item.name, f"is set ({value!r}) on a worker (no path_prefix and container_port): "
+                                  "it belongs to a service's route; remove it, or give the service a route")
+        check(self.metrics_path is None, "metrics_path", self.metrics_path,
+              "null on a worker (no container_port: no port for the collector to scrape)")
+
+    @property
+    def worker(self) -> bool:
+        """No route: no API Gateway methods, NLB listener or probe (README "Workers")."""
+        return self.path_prefix is None
 
     @property
     def construct_id(self) -> str:
@@ -336,6 +370,9 @@ class ApiConfig:
               f"which takes at most {MAX_SERVICES})")
         for index, service in enumerate(self.service):
             self._check_service(index, service)
+        # A REST API without methods cannot be deployed (API Gateway: "The REST API doesn't contain any methods").
+        check(any(not s.worker for s in self.service), "service", f"{len(self.service)} workers",
+              "at least one service with a route (path_prefix and container_port)")
         for secret in self.secrets:
             check(bool(SECRET_NAME.match(secret)) and len(secret) <= 64, "secrets", secret,
                   "secret names of lowercase letters, digits and single hyphens, parts starting with a letter")
@@ -378,6 +415,8 @@ class ApiConfig:
               "null while container_insights = false (the policy divides by its RunningTaskCount)")
         for earlier in self.service[:index]:
             check(earlier.name != service.name, f"{key}.name", service.name, "a name no other service has")
+            if service.worker:
+                continue
             if earlier.path_prefix == service.path_prefix:
                 report(ConfigError(f"{key}.path_prefix", f"{shown(service.path_prefix)} is already the path "
                                    f"prefix of service {shown(earlier.name)}; each service needs its own"))
@@ -390,6 +429,11 @@ class ApiConfig:
                 known = ", ".join(shown(s) for s in self.secrets) or "none"
                 report(ConfigError(f"{key}.secrets.{variable}", f"names the secret {shown(secret)}, which is not "
                                    f"in api.secrets (known: {known})"))
+
+    @property
+    def routed_services(self) -> tuple[ServiceConfig, ...]:
+        """The services with a route (API Gateway methods, an NLB listener): every one but the workers."""
+        return tuple(s for s in self.service if not s.worker)
 
     def database_logins(self) -> dict[str, DatabaseAccess]:
         """Each service's PostgreSQL login and its access (modules/database/access.py)."""

@@ -37,7 +37,7 @@ class ServicePanel:
     ecs_service: str
     routes: Sequence[tuple[str, str]]  # (Resource, Method) API Gateway reports it under
     load_balancer: str  # ARN suffix
-    target_group: str  # ARN suffix
+    target_group: str | None  # ARN suffix; None: a worker (no route, no probe)
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,7 @@ def _text(markdown: str, height: int = 2) -> dict[str, Any]:
 
 
 def _health(service: ServicePanel, region: str, *, width: int = 8) -> dict[str, Any]:
+    assert service.target_group is not None, "a worker has no probe"
     dimensions = HEALTH_METRIC.dimensions(service.load_balancer, service.target_group)
     return _graph(f"{service.name}: health (tasks failing the probe / passing)", [
         _metric(HEALTH_METRIC.namespace, HEALTH_METRIC.name, dimensions, stat=HEALTH_METRIC.statistic,
@@ -110,13 +111,14 @@ def _service(inputs: DashboardInputs, service: ServicePanel) -> list[dict[str, A
                 for resource, method in service.routes]
 
     ecs = {"ClusterName": inputs.cluster, "ServiceName": service.ecs_service}
-    widgets = [
-        _text(f"## {service.name}"),
-        _graph(f"{service.name}: API requests", api("Count"), region),
-        _graph(f"{service.name}: 4XX / 5XX", api("4XXError") + api("5XXError"), region),
-        _graph(f"{service.name}: latency p50 / p99 (ms)",
-               api("Latency", stat="p50") + api("Latency", stat="p99"), region, stat="p50"),
-    ]
+    widgets = [_text(f"## {service.name}")]
+    if service.routes:  # a worker has no route: no API metrics
+        widgets += [
+            _graph(f"{service.name}: API requests", api("Count"), region),
+            _graph(f"{service.name}: 4XX / 5XX", api("4XXError") + api("5XXError"), region),
+            _graph(f"{service.name}: latency p50 / p99 (ms)",
+                   api("Latency", stat="p50") + api("Latency", stat="p99"), region, stat="p50"),
+        ]
     if inputs.container_insights:
         widgets.append(_graph(f"{service.name}: running tasks", [
             _metric("ECS/ContainerInsights", "RunningTaskCount", ecs, label="running"),
@@ -126,8 +128,9 @@ def _service(inputs: DashboardInputs, service: ServicePanel) -> list[dict[str, A
             _metric("AWS/ECS", "CPUUtilization", ecs, label="CPU"),
             _metric("AWS/ECS", "MemoryUtilization", ecs, label="memory"),
         ], region, stat="Average"),
-        _health(service, region),
     ]
+    if service.target_group is not None:
+        widgets.append(_health(service, region))
     return widgets
 
 
@@ -192,8 +195,9 @@ def dashboard_body(inputs: DashboardInputs) -> str:
         {"type": "alarm", "width": WIDTH, "height": 4,
          "properties": {"title": "Alarms", "alarms": list(inputs.alarm_arns), "sortBy": "stateUpdatedTimestamp"}},
     ]
-    health_width = max(WIDTH // max(len(inputs.services), 1), 6)
-    first += [_health(service, inputs.region, width=health_width) for service in inputs.services]
+    probed = [service for service in inputs.services if service.target_group is not None]
+    health_width = max(WIDTH // max(len(probed), 1), 6)
+    first += [_health(service, inputs.region, width=health_width) for service in probed]
     widgets = first
     for service in inputs.services:
         widgets += _service(inputs, service)

@@ -69,8 +69,9 @@ def method_settings_path(resource_path: str, http_method: str) -> str:
 
 
 def cached(config: ApiConfig, service: ServiceConfig) -> bool:
-    """Whether the service's GET responses are cached (the stage has a cache and the service allows it)."""
-    return config.caching and service.caching
+    """Whether the service's GET responses are cached (the stage has a cache and the service, which has
+    a route, allows it)."""
+    return config.caching and service.caching and not service.worker
 
 
 class Gateway(Construct):
@@ -128,7 +129,7 @@ class Gateway(Construct):
         )
         self._dependencies: list[Any] = []
         self._fingerprints: list[str] = []
-        for service in config.service:
+        for service in config.routed_services:
             self._routes(service, load_balancer)
 
         # Without it here, another environment in this account and region sets the role.
@@ -187,6 +188,7 @@ class Gateway(Construct):
     # Routes -----------------------------------------------------------------------------------------
 
     def _routes(self, service: ServiceConfig, load_balancer: LoadBalancer) -> None:
+        assert service.path_prefix is not None and service.container_port is not None
         scope = Construct(self, service.construct_id)
         api_id = self.rest_api.id
         module = aws.api_gateway_resource
@@ -254,7 +256,7 @@ class Gateway(Construct):
                 "cached": cached(self.config, s),
                 "cache_key_query_parameters": sorted(s.cache_key_query_parameters),
             }
-            for s in sorted(self.config.service, key=lambda s: s.path_prefix)
+            for s in sorted(self.config.routed_services, key=lambda s: str(s.path_prefix))
         ]
         return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()
 

@@ -80,9 +80,11 @@ def dashboard(environment: Any, cicd: Any, project: str, prefix: str) -> dict[st
                        "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}, "panels": []})
         y += 1
         if service.metrics_path is None:
+            note = ("A worker (no route): no API metrics and nothing scraped. Its tasks, CPU and memory are on "
+                    "the CloudWatch dashboard." if service.worker else
+                    "No `metrics_path`: nothing is scraped. Its health is on the CloudWatch dashboard.")
             panels.append({"type": "text", "title": service.name, "gridPos": {"h": 3, "w": 24, "x": 0, "y": y},
-                           "options": {"mode": "markdown", "content": "No `metrics_path`: nothing is scraped. "
-                                       "Its health is on the CloudWatch dashboard."}})
+                           "options": {"mode": "markdown", "content": note}})
             y += 3
         else:
             total = f"sum(rate({requests}{{{selector}}}[5m]))"
@@ -98,8 +100,9 @@ def dashboard(environment: Any, cicd: Any, project: str, prefix: str) -> dict[st
                             "{{aws_ecs_task_arn}}", "none", 18, y),
             ]
             y += PANEL_HEIGHT
-        panels.append(_latency(environment, service, prefix, y))
-        y += PANEL_HEIGHT
+        if not service.worker:
+            panels.append(_latency(environment, service, prefix, y))
+            y += PANEL_HEIGHT
     return {
         "__inputs": [
             {"name": "DS_PROMETHEUS", "label": "Prometheus", "type": "datasource",

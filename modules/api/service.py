@@ -119,7 +119,7 @@ class Service(Construct):
 
         port = config.container_port
         sidecars = []
-        if target is not None and config.metrics_path is not None:
+        if target is not None and config.metrics_path is not None and port is not None:
             sidecars.append(collector.collector_container(
                 target, image=environment.image(target.repository, target.tag, None), service=config.name,
                 port=port, metrics_path=config.metrics_path, region=environment.region, log_group_name=logs.name, tmp_volume=TMP_VOLUME,
@@ -127,7 +127,9 @@ class Service(Construct):
             document = policy.document(self, "CollectorPermissions", *collector.task_role_statements(target))
             aws.iam_role_policy.IamRolePolicy(self, "CollectorPolicy", name="write-metrics", role=role.id,
                                               policy=document.json)
-        health = f"curl -fsS http://localhost:{port}{config.health_check_path} || exit 1"
+        # A worker listens on no port: ECS replaces a task whose essential container exits, and the
+        # deployment circuit breaker rolls back a release whose tasks keep stopping.
+        health = f"curl -fsS http://localhost:{port}{config.health_check_path} || exit 1" if port is not None else None
         containers = container_definitions(
             name=config.name,
             image=environment.image(config.image_repository, config.image_tag, config.image_digest),
@@ -170,13 +172,29 @@ class Service(Construct):
                 description="HTTPS to Systems Manager (ECS Exec, only while enable_execute_command is on)",
                 ip_protocol="tcp", from_port=HTTPS, to_port=HTTPS, cidr_ipv4="0.0.0.0/0",
             )
-        target_group, listener = load_balancer.add_service(self, config, group.id)
-
-        alarms = self._alarms(load_balancer, target_group, alarm_topic_arn, api_name, stage_name, cached_methods)
-        self.alarm_arns = [a.arn for a in alarms]
-        self.target_group_arn_suffix = target_group.arn_suffix
-        self.routes = route_methods(config, cached_methods)
         module = aws.ecs_service
+        # A service with a route: its NLB listener and probe, and the alarms that roll a deployment back.
+        routed: dict[str, Any] = {}
+        self.health_metric: dict[str, Any] | None = None
+        self.target_group_arn_suffix: str | None = None
+        self.routes: list[tuple[str, str]] = []
+        alarms: list[Any] = []
+        if not config.worker:
+            assert port is not None
+            target_group, listener = load_balancer.add_service(self, config, group.id)
+            alarms = self._alarms(load_balancer, target_group, alarm_topic_arn, api_name, stage_name, cached_methods)
+            self.target_group_arn_suffix = target_group.arn_suffix
+            self.routes = route_methods(config, cached_methods)
+            routed = {
+                "load_balancer": [module.EcsServiceLoadBalancer(
+                    target_group_arn=target_group.arn, container_name=config.name, container_port=port,
+                )],
+                "health_check_grace_period_seconds": config.health_check_grace_period_seconds,
+                "alarms": module.EcsServiceAlarms(alarm_names=[a.alarm_name for a in alarms], enable=True,
+                                                  rollback=True),
+                "depends_on": [listener],
+            }
+        self.alarm_arns = [a.arn for a in alarms]
         self.service = module.EcsService(
             self,
             "Service",
@@ -191,16 +209,11 @@ class Service(Construct):
             network_configuration=module.EcsServiceNetworkConfiguration(
                 subnets=environment.network.private_subnet_ids, security_groups=[group.id], assign_public_ip=False,
             ),
-            load_balancer=[module.EcsServiceLoadBalancer(
-                target_group_arn=target_group.arn, container_name=config.name, container_port=port,
-            )],
-            health_check_grace_period_seconds=config.health_check_grace_period_seconds,
             # Tasks are spread over the zones again after a zone recovers.
             availability_zone_rebalancing="ENABLED",
             deployment_minimum_healthy_percent=100,
             deployment_maximum_percent=200,
             deployment_circuit_breaker=module.EcsServiceDeploymentCircuitBreaker(enable=True, rollback=True),
-            alarms=module.EcsServiceAlarms(alarm_names=[a.alarm_name for a in alarms], enable=True, rollback=True),
             enable_execute_command=enable_execute_command,
             # On provider 5.x a changed capacity_provider_strategy replaces the service (an outage)
             # unless the change may go out as a new deployment.
@@ -209,7 +222,7 @@ class Service(Construct):
             enable_ecs_managed_tags=True,
             # Autoscaling owns the running count after the first deploy.
             lifecycle=TerraformResourceLifecycle(ignore_changes=["desired_count"]),
-            depends_on=[listener],
+            **routed,
         )
         self._autoscaling(cluster, api_name, stage_name, cached_methods)
 
