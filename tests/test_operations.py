@@ -413,7 +413,11 @@ def test_grafana_reads_cloudwatch_through_each_environments_query_role(synth):
 
 # The collector configuration, checked against the components' documented settings: no
 # collector binary can be had here (no Docker engine; the ADOT and contrib collectors are not on
-# PyPI, npm or Debian). Keys from the opentelemetry-collector-contrib READMEs at v0.102.0 (what
+# PyPI, npm or Debian). Checked again in December 2026: the collector's Go modules are on the Go
+# module proxy (go.opentelemetry.io/collector/otelcol v0.165.0; contrib v0.165.1 prometheusreceiver,
+# sigv4authextension, prometheusremotewriteexporter), but building a collector from them needs a
+# Go toolchain far newer than Debian's golang-go 1.19, the only one apt offers here, and a
+# toolchain download is not allowed. Keys from the opentelemetry-collector-contrib READMEs at v0.102.0 (what
 # ADOT v0.40.0 builds on): receiver/prometheusreceiver (config: a Prometheus configuration,
 # scrape_configs with job_name, metrics_path, scrape_interval, scrape_timeout, static_configs
 # targets/labels), exporter/prometheusremotewriteexporter (endpoint, auth.authenticator,
