@@ -260,3 +260,92 @@ def test_a_new_container_port_replaces_the_listener_with_its_target_group(applie
     assert group.endswith("must be replaced"), group
     assert listener.endswith("will be replaced due to changes in replace_triggered_by"), listener
     assert service.endswith("will be updated in-place"), service
+
+
+def test_a_service_without_metrics_path_applies_with_its_probe(applied, emulator, tmp_path_factory):
+    """dev-api with `metrics_path = null` on service2, applied over the session's dev-api: the task
+    definition has no collector, the NLB still probes /health and the unhealthy-hosts alarm stays;
+    a second plan is clean. Then the session's dev-api is applied again for the tests after this."""
+    import shutil
+
+    from modules.core.target import Target
+    from modules.environment import load_environments
+    from tests.harness.edits import edit
+    from tests.harness.project import ENVIRONMENTS_DIR
+    from tests.harness.synth import synthesize
+
+    root = tmp_path_factory.mktemp("api-no-metrics-path")
+    shutil.copytree(ENVIRONMENTS_DIR, root / "environments")
+    edit(root / "environments", "dev.hcl", 'image_repository = "webapp/service2"',
+         'image_repository = "webapp/service2"\n    metrics_path     = null')
+    variant = synthesize(load_environments(root / "environments", ("dev",)), root / "cdktf.out",
+                         Target(emulator_endpoint=emulator.endpoint))
+    copy = applied.copy("dev-api", "no-metrics-path",
+                        (variant.outdir / "stacks" / "dev-api" / "cdk.tf.json").read_text())
+    try:
+        applied.run(copy, "apply", "-auto-approve", "-input=false")
+        second = applied.run(copy, "plan", "-detailed-exitcode", "-input=false", check=False)
+        assert second.returncode == 0, second.stdout[-4000:]
+        ecs = emulator.boto3_client("ecs")
+        definition = ecs.describe_task_definition(taskDefinition="webapp-dev-service2")["taskDefinition"]
+        assert [c["name"] for c in definition["containerDefinitions"]] == ["service2"]
+        service1 = ecs.describe_task_definition(taskDefinition="webapp-dev-service1")["taskDefinition"]
+        assert {c["name"] for c in service1["containerDefinitions"]} == {"service1", "otel-collector"}
+        (group,) = emulator.boto3_client("elbv2").describe_target_groups(Names=["webapp-dev-service2"])["TargetGroups"]
+        assert group["HealthCheckEnabled"] is True and group["HealthCheckPath"] == "/health"
+        assert group["Matcher"] == {"HttpCode": "200"}
+        alarms = emulator.boto3_client("cloudwatch").describe_alarms(
+            AlarmNames=["webapp-dev-api-service2-unhealthy-hosts"])["MetricAlarms"]
+        assert [a["MetricName"] for a in alarms] == ["UnHealthyHostCount"]
+        iam = emulator.boto3_client("iam")
+        assert "write-metrics" not in iam.list_role_policies(RoleName="webapp-dev-service2-task")["PolicyNames"]
+        assert "write-metrics" in iam.list_role_policies(RoleName="webapp-dev-service1-task")["PolicyNames"]
+    finally:
+        applied.run("dev-api", "apply", "-auto-approve", "-input=false")
+    assert applied.plan_changes("dev-api") is None
+
+
+def test_a_worker_applies_without_route_listener_or_probe(applied, emulator, tmp_path_factory):
+    """dev-api with a worker (tests/test_api_worker.py) applied over the session's dev-api: its ECS
+    service runs without a load balancer, its task definition has one container and no port, it
+    scales on CPU and memory only, and no target group exists for it; a second plan is clean. Then
+    the session's dev-api is applied again (the worker destroyed) for the tests after this."""
+    import shutil
+
+    from botocore.exceptions import ClientError
+
+    from modules.core.target import Target
+    from modules.environment import load_environments
+    from tests.harness.edits import edit
+    from tests.harness.project import ENVIRONMENTS_DIR
+    from tests.harness.synth import synthesize
+
+    root = tmp_path_factory.mktemp("api-worker")
+    shutil.copytree(ENVIRONMENTS_DIR, root / "environments")
+    edit(root / "environments", "dev.hcl", "\n  # Flyway:",
+         '\n  service "worker" {\n    image_repository = "webapp/worker"\n    image_tag        = "1.0.0"\n'
+         '    metrics_path     = null\n    desired_count    = 1\n    min_count        = 1\n    max_count        = 3\n'
+         '    secrets          = { PAYMENTS_API_KEY = "payments-api-key" }\n  }\n\n  # Flyway:')
+    variant = synthesize(load_environments(root / "environments", ("dev",)), root / "cdktf.out",
+                         Target(emulator_endpoint=emulator.endpoint))
+    copy = applied.copy("dev-api", "worker", (variant.outdir / "stacks" / "dev-api" / "cdk.tf.json").read_text())
+    try:
+        applied.run(copy, "apply", "-auto-approve", "-input=false")
+        second = applied.run(copy, "plan", "-detailed-exitcode", "-input=false", check=False)
+        assert second.returncode == 0, second.stdout[-4000:]
+        ecs = emulator.boto3_client("ecs")
+        (service,) = ecs.describe_services(cluster=CLUSTER, services=["webapp-dev-worker"])["services"]
+        assert service["status"] == "ACTIVE" and service["loadBalancers"] == []
+        assert service["networkConfiguration"]["awsvpcConfiguration"]["assignPublicIp"] == "DISABLED"
+        definition = ecs.describe_task_definition(taskDefinition="webapp-dev-worker")["taskDefinition"]
+        (container,) = definition["containerDefinitions"]
+        assert container["name"] == "worker" and not container.get("portMappings")
+        assert [s["name"] for s in container["secrets"]] == ["PAYMENTS_API_KEY"]
+        policies = emulator.boto3_client("application-autoscaling").describe_scaling_policies(
+            ServiceNamespace="ecs", ResourceId=f"service/{CLUSTER}/webapp-dev-worker")["ScalingPolicies"]
+        assert {p["PolicyName"] for p in policies} == {"webapp-dev-worker-cpu", "webapp-dev-worker-memory"}
+        with pytest.raises(ClientError):
+            emulator.boto3_client("elbv2").describe_target_groups(Names=["webapp-dev-worker"])
+    finally:
+        applied.run("dev-api", "apply", "-auto-approve", "-input=false")
+    assert applied.plan_changes("dev-api") is None
