@@ -156,6 +156,11 @@ def _canary(args: argparse.Namespace) -> int:
     from delivery import canary
 
     context = _context(args) if args.action in ("start", "judge") else _offline_context(args)
+    if args.action == "pending":
+        print(" ".join(canary.pending(context, args.env)))  # type: ignore[arg-type]
+        return 0
+    if not args.service:
+        raise UsageError(f"canary {args.action} needs --service")
     if args.action == "start":
         percent = canary.FIRST_PERCENT if args.percent is None else args.percent
         canary.start(context, args.env, service=args.service, percent=percent)  # type: ignore[arg-type]
@@ -226,12 +231,13 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
                     "goes, the stable image stays. judge: compare the candidate's 5XX rate and average latency on "
                     "the service's routes (API Gateway metrics of Stage <stage>/Canary) with the stable version's "
                     "(Stage <stage>) over the last --bake minutes, against the environment's api.canary_* "
-                    "thresholds.",
+                    "thresholds. pending: print the services whose digest in the previous environment differs from this "
+                    "environment's (what goes out as a canary).",
         epilog="exit status: 0 written (judge: promote), 1 refused or failed (judge: too little traffic to decide), "
                "2 bad input, 3 judge: abort")
-    canary.add_argument("action", choices=["start", "step", "promote", "abort", "judge"])
+    canary.add_argument("action", choices=["start", "step", "promote", "abort", "judge", "pending"])
     canary.add_argument("env", help="environment name")
-    canary.add_argument("--service", required=True, help="the service")
+    canary.add_argument("--service", help="the service (every action but pending)")
     canary.add_argument("--percent", type=float, help="start: the first share (default 10); step: the new share")
     canary.add_argument("--bake", type=int, metavar="MINUTES", help="judge: the window compared, in minutes")
     common(canary)

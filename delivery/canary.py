@@ -98,6 +98,26 @@ def start(context: Context, environment: str, *, service: str, percent: float = 
     _tag_promoted(context, ecr, registry_id, image, environment)
 
 
+def pending(context: Context, environment: str) -> list[str]:
+    """The services whose stable digest in `environment` differs from the previous environment's: what a
+    promotion would change, and so what goes out as a canary (sorted; migrations never)."""
+    from modules.release import load_release, release_path
+
+    environments = context.load()
+    order = environments.shared.promotion_order
+    if environment not in order or order.index(environment) == 0:
+        raise UsageError(f"{environment!r} has no previous environment in promotion_order ({' -> '.join(order)})")
+    source = load_release(release_path(context.environments_dir, order[order.index(environment) - 1]))
+    target = load_release(release_path(context.environments_dir, environment))
+    runs = {s.name for s in environments.get(environment).api.service}
+    changed = []
+    for image in (source.service if source is not None else ()):
+        current = target.image(image.name) if target is not None else None
+        if image.name in runs and (current is None or current.image_digest != image.image_digest):
+            changed.append(image.name)
+    return sorted(changed)
+
+
 def step(context: Context, environment: str, *, service: str, percent: float) -> None:
     """Raise the share of the stage's requests the running canary of `service` takes."""
     _, config, path, current = _release(context, environment)

@@ -310,3 +310,13 @@ def test_only_resources_under_a_services_canary_count_as_the_candidates():
                       "delete").in_release
     assert not Change("aws_api_gateway_stage.Api_Gateway_Stage_FAB65129", "aws_api_gateway_stage", "replace",
                       ("canary_settings",)).in_release
+
+
+def test_pending_names_the_services_a_promotion_would_change(world):
+    context, _, directory = world
+    assert canary_commands.pending(context, "prod") == ["service1"]  # stage runs 2222222, prod 1111111
+    assert canary_commands.pending(context, "stage") == []  # dev pins nothing: nothing to promote to stage
+    pin(directory, "prod", CANDIDATE, "2222222")
+    assert canary_commands.pending(context, "prod") == []
+    with pytest.raises(UsageError, match="has no previous environment"):
+        canary_commands.pending(context, "dev")
