@@ -222,7 +222,7 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
 
     canary = commands.add_parser(
         "canary", help="run a candidate beside a service's stable version, step, judge, promote or abort it",
-        description="Every action but judge rewrites environments/<env>.release.hcl (diff printed, written "
+        description="start, step, promote and abort rewrite environments/<env>.release.hcl (diff printed, written "
                     "atomically) and changes nothing in AWS: commit the file, the reconciler applies it. "
                     "start: pin as the service's canary the digest the previous environment of promotion_order "
                     "runs (checked in ECR and tagged release-<env>-<tag> like a promotion) at --percent (default "
