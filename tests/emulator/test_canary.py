@@ -95,6 +95,7 @@ def test_each_canary_step_applies_and_plans_clean_a_second_time(applied, step):
 
 def test_a_running_canary_is_reported_by_api_gateway_and_ecs(deployer, configs, emulator):
     """Apply the started canary again (the module's steps left dev-api restored) and read it back."""
+    deployer.apply("dev-api")  # the copy takes its backend and lock file (when run alone, too)
     copy = deployer.copy("dev-api", "canary-check", configs["started"])
     try:
         deployer.run(copy, "apply", "-auto-approve", "-input=false")
