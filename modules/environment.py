@@ -270,9 +270,10 @@ def load_environment(path: Path, shared: SharedConfig) -> EnvironmentConfig:
     try:
         environment = from_data(EnvironmentConfig, {"name": path.stem, **data})
         for index, service in enumerate(environment.api.service):
-            check(service.canary is None, f"api.service[{index}].canary", "a canary block",
-                  f"nothing here: a canary is written into {path.stem}{RELEASE_SUFFIX} by `python -m delivery "
-                  "canary start`, so every traffic step is a commit of the release file")
+            if service.canary is not None:
+                raise ConfigError(f"api.service[{index}].canary", f"is written into {path.stem}{RELEASE_SUFFIX} by "
+                                  "`python -m delivery canary start`, never here: every traffic step is a commit "
+                                  "of the release file")
     except ConfigError as error:
         raise ConfigError.joined([*found, error]).in_file(display(path)) from None
     prefix = prefix_of(shared, environment)

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from modules.api.config import ApiConfig, Canary
-from modules.core.errors import ConfigError, shown
+from modules.core.errors import ConfigError, collecting, shown
 from modules.core.hcl import display, parse_hcl
 from modules.core.naming import NameKind, check_name
 from modules.core.schema import check, from_data
@@ -220,10 +220,16 @@ def apply_release(api: ApiConfig, release: Release, path: Path) -> ApiConfig:
                 f"{shown(migrations.image_repository)}, got {shown(release.migrations.image_repository)}"))
         migrations = dataclasses.replace(migrations, image_tag=release.migrations.image_tag,
                                          image_digest=release.migrations.image_digest)
-    try:
-        return dataclasses.replace(api, service=services, migrations=migrations)
-    except ConfigError as error:  # e.g. two canaries with different shares
-        raise _error(path, error) from None
+    # The API's own checks across services (two canaries with different shares): reported from here, with
+    # the release file's place, also while the loader collects every error.
+    with collecting() as checked:
+        try:
+            pinned_api = dataclasses.replace(api, service=services, migrations=migrations)
+        except ConfigError as error:
+            checked.append(error)
+    if checked:
+        raise _error(path, checked[0])
+    return pinned_api
 
 
 def _block(label: str, image: ReleasedImage) -> str:

@@ -228,7 +228,7 @@ def load_error(directory: Path) -> ConfigError:
 def test_rejects_a_canary_of_a_service_the_environment_does_not_run_with_its_line(environments_copy):
     write(environments_copy, CANARY_RELEASE.replace('canary "service1"', 'canary "service9"'))
     error = load_error(environments_copy)
-    assert "dev.release.hcl:8: canary[0] "service9" is not a service of this environment" in str(error)
+    assert 'dev.release.hcl:8: canary[0] "service9" is not a service of this environment' in str(error)
 
 
 def test_rejects_a_second_canary_of_the_same_service(environments_copy):
