@@ -439,7 +439,7 @@ class ApiConfig:
         canaries = {s.name: s.canary.percent for s in self.service if s.canary is not None}
         check(len(set(canaries.values())) <= 1, "canary", canaries,
               "one share for every running canary: a stage has one canary, whose percentTraffic they share")
-        check(len(self.service) + len(canaries) <= MAX_SERVICES, "canary", sorted(canaries),
+        check(not canaries or len(self.service) + len(canaries) <= MAX_SERVICES, "canary", sorted(canaries),
               f"at most {MAX_SERVICES} listeners on the NLB with the canaries' own")
 
     @property
