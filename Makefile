@@ -15,7 +15,8 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: synth test test-fast test-emulator snapshot-update lint bench install venv checkov-venv cdktf-synth clean deploy-frontend \
         checkov plan-env apply-env role grafana diagrams \
-        release promote migrate verify apply-migrations check cost mirror-collector drift plan-release apply-release notify
+        release promote migrate verify apply-migrations check cost mirror-collector drift plan-release apply-release notify \
+        canary-start canary-step canary-promote canary-abort canary-judge canary-pending
 
 # ENVIRONMENTS=dev,stage limits the run to some environments.
 synth: $(VENV)/.synced
@@ -111,6 +112,31 @@ mirror-collector: $(VENV)/.synced
 promote: $(VENV)/.synced
 	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make promote FROM=<env> TO=<next env> [SERVICE=<service> [TAG=<tag>]]" >&2; exit 2; }
 	$(PY) -m delivery promote "$(FROM)" "$(TO)" $(if $(SERVICE),--service "$(SERVICE)") $(if $(TAG),--tag "$(TAG)")
+
+# Canary releases (README: Releasing with a canary): each action but judge rewrites <env>.release.hcl.
+CANARY = @test -n "$(ENV)" -a -n "$(SERVICE)" || { echo "usage: make $@ ENV=<env> SERVICE=<service> [PERCENT=<share>]" >&2; exit 2; }; \
+	$(PY) -m delivery canary $(patsubst canary-%,%,$@) "$(ENV)" --service "$(SERVICE)" $(if $(PERCENT),--percent "$(PERCENT)")
+
+canary-start: $(VENV)/.synced
+	$(CANARY)
+
+canary-step: $(VENV)/.synced
+	$(CANARY)
+
+canary-promote: $(VENV)/.synced
+	$(CANARY)
+
+canary-abort: $(VENV)/.synced
+	$(CANARY)
+
+# The services a promotion to ENV would change, space-separated (the pipeline canaries each).
+canary-pending: $(VENV)/.synced
+	@test -n "$(ENV)" || { echo "usage: make canary-pending ENV=<env>" >&2; exit 2; }
+	@$(PY) -m delivery canary pending "$(ENV)"
+
+canary-judge: $(VENV)/.synced
+	@test -n "$(ENV)" -a -n "$(SERVICE)" -a -n "$(BAKE)" || { echo "usage: make canary-judge ENV=<env> SERVICE=<service> BAKE=<minutes>" >&2; exit 2; }
+	$(PY) -m delivery canary judge "$(ENV)" --service "$(SERVICE)" --bake "$(BAKE)"
 
 # The release's Flyway task definition alone (a targeted apply of <env>-api), before `make migrate`.
 apply-migrations: $(VENV)/.synced

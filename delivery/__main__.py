@@ -152,6 +152,40 @@ def _verify(args: argparse.Namespace) -> int:
                   rollout_timeout_seconds=args.rollout_timeout_seconds)
 
 
+def _canary(args: argparse.Namespace) -> int:
+    from delivery import canary
+
+    context = _context(args) if args.action in ("start", "judge") else _offline_context(args)
+    if args.action == "pending":
+        print(" ".join(canary.pending(context, args.env)))  # type: ignore[arg-type]
+        return 0
+    if not args.service:
+        raise UsageError(f"canary {args.action} needs --service")
+    if args.action == "start":
+        percent = canary.FIRST_PERCENT if args.percent is None else args.percent
+        canary.start(context, args.env, service=args.service, percent=percent)  # type: ignore[arg-type]
+    elif args.action == "step":
+        if args.percent is None:
+            raise UsageError("canary step needs --percent (the new, higher share)")
+        canary.step(context, args.env, service=args.service, percent=args.percent)  # type: ignore[arg-type]
+    elif args.action == "promote":
+        canary.promote(context, args.env, service=args.service)  # type: ignore[arg-type]
+    elif args.action == "abort":
+        canary.abort(context, args.env, service=args.service)  # type: ignore[arg-type]
+    else:
+        if args.bake is None:
+            raise UsageError("canary judge needs --bake MINUTES (the window it compares)")
+        return canary.judge(context, args.env, service=args.service, bake_minutes=args.bake)  # type: ignore[arg-type]
+    return 0
+
+
+def _offline_context(args: argparse.Namespace) -> object:
+    """step, promote and abort only rewrite the release file: no AWS call, no credentials needed."""
+    from delivery.pipeline import Context
+
+    return Context(environments_dir=args.environments_dir, aws=None)  # type: ignore[arg-type]
+
+
 def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
     def common(command: argparse.ArgumentParser) -> None:
         command.add_argument("--environments-dir", type=Path, default=PROJECT / "environments",
@@ -185,6 +219,29 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
     promote.add_argument("--tag", help="with --service: only if SOURCE pins this tag of it (the approved one)")
     common(promote)
     promote.set_defaults(handler=_promote)
+
+    canary = commands.add_parser(
+        "canary", help="run a candidate beside a service's stable version, step, judge, promote or abort it",
+        description="start, step, promote and abort rewrite environments/<env>.release.hcl (diff printed, written "
+                    "atomically) and changes nothing in AWS: commit the file, the reconciler applies it. "
+                    "start: pin as the service's canary the digest the previous environment of promotion_order "
+                    "runs (checked in ECR and tagged release-<env>-<tag> like a promotion) at --percent (default "
+                    "10) of the stage's requests; at most one canary per service. step: raise the share to "
+                    "--percent. promote: the candidate becomes the stable image, the canary goes. abort: the canary "
+                    "goes, the stable image stays. judge: compare the candidate's 5XX rate and average latency on "
+                    "the service's routes (API Gateway metrics of Stage <stage>/Canary) with the stable version's "
+                    "(Stage <stage>) over the last --bake minutes, against the environment's api.canary_* "
+                    "thresholds. pending: print the services whose digest in the previous environment differs from this "
+                    "environment's (what goes out as a canary).",
+        epilog="exit status: 0 written (judge: promote), 1 refused or failed (judge: too little traffic to decide), "
+               "2 bad input, 3 judge: abort")
+    canary.add_argument("action", choices=["start", "step", "promote", "abort", "judge", "pending"])
+    canary.add_argument("env", help="environment name")
+    canary.add_argument("--service", help="the service (every action but pending)")
+    canary.add_argument("--percent", type=float, help="start: the first share (default 10); step: the new share")
+    canary.add_argument("--bake", type=int, metavar="MINUTES", help="judge: the window compared, in minutes")
+    common(canary)
+    canary.set_defaults(handler=_canary)
 
     migrate = commands.add_parser(
         "migrate", help="run the Flyway migration task once in an environment",

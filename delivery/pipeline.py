@@ -332,6 +332,24 @@ def _log_link(ecs: Any, region: str, task_definition: str, task_arn: str) -> str
 # reads) must read healthy in its latest period, within the service's grace period.
 
 PROBE_REQUEST_ID = "delivery-verify"
+CANARY_LABEL = "{service} (canary)"
+
+
+def _canary_outputs(outputs: dict[str, Any], config: Any) -> dict[str, tuple[str, str]]:
+    """`{"<service> (canary)": (ECS service name, task definition ARN)}` of each canary the release file
+    runs; a canary the state does not show yet (not applied) is an error, as a missing service is."""
+    running = [s.name for s in config.api.service if s.canary is not None]
+    if not running:
+        return {}
+    names = stack_output(outputs, "Api_CanaryServiceNames",
+                         missing="the <env>-api state has no CanaryServiceNames output: apply the api stack")
+    arns = stack_output(outputs, "Api_CanaryTaskDefinitionArns",
+                        missing="the <env>-api state has no CanaryTaskDefinitionArns output: apply the api stack")
+    missing = [name for name in running if name not in names or name not in arns]
+    if missing:
+        raise DeployError(f"the release file runs a canary of {', '.join(missing)}, which the <env>-api state does "
+                          "not have yet: apply the release first")
+    return {CANARY_LABEL.format(service=name): (names[name], arns[name]) for name in running}
 
 
 @dataclass(frozen=True)
@@ -448,12 +466,18 @@ def verify(context: Context, environment: str, *, base_url: str | None = None, p
     names = stack_output(outputs, "Api_ServiceNames")
     expected = stack_output(outputs, "Api_TaskDefinitionArns",
                             missing="the <env>-api state has no TaskDefinitionArns output: apply the api stack")
+    # Each running canary's candidate rolls out like a service (`<service> (canary)`): the stack's
+    # Canary* outputs name it; they are empty without a canary.
+    candidates = _canary_outputs(outputs, config)
+    names = {**names, **{label: name for label, (name, _) in candidates.items()}}
+    expected = {**expected, **{label: arn for label, (_, arn) in candidates.items()}}
     ecs = context.aws.client("ecs", config.region)
     # A secret without a value would fail every new task: say so now, not after the circuit breaker.
     secrets.check(context.aws.client("secretsmanager", config.region),
-                  secrets.task_definition_secrets(ecs, [expected[s.name] for s in config.api.service]))
+                  secrets.task_definition_secrets(ecs, [expected[s.name] for s in config.api.service]
+                                                  + [arn for _, arn in candidates.values()]))
     failed: list[str] = []
-    pending = [s.name for s in config.api.service]
+    pending = [s.name for s in config.api.service] + list(candidates)
     deadline = time.monotonic() + rollout_timeout_seconds
     last: dict[str, str] = {}
     while pending:

@@ -13,6 +13,7 @@ Terraform since the last apply. Pure functions: no terraform, no AWS.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,13 @@ STATE_BACKEND_STACK = "bootstrap"
 # services' task definitions and the migration task definition (new images), and the ECS services
 # that run them. Anything else pending there is infrastructure, for the infrastructure pipeline.
 RELEASE_TYPES = frozenset({"aws_ecs_task_definition", "aws_ecs_service"})
+# A canary step (`delivery canary start|step|promote|abort`) also creates or destroys a candidate (every
+# resource under `Api/<Service>/Canary`, modules/api/service.py) and updates the stage's canary settings
+# and nothing else of the stage.
+CANARY_ADDRESS = re.compile(r"^[a-z0-9_]+\.Api_(?P<service>[A-Za-z0-9]+)_Canary_(?:TaskDefinition|Service|TargetGroup|"
+                            r"Listener|ScalingTarget|CpuScaling|MemoryScaling|Schedule[A-Za-z0-9]+)_[0-9A-F]{8}$")
+CANARY_STAGE_TYPE = "aws_api_gateway_stage"
+CANARY_STAGE_ATTRIBUTES = frozenset({"canary_settings"})
 
 ACTIONS = ("create", "update", "replace", "delete")
 
@@ -57,6 +65,22 @@ class Change:
     address: str
     type: str
     action: str
+    # For an update: the top-level attributes whose planned value differs (known or not yet known).
+    attributes: tuple[str, ...] = ()
+
+    @property
+    def in_release(self) -> bool:
+        """Whether an application release (a new image, or a canary step) makes this change."""
+        if self.type in RELEASE_TYPES:
+            return True
+        candidate = CANARY_ADDRESS.match(self.address)
+        if candidate:
+            from modules.api.config import API_PART_IDS
+
+            # A service's construct id is never one of the tier's own parts (ApiConfig refuses such names).
+            return candidate.group("service") not in API_PART_IDS
+        return (self.type == CANARY_STAGE_TYPE and self.action == "update"
+                and bool(self.attributes) and set(self.attributes) <= CANARY_STAGE_ATTRIBUTES)
 
     @property
     def stateful(self) -> str | None:
@@ -87,7 +111,8 @@ class StackChanges:
                 continue
             action = action_of(actions)
             if action is not None:
-                changes.append(Change(entry["address"], entry["type"], action))
+                changes.append(Change(entry["address"], entry["type"], action,
+                                      _changed_attributes(entry.get("change", {})) if action == "update" else ()))
             elif actions == ("forget",):
                 forgotten.append(entry["address"])
         # Refreshing reports differences terraform then ignores (a provider normalising `tags` from
@@ -127,8 +152,8 @@ class StackChanges:
         return [c for c in self.destroyed() if c.stateful]
 
     def outside_release(self) -> list[Change]:
-        """Changes an application release does not make (RELEASE_TYPES): pending infrastructure."""
-        return [c for c in self.changes if c.type not in RELEASE_TYPES]
+        """Changes an application release does not make (`Change.in_release`): pending infrastructure."""
+        return [c for c in self.changes if not c.in_release]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -142,6 +167,17 @@ class StackChanges:
             "forgotten": list(self.forgotten),
             "outputs_change": self.outputs_change,
         }
+
+
+def _changed_attributes(change: Mapping[str, Any]) -> tuple[str, ...]:
+    """The top-level attributes an update changes: before differs from after, or after is not yet known."""
+    before = change.get("before") or {}
+    after = change.get("after") or {}
+    unknown = change.get("after_unknown") or {}
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return ()
+    names = set(before) | set(after)
+    return tuple(sorted(n for n in names if before.get(n) != after.get(n) or unknown.get(n) is True))
 
 
 def _kind(stack: str, change: Change) -> str:

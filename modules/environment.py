@@ -28,7 +28,7 @@ from modules.core.values import check_account, check_region, check_role, princip
 from modules.database.config import DatabaseConfig
 from modules.frontend.config import ACM_DOMAIN_MAX_LENGTH, LOG_BUCKET_PURPOSE, SITE_BUCKET_PURPOSE, FrontendConfig
 from modules.network.config import NatGateways, NetworkConfig
-from modules.release import apply_release, load_release, release_path
+from modules.release import RELEASE_SUFFIX, apply_release, load_release, release_path
 
 SHARED_FILE = "shared.hcl"
 ENVIRONMENT_NAME = whole(r"^[a-z][a-z0-9]{1,9}$")
@@ -269,6 +269,11 @@ def load_environment(path: Path, shared: SharedConfig) -> EnvironmentConfig:
         data = {k: v for k, v in data.items() if k != "name"}
     try:
         environment = from_data(EnvironmentConfig, {"name": path.stem, **data})
+        for index, service in enumerate(environment.api.service):
+            if service.canary is not None:
+                raise ConfigError(f"api.service[{index}].canary", f"is written into {path.stem}{RELEASE_SUFFIX} by "
+                                  "`python -m delivery canary start`, never here: every traffic step is a commit "
+                                  "of the release file")
     except ConfigError as error:
         raise ConfigError.joined([*found, error]).in_file(display(path)) from None
     prefix = prefix_of(shared, environment)

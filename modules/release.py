@@ -14,6 +14,16 @@ tag in `<env>.hcl`.
     migrations {
       ...
     }
+    canary "service1" {
+      image_repository = "webapp/service1"
+      image_tag        = "4d5e6f7"
+      image_digest     = "sha256:..."
+      percent          = 10
+    }
+
+A `canary` block runs a candidate of that service beside the pinned (stable) one and sends
+`percent` of the stage's requests to the stage's canary, where that service's routes reach the
+candidate (`python -m delivery canary start|step|promote|abort`; modules/api/README.md, "Canary").
 
 A file edited by hand into an invalid state stops synthesis with the line and key.
 """
@@ -28,8 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modules.api.config import ApiConfig
-from modules.core.errors import ConfigError, shown
+from modules.api.config import ApiConfig, Canary
+from modules.core.errors import ConfigError, collecting, shown
 from modules.core.hcl import display, parse_hcl
 from modules.core.naming import NameKind, check_name
 from modules.core.schema import check, from_data
@@ -37,7 +47,7 @@ from modules.core.values import IMAGE_DIGEST, IMAGE_TAG
 
 RELEASE_SUFFIX = ".release.hcl"
 HEADER = (
-    "# Written by `python -m delivery release` / `promote`: do not edit by hand.\n"
+    "# Written by `python -m delivery release` / `promote` / `canary`: do not edit by hand.\n"
     "# A deploy is a commit to this file; a rollback is its revert.\n"
 )
 
@@ -59,16 +69,52 @@ class ReleasedImage:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ReleasedCanary:
+    """A service's candidate, pinned like an image, and the share of requests it takes."""
+
+    name: str
+    image_repository: str
+    image_tag: str
+    image_digest: str
+    percent: float
+
+    def __post_init__(self) -> None:
+        check_name(NameKind.ECR_REPOSITORY, "image_repository", self.image_repository)
+        Canary(image_tag=self.image_tag, image_digest=self.image_digest, percent=self.percent)
+
+    @property
+    def image(self) -> ReleasedImage:
+        return ReleasedImage(name=self.name, image_repository=self.image_repository, image_tag=self.image_tag,
+                             image_digest=self.image_digest)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Release:
     """The whole release file of one environment."""
 
     service: tuple[ReleasedImage, ...] = ()
     migrations: ReleasedImage | None = None
+    canary: tuple[ReleasedCanary, ...] = ()
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.service]
         for index, name in enumerate(names):
             check(name not in names[:index], f"service[{index}]", name, "a service named once")
+        canaries = [c.name for c in self.canary]
+        for index, name in enumerate(canaries):
+            check(name not in canaries[:index], f"canary[{index}]", name,
+                  "at most one canary per service (promote or abort the running one first)")
+
+    def running_canary(self, name: str) -> ReleasedCanary | None:
+        return next((c for c in self.canary if c.name == name), None)
+
+    def with_canary(self, canary: ReleasedCanary) -> Release:
+        """This release with `canary` running (replacing that service's, if any)."""
+        others = tuple(c for c in self.canary if c.name != canary.name)
+        return dataclasses.replace(self, canary=tuple(sorted(others + (canary,), key=lambda c: c.name)))
+
+    def without_canary(self, name: str) -> Release:
+        return dataclasses.replace(self, canary=tuple(c for c in self.canary if c.name != name))
 
     def image(self, name: str) -> ReleasedImage | None:
         return next((s for s in self.service if s.name == name), None)
@@ -145,11 +191,25 @@ def apply_release(api: ApiConfig, release: Release, path: Path) -> ApiConfig:
             raise _error(path, ConfigError(
                 f"service[{index}].image_repository", f"must be the service's repository "
                 f"{shown(known[image.name].image_repository)}, got {shown(image.image_repository)}"))
+    for index, canary in enumerate(release.canary):
+        if canary.name not in known:
+            raise _error(path, ConfigError(
+                f"canary[{index}]", f"{shown(canary.name)} is not a service of this environment "
+                f"(its api block has {', '.join(sorted(known))})"))
+        if canary.image_repository != known[canary.name].image_repository:
+            raise _error(path, ConfigError(
+                f"canary[{index}].image_repository", f"must be the service's repository "
+                f"{shown(known[canary.name].image_repository)}, got {shown(canary.image_repository)}"))
+
     def pinned(service: Any) -> Any:
         found = release.image(service.name)
-        if found is None:
-            return service
-        return dataclasses.replace(service, image_tag=found.image_tag, image_digest=found.image_digest)
+        if found is not None:
+            service = dataclasses.replace(service, image_tag=found.image_tag, image_digest=found.image_digest)
+        candidate = release.running_canary(service.name)
+        if candidate is not None:
+            service = dataclasses.replace(service, canary=Canary(
+                image_tag=candidate.image_tag, image_digest=candidate.image_digest, percent=candidate.percent))
+        return service
 
     services = tuple(pinned(s) for s in api.service)
     migrations = api.migrations
@@ -160,7 +220,16 @@ def apply_release(api: ApiConfig, release: Release, path: Path) -> ApiConfig:
                 f"{shown(migrations.image_repository)}, got {shown(release.migrations.image_repository)}"))
         migrations = dataclasses.replace(migrations, image_tag=release.migrations.image_tag,
                                          image_digest=release.migrations.image_digest)
-    return dataclasses.replace(api, service=services, migrations=migrations)
+    # The API's own checks across services (two canaries with different shares): reported from here, with
+    # the release file's place, also while the loader collects every error.
+    with collecting() as checked:
+        try:
+            pinned_api = dataclasses.replace(api, service=services, migrations=migrations)
+        except ConfigError as error:
+            checked.append(error)
+    if checked:
+        raise _error(path, checked[0])
+    return pinned_api
 
 
 def _block(label: str, image: ReleasedImage) -> str:
@@ -173,11 +242,18 @@ def _block(label: str, image: ReleasedImage) -> str:
     )
 
 
+def _percent(value: float) -> str:
+    return f"{value:g}"
+
+
 def render_release(release: Release) -> str:
     """The file's text: deterministic, so a diff shows exactly what moved."""
     blocks = [_block(f'service "{s.name}"', s) for s in sorted(release.service, key=lambda s: s.name)]
     if release.migrations is not None:
         blocks.append(_block("migrations", release.migrations))
+    for canary in sorted(release.canary, key=lambda c: c.name):
+        block = _block(f'canary "{canary.name}"', canary.image)
+        blocks.append(block[:-2] + f"  percent          = {_percent(canary.percent)}\n}}\n")
     return HEADER + "\n" + "\n".join(blocks)
 
 

@@ -536,11 +536,18 @@ def test_every_route_goes_through_the_vpc_link_to_its_service(synth, env):
     methods = stack.resources("aws_api_gateway_method")
     integrations = stack.resources("aws_api_gateway_integration")
     assert len(methods) == len(integrations) >= 4
+    (stage,) = stack.resources("aws_api_gateway_stage").values()
     for integration in integrations.values():
         assert integration["type"] == "HTTP_PROXY"
         assert integration["connection_type"] == "VPC_LINK"
         assert integration["connection_id"] == ref("aws_api_gateway_vpc_link", link)
-        assert integration["uri"].startswith(f"http://{ref('aws_lb', nlb, 'dns_name')}:")
+        # The host and port are the stage variable of the route's service (a canary overrides it for its
+        # requests): `$${` is Terraform JSON's literal `${`, which API Gateway fills in.
+        service = integration["//"]["metadata"]["path"].split("/")[3]  # <env>-api/Api/Gateway/<Service>/...
+        variable = f"origin_{service.lower()}"
+        assert integration["uri"].startswith(f"http://$${{stageVariables.{variable}}}/"), integration["uri"]
+        listener = stack.resource("aws_lb_listener", f"Api/{service}/Listener")
+        assert stage["variables"][variable] == f"{ref('aws_lb', nlb, 'dns_name')}:{listener['port']}"
     paths = {r["path_part"] for r in stack.resources("aws_api_gateway_resource").values()}
     assert paths == {"service1", "service2", "{proxy+}"}
     proxies = [i for i in integrations.values() if i["uri"].endswith("/{proxy}")]
@@ -841,7 +848,9 @@ def test_log_groups_are_encrypted_with_the_tier_key(synth, environments):
         stack = api(synth, env)
         retention = environments.get(env).api.log_retention_days
         groups = stack.resources("aws_cloudwatch_log_group")
-        assert len(groups) == 7  # 2 services, Flyway, ECS Exec, API Gateway access and execution, WAF
+        # 2 services, Flyway, ECS Exec, API Gateway access and execution, WAF, and the canary's access and
+        # execution logs (API Gateway writes a stage canary's to `<group>/Canary`)
+        assert len(groups) == 9
         for group in groups.values():
             assert group["kms_key_id"].startswith("${aws_kms_key.Api_LogKey_")
             assert group["retention_in_days"] == retention

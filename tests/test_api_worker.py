@@ -114,6 +114,16 @@ def test_rejects_an_api_of_workers_only():
     assert raised.value.key == "service" and "at least one service with a route" in str(raised.value)
 
 
+def test_rejects_a_canary_of_a_worker():
+    # A canary takes a share of the stage's requests (README, "Releasing with a canary"): a worker gets none.
+    from modules.api.config import Canary, ServiceConfig
+
+    canary = Canary(image_tag="2", image_digest="sha256:" + "ab" * 32, percent=10)
+    with pytest.raises(ConfigError) as raised:
+        ServiceConfig(name="worker", image_repository="webapp/worker", image_tag="1", metrics_path=None, canary=canary)
+    assert raised.value.key == "canary" and "a worker has none" in str(raised.value)
+
+
 # --- the synthesized stack ---------------------------------------------------------------------
 
 
@@ -162,6 +172,10 @@ def test_adding_a_worker_keeps_every_address_and_does_not_redeploy_the_stage(syn
     before = base.resource("aws_api_gateway_deployment", "Api/Gateway/Deployment")["triggers"]["routes"]
     after = stack.resource("aws_api_gateway_deployment", "Api/Gateway/Deployment")["triggers"]["routes"]
     assert before == after
+    # No stage variable names a worker's origin (it has no listener; `canary` routes through them).
+    stage = stack.resource("aws_api_gateway_stage", "Api/Gateway/Stage")
+    assert stage["variables"] == base.resource("aws_api_gateway_stage", "Api/Gateway/Stage")["variables"]
+    assert not [name for name in stage["variables"] if "worker" in name]
 
 
 def test_outputs_and_dashboard_show_the_worker_without_a_probe(stack):

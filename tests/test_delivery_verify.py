@@ -245,3 +245,47 @@ def test_a_worker_is_verified_by_its_rollout_alone(api_url, environments_copy, m
     assert "ok      worker: a worker (no route, no probe): verified by its ECS rollout" in out
     assert not [r for r in cloudwatch.requests if "worker" in str(r["Dimensions"])]
     assert len(Health.headers_seen) == 1, "only service1's public health path was called"
+
+
+# A canary: its candidate rolls out like a service (issue 18) ------------------------------------------
+
+CANDIDATE_ARN = "arn:aws:ecs:eu-west-1:222222222222:task-definition/webapp-dev-service1-canary:3"
+
+
+@pytest.fixture
+def canary_dir(environments_copy, api_url, monkeypatch):
+    """dev's release file runs a canary of service1; the state's outputs name its candidate."""
+    (environments_copy / "dev.release.hcl").write_text(
+        'canary "service1" {\n  image_repository = "webapp/service1"\n  image_tag = "2222222"\n'
+        f'  image_digest = "sha256:{"cd" * 32}"\n  percent = 10\n}}\n')
+    outputs = dict(pipeline._api_outputs(None, None, "dev"))
+    outputs["Api_CanaryServiceNames_0A1B2C3D"] = {"service1": "webapp-dev-service1-canary"}
+    outputs["Api_CanaryTaskDefinitionArns_4E5F6A7B"] = {"service1": CANDIDATE_ARN}
+    monkeypatch.setattr(pipeline, "_api_outputs", lambda context, environments, environment: outputs)
+    return environments_copy
+
+
+def test_verify_waits_for_the_candidates_rollout_too(canary_dir):
+    candidate = [[deployment(CANDIDATE_ARN, "IN_PROGRESS")], [deployment(CANDIDATE_ARN, "COMPLETED")]]
+    code, out, ecs = run({"service1": rolling("service1"), "service2": rolling("service2"),
+                          "service1-canary": candidate}, environments_dir=canary_dir)
+    assert code == 0, out
+    assert ecs.calls["service1-canary"] == 2
+    assert "ok      service1 (canary): webapp-dev-service1-canary:3 rolled out" in out
+
+
+def test_verify_fails_when_ecs_rolled_the_candidate_back(canary_dir):
+    rolled_back = [[deployment(CANDIDATE_ARN.replace(":3", ":2"), "COMPLETED")]]
+    code, out, _ = run({"service1": rolling("service1"), "service2": rolling("service2"),
+                        "service1-canary": rolled_back}, environments_dir=canary_dir)
+    assert code == 1
+    assert f"FAILED  service1 (canary): the primary deployment runs {CANDIDATE_ARN.replace(':3', ':2')}" in out
+
+
+def test_verify_refuses_a_canary_the_state_does_not_have_yet(canary_dir, monkeypatch):
+    outputs = {k: v for k, v in pipeline._api_outputs(None, None, "dev").items() if "Canary" not in k}
+    outputs["Api_CanaryServiceNames_0A1B2C3D"] = {}
+    outputs["Api_CanaryTaskDefinitionArns_4E5F6A7B"] = {}
+    monkeypatch.setattr(pipeline, "_api_outputs", lambda context, environments, environment: outputs)
+    with pytest.raises(pipeline.DeployError, match="runs a canary of service1, which the <env>-api state does not"):
+        run({"service1": rolling("service1"), "service2": rolling("service2")}, environments_dir=canary_dir)

@@ -309,9 +309,12 @@ def test_the_prod_stage_is_the_only_user_of_the_prod_deploy_role():
     assert text.count("roleArn('deploy'") == 1 and "roleArn('deploy', environment)" in function_body(text, "asDeployRole")
     users = ("planEnvironment", "applyEnvironment", "migrateRelease", "rollRelease")
     callers = [name for name in (*users, "releaseEnvironment", "promoteRelease", "revertRelease", "acceptRelease",
-                                 "pushMain", "asPlanRole", "asCiRole", "driftCheck")
+                                 "pushMain", "asPlanRole", "asCiRole", "driftCheck", "canaryRelease", "judgeCanary")
                if "asDeployRole(" in function_body(text, name)]
-    assert callers == list(users)
+    # judgeCanary reads the environment's metrics as its deploy role; only canaryRelease calls it, which
+    # the Apply stages call after their approval (below).
+    assert callers == [*users, "judgeCanary"]
+    assert text.count("judgeCanary(") == 2 and "judgeCanary(to, service)" in function_body(text, "canaryRelease")
     # releaseEnvironment reaches the role only through the release's two steps, with its own environment.
     assert re.findall(r"(\w+)\((\w+)\)", function_body(text, "releaseEnvironment")) == [
         ("migrateRelease", "environment"), ("rollRelease", "environment")]
@@ -325,7 +328,8 @@ def test_the_prod_stage_is_the_only_user_of_the_prod_deploy_role():
                         ("releaseEnvironment", "prod")]
     for name in stages(text):
         (stage,) = blocks(text, f"stage('{name}')")
-        if any(f"{user}('prod')" in stage for user in (*users, "releaseEnvironment")):
+        if any(f"{user}('prod')" in stage for user in (*users, "releaseEnvironment")) \
+                or "canaryRelease('stage', 'prod')" in stage:
             assert name in ("Plan prod", "Apply prod"), name
     (prod,) = blocks(text, "stage('Apply prod')")
     assert "applyEnvironment('prod')" in prod and "releaseEnvironment('prod')" in prod
@@ -546,3 +550,36 @@ def test_the_pipelines_apply_without_the_terminal_question():
         unasked = subprocess.run(["make", "-n", target, "ENV=dev"], cwd=PROJECT, capture_output=True, text=True,
                                  check=True).stdout
         assert "--yes" not in unasked
+
+
+def test_prod_releases_go_out_as_canaries_judged_then_promoted_or_aborted():
+    """Issue 18: in CANARY_ENVIRONMENTS (prod; stage may be listed), after the approved apply: migrations
+    first, then per changed service start, apply and verify, bake, judge (as the deploy role), then promote
+    or abort, each a commit to main that releaseEnvironment applies; an abort stops the build before the
+    remaining promotion. Dev keeps rolling deploys."""
+    text = strip_comments(INFRA.read_text())
+    assert "CANARY_ENVIRONMENTS = 'prod'" in text and re.search(r"CANARY_BAKE_MINUTES = '\d+'", text)
+    body = function_body(text, "canaryRelease")
+    steps = [body.index(s) for s in (
+        "env.CANARY_ENVIRONMENTS.tokenize(' ')", "promoteRelease(from, to, 'migrations')", "releaseEnvironment(to)",
+        "make --silent canary-pending ENV=${to}", "for (service in services)", "make canary-start ENV=${to}",
+        'pushMain("canary start', "releaseEnvironment(to)\n    sleep(", "judgeCanary(to, service)",
+        "make canary-promote ENV=${to}", "make canary-abort ENV=${to}", 'pushMain("canary ${verdict == 0',
+        "if (verdict != 0)", "error(")]
+    assert steps == sorted(steps)
+    assert body.count("releaseEnvironment(to)") == 3, "migrations, the start, and the promote or abort"
+    assert 'asCiRole("canary-' in body and "asDeployRole" not in body, "start reads and tags ECR as the CI role"
+    judge = function_body(text, "judgeCanary")
+    assert "asDeployRole(environment," in judge and "make canary-judge ENV=${environment}" in judge
+    assert "BAKE=${env.CANARY_BAKE_MINUTES}" in judge and "[0, 1, 3]" in judge
+    for environment, source in (("stage", "dev"), ("prod", "stage")):
+        (stage,) = blocks(text, f"stage('Apply {environment}')")
+        order = [stage.index(s) for s in (f"applyEnvironment('{environment}')", f"canaryRelease('{source}', "
+                                          f"'{environment}')", f"promoteRelease('{source}', '{environment}')",
+                                          f"releaseEnvironment('{environment}')")]
+        assert order == sorted(order), environment
+    (dev,) = blocks(text, "stage('Apply dev')")
+    assert "canary" not in dev.lower(), "dev keeps rolling deploys"
+    (approve,) = blocks(text, "stage('Approve prod')")
+    assert "as a canary" in approve and "env.CANARY_BAKE_MINUTES" in approve, "the approver is told"
+    assert "canary" not in strip_comments(APP.read_text()).lower(), "the app pipeline holds no prod credential"

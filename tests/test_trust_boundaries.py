@@ -220,6 +220,15 @@ def test_infrastructure_main_deploys_every_environment(world, env):
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_the_deploy_role_judges_a_canary_and_the_ci_role_cannot(world, env):
+    """`delivery canary judge` (delivery/canary.py) calls GetMetricData, which has no resource-level
+    permissions (resource "*"), as the environment's deploy role in the reconciler; the application
+    pipeline's CI role reads no environment's metrics."""
+    assert world.as_role("deploy", env, "cloudwatch:GetMetricData", "*").allowed
+    assert denied(world.as_role("ci", None, "cloudwatch:GetMetricData", "*"))
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_pull_requests_and_main_plan_every_environment(world, env):
     for subject in (INFRA_PULL_REQUEST, INFRA_MAIN):
         assert world.token_assumes("plan", env, subject).allowed, subject

@@ -99,6 +99,8 @@ class Api(Construct):
             self, "Gateway", config=config, name_prefix=name_prefix, load_balancer=self.load_balancer,
             log_key_arn=log_key.arn, log_retention_days=config.log_retention_days, account_id=account,
             partition=part, dns=dns,
+            candidates={name: (s.candidate_listener, s.candidate) for name, s in self.services.items()
+                        if s.candidate is not None},
         )
         self.migrations = Migrations(self, "Migrations", config=config.migrations, environment=environment,
                                      logins=config.database_logins())
@@ -112,6 +114,13 @@ class Api(Construct):
                         value={name: s.task_definition_arn for name, s in self.services.items()},
                         description="Task definition revision each service was last applied with (`delivery "
                                     "verify` waits until ECS has rolled it out)")
+        candidates = {name: s for name, s in self.services.items() if s.candidate is not None}
+        TerraformOutput(self, "CanaryServiceNames", value={name: s.candidate_name for name, s in candidates.items()},
+                        description="ECS service name of each running canary's candidate (empty: no canary)")
+        TerraformOutput(self, "CanaryTaskDefinitionArns",
+                        value={name: s.candidate_task_definition_arn for name, s in candidates.items()},
+                        description="Task definition each candidate was last applied with (`delivery verify` waits "
+                                    "for its rollout too)")
         TerraformOutput(self, "AlarmTopicArn", value=topic_arn, description="SNS topic the API's alarms notify")
         # Workers have no probe, so no entry.
         TerraformOutput(self, "HealthMetrics",

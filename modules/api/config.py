@@ -52,6 +52,7 @@ ROUTE_SETTINGS = (
     "health_check_path", "health_check_codes", "health_check_timeout_seconds", "health_check_grace_period_seconds",
     "authorization", "required_headers", "required_query_parameters", "caching", "cache_key_query_parameters",
     "requests_per_task_target", "unhealthy_hosts_alarm_threshold", "server_errors_alarm_threshold",
+    "canary_listener_port",
 )
 # Parts start with a letter, so `pascal` (construct ids) never maps two names to one id.
 SECRET_NAME = SERVICE_NAME
@@ -90,7 +91,8 @@ API_PART_IDS = frozenset({
     "CollectorRemoteWriteUrl", "CollectorWorkspaceArn", "ExecuteCommandLogGroup", "Gateway", "Identity",
     "LoadBalancer", "LogKey", "LogKeyAlias", "LogKeyPolicy", "Migrations", "Partition", "S3PrefixList", "SecretKey",
     "SecretKeyAlias", "SecretKeyPolicy", "ServiceNames", "TaskDefinitionArns", "Dashboard", "DashboardUrl",
-    "HealthMetrics",
+    "HealthMetrics", "CanaryAccessLogGroup", "CanaryExecutionLogGroup", "CanaryServiceNames",
+    "CanaryTaskDefinitionArns",
     "AccessLogGroup", "Account", "AliasRecord", "BasePathMapping", "Certificate", "CertificateValidation",
     "CertificateValidationRecord", "CloudWatchRole", "CloudWatchRolePolicy", "CloudWatchTrust", "CustomDomainUrl",
     "Deployment", "DomainName", "ExecutionLogGroup", "InvokeUrl", "MethodSettings", "ParameterValidator", "RestApi",
@@ -103,8 +105,13 @@ API_PART_ID_PREFIX = re.compile(r"Secret[A-Z]|Email<")
 
 # ECS service quotas: a task definition is at most 64 KiB; half of it for one service's variables.
 ENVIRONMENT_MAX_BYTES = 32 * 1024
-# Elastic Load Balancing quotas: 50 listeners per Network Load Balancer (one per service here).
+# Elastic Load Balancing quotas: 50 listeners per Network Load Balancer (one per service here, and
+# one more per running canary).
 MAX_SERVICES = 50
+# A candidate's NLB listener port, unless `canary_listener_port` names one: the service's port plus this.
+CANARY_PORT_OFFSET = 10000
+# The candidate's physical names: `<prefix>-<service>-canary`.
+CANDIDATE_SUFFIX = "canary"
 
 
 def _check_task_size(cpu_units: int, memory_mib: int) -> None:
@@ -147,6 +154,31 @@ class ScheduleConfig:
         check_range("max_count", self.max_count, 1, 1000)
         check(self.min_count <= self.max_count, "min_count", self.min_count, f"at most max_count ({self.max_count})")
         check(bool(TIMEZONE.match(self.timezone)), "timezone", self.timezone, 'an IANA time zone like "Europe/Berlin"')
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Canary:
+    """A candidate version of a service running beside its stable one (modules/api/README.md, "Canary").
+
+    Written only by `python -m delivery canary start|step` into `environments/<env>.release.hcl`:
+    the candidate's image (same repository as the service) and the share of the stage's requests
+    API Gateway sends to the stage's canary, where the service's stage variable points at the
+    candidate's listener.
+    """
+
+    image_tag: str
+    image_digest: str
+    # API Gateway's canary percentTraffic: 0.0..100.0 (CanarySettings, API Gateway REST API reference).
+    percent: float
+
+    def __post_init__(self) -> None:
+        check(bool(IMAGE_TAG.match(self.image_tag)), "image_tag", self.image_tag,
+              "a Docker tag (letters, digits, _ . -; at most 128)")
+        check(bool(IMAGE_DIGEST.match(self.image_digest)), "image_digest", self.image_digest,
+              "'sha256:' and 64 lowercase hex digits")
+        check(0 < self.percent < 100, "percent", self.percent,
+              "above 0 and below 100 (the share of requests the candidate takes; `canary promote` makes it the "
+              "whole)")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -199,6 +231,10 @@ class ServiceConfig:
     cache_key_query_parameters: tuple[str, ...] = ()
     unhealthy_hosts_alarm_threshold: int = 1
     server_errors_alarm_threshold: int = 5
+    # The NLB listener a candidate is reached on while a canary runs; null: container_port + 10000.
+    canary_listener_port: int | None = None
+    # Set from the release file only (modules/release.py); never in `<env>.hcl`.
+    canary: Canary | None = None
 
     def __post_init__(self) -> None:
         check(bool(SERVICE_NAME.match(self.name)) and len(self.name) <= 20, "name", self.name,
@@ -261,6 +297,13 @@ class ServiceConfig:
                 check(bool(QUERY_NAME.match(name)), key, name, "query parameter names (letters, digits, _ . -)")
         check_range("unhealthy_hosts_alarm_threshold", self.unhealthy_hosts_alarm_threshold, 1, 1000)
         check_range("server_errors_alarm_threshold", self.server_errors_alarm_threshold, 1, 100000)
+        if self.canary_listener_port is not None:
+            check_range("canary_listener_port", self.canary_listener_port, 1024, 65535)
+        if self.candidate_port is not None:
+            check(self.candidate_port != self.container_port and self.candidate_port <= 65535,
+                  "canary_listener_port", self.canary_listener_port if self.canary_listener_port is not None
+                  else f"null (container_port + {CANARY_PORT_OFFSET} = {self.candidate_port})",
+                  "a port 1024..65535 other than container_port: the NLB listener of a canary of this service")
 
     def _check_route(self) -> None:
         if (self.path_prefix is None) != (self.container_port is None):
@@ -283,6 +326,8 @@ class ServiceConfig:
                                   "it belongs to a service's route; remove it, or give the service a route")
         check(self.metrics_path is None, "metrics_path", self.metrics_path,
               "null on a worker (no container_port: no port for the collector to scrape)")
+        check(self.canary is None, "canary", self.name,
+              "a service with a route: a canary takes a share of the API's requests, and a worker has none")
 
     @property
     def worker(self) -> bool:
@@ -292,6 +337,19 @@ class ServiceConfig:
     @property
     def construct_id(self) -> str:
         return pascal(self.name)
+
+    @property
+    def candidate_port(self) -> int | None:
+        """The NLB listener port of this service's canary (its tasks listen on container_port); a worker has none."""
+        if self.container_port is None:
+            return None
+        return self.canary_listener_port if self.canary_listener_port is not None \
+            else self.container_port + CANARY_PORT_OFFSET
+
+    @property
+    def stage_variable(self) -> str:
+        """The stage variable holding `<NLB DNS name>:<listener port>` that this service's routes call."""
+        return "origin_" + self.name.replace("-", "_")
 
     def secret_references(self) -> dict[str, tuple[str, str | None]]:
         """`{variable: (secret name, JSON key or None)}` from `secrets = { VAR = "name" | "name:key" }`."""
@@ -363,6 +421,14 @@ class ApiConfig:
     # true counts them instead (the rest of the rule set still applies).
     waf_allow_large_bodies: bool = False
     alarm_email_addresses: tuple[str, ...] = ()
+    # How `python -m delivery canary judge` decides (README, "Releasing with a canary"): at least
+    # canary_min_requests on the candidate's routes over the bake, a 5XX rate at most
+    # canary_max_5xx_increase_percent points above the stable version's, and an average latency at
+    # most canary_max_latency_ratio times the stable version's plus canary_latency_slack_ms.
+    canary_min_requests: int = 100
+    canary_max_5xx_increase_percent: float = 1.0
+    canary_max_latency_ratio: float = 1.5
+    canary_latency_slack_ms: int = 50
 
     def __post_init__(self) -> None:
         check(1 <= len(self.service) <= MAX_SERVICES, "service", Described(f"{len(self.service)} services"),
@@ -373,6 +439,15 @@ class ApiConfig:
         # A REST API without methods cannot be deployed (API Gateway: "The REST API doesn't contain any methods").
         check(any(not s.worker for s in self.service), "service", f"{len(self.service)} workers",
               "at least one service with a route (path_prefix and container_port)")
+        for index, service in enumerate(self.service):
+            if service.worker:
+                continue
+            # After every container_port is known distinct: a canary's listener needs a port of its own.
+            ports = {p: s.name for s in self.service if s is not service and not s.worker
+                     for p in (s.container_port, s.candidate_port)}
+            check(service.candidate_port not in ports, f"service[{index}].canary_listener_port",
+                  service.candidate_port, f"a port no other listener uses ({service.candidate_port} is service "
+                  f"{ports.get(service.candidate_port)!r}'s): set canary_listener_port")
         for secret in self.secrets:
             check(bool(SECRET_NAME.match(secret)) and len(secret) <= 64, "secrets", secret,
                   "secret names of lowercase letters, digits and single hyphens, parts starting with a letter")
@@ -401,6 +476,22 @@ class ApiConfig:
         check_range("waf_rate_limit_per_5_minutes", self.waf_rate_limit_per_5_minutes, 100, 2_000_000_000)
         for address in self.alarm_email_addresses:
             check(bool(EMAIL.match(address)), "alarm_email_addresses", address, "email addresses")
+        check_range("canary_min_requests", self.canary_min_requests, 1, 100_000_000)
+        check(0 <= self.canary_max_5xx_increase_percent <= 100, "canary_max_5xx_increase_percent",
+              self.canary_max_5xx_increase_percent, "0..100 percentage points")
+        check(1 <= self.canary_max_latency_ratio <= 10, "canary_max_latency_ratio", self.canary_max_latency_ratio,
+              "1..10 (times the stable version's average latency)")
+        check_range("canary_latency_slack_ms", self.canary_latency_slack_ms, 0, 29000)
+        canaries = {s.name: s.canary.percent for s in self.service if s.canary is not None}
+        check(len(set(canaries.values())) <= 1, "canary", canaries,
+              "one share for every running canary: a stage has one canary, whose percentTraffic they share")
+        check(not canaries or len(self.service) + len(canaries) <= MAX_SERVICES, "canary", sorted(canaries),
+              f"at most {MAX_SERVICES} listeners on the NLB with the canaries' own")
+
+    @property
+    def canaries(self) -> tuple[ServiceConfig, ...]:
+        """The services running a canary."""
+        return tuple(s for s in self.service if s.canary is not None)
 
     def _check_service(self, index: int, service: ServiceConfig) -> None:
         key = f"service[{index}]"
@@ -448,5 +539,6 @@ class ApiConfig:
         for index, service in enumerate(self.service):
             key = f"api.service[{index}].name"
             check_name(NameKind.TARGET_GROUP, key, prefix, service.name)
+            check_name(NameKind.TARGET_GROUP, key, prefix, service.name, CANDIDATE_SUFFIX)
             check_name(NameKind.IAM_ROLE, key, prefix, service.name, "execution")
         check_name(NameKind.IAM_ROLE, "name_prefix", prefix, "migrations", "execution")

@@ -103,8 +103,10 @@ class Gateway(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: ApiConfig, name_prefix: str,
                  load_balancer: LoadBalancer, log_key_arn: str, log_retention_days: int, account_id: str,
-                 partition: str, dns: DnsConfig | None) -> None:
+                 partition: str, dns: DnsConfig | None, candidates: dict[str, tuple[Any, Any]] | None = None) -> None:
         super().__init__(scope, construct_id)
+        # Each running canary's candidate: (its NLB listener, its ECS service), by service name.
+        self.candidates = candidates or {}
         self.config = config
         self.prefix = name_prefix
         # Log groups are kept like the tier's log key (api.py).
@@ -146,6 +148,18 @@ class Gateway(Construct):
             self, "ExecutionLogGroup", name=execution_log_group_name(self.rest_api.id, config.stage_name),
             retention_in_days=log_retention_days, kms_key_id=log_key_arn, lifecycle=self.keep,
         )
+        # Where API Gateway writes the canary's own logs (AWS API Gateway developer guide, "Set up an API
+        # Gateway canary release deployment": the access log group's name plus `/Canary`, and the execution
+        # log group's): created here with the tier's retention and key, so a canary never makes them
+        # itself, unencrypted and kept forever. Empty while no canary runs.
+        aws.cloudwatch_log_group.CloudwatchLogGroup(
+            self, "CanaryAccessLogGroup", name=f"{access_logs.name}/Canary",
+            retention_in_days=log_retention_days, kms_key_id=log_key_arn, lifecycle=self.keep,
+        )
+        aws.cloudwatch_log_group.CloudwatchLogGroup(
+            self, "CanaryExecutionLogGroup", name=f"{execution_log_group_name(self.rest_api.id, config.stage_name)}/Canary",
+            retention_in_days=log_retention_days, kms_key_id=log_key_arn, lifecycle=self.keep,
+        )
         deployment = aws.api_gateway_deployment.ApiGatewayDeployment(
             self,
             "Deployment",
@@ -171,8 +185,14 @@ class Gateway(Construct):
             access_log_settings=stage_module.ApiGatewayStageAccessLogSettings(
                 destination_arn=access_logs.arn, format=json.dumps(ACCESS_LOG_FORMAT, separators=(",", ":")),
             ),
-            # Exists before API Gateway could write an execution log (and create it itself).
-            depends_on=[*account, self.execution_logs],
+            variables={s.stage_variable: f"{load_balancer.dns_name}:{s.container_port}" for s in config.service
+                       if not s.worker},
+            canary_settings=self._canary_settings(deployment.id, load_balancer),
+            # Exists before API Gateway could write an execution log (and create it itself). A canary's
+            # requests go to its candidate only once that is steady (its service waits for it), and on
+            # promote or abort the canary leaves the stage before the candidate is destroyed: Terraform
+            # destroys a resource after updating those that depended on it.
+            depends_on=[*account, self.execution_logs, *(service for _, service in self.candidates.values())],
         )
         self._method_settings()
         self._firewall(log_key_arn, log_retention_days)
@@ -198,7 +218,10 @@ class Gateway(Construct):
         )
         proxy = module.ApiGatewayResource(scope, "ProxyResource", rest_api_id=api_id, parent_id=prefix.id,
                                           path_part="{proxy+}")
-        origin = f"http://{load_balancer.dns_name}:{service.container_port}"
+        # The host and port come from the service's stage variable (`<NLB DNS name>:<port>`), which a
+        # canary overrides with the candidate's listener for the canary's requests only. `$${` is
+        # Terraform's escape for a literal `${`: API Gateway, not Terraform, fills `${stageVariables.x}`.
+        origin = f"http://$${{stageVariables.{service.stage_variable}}}"
         required = {
             **{f"method.request.header.{h}": True for h in service.required_headers},
             **{f"method.request.querystring.{q}": True for q in service.required_query_parameters},
@@ -259,6 +282,29 @@ class Gateway(Construct):
             for s in sorted(self.config.routed_services, key=lambda s: str(s.path_prefix))
         ]
         return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()
+
+    # Canary ---------------------------------------------------------------------------------------
+
+    def _canary_settings(self, deployment_id: str,
+                         load_balancer: LoadBalancer) -> aws.api_gateway_stage.ApiGatewayStageCanarySettings | None:
+        """The stage's canary while a service runs one: the same deployment (the routes do not change), the
+        release file's share of requests, and for the canary's requests each such service's stage variable
+        pointing at its candidate's listener; other services' variables are not overridden. The canary's
+        requests never use the stage cache: with one deployment for both, API Gateway would otherwise give
+        them the stable version's cached responses (developer guide, canary release: one cache key when
+        the stage and the canary share a deployment)."""
+        canaries = self.config.canaries
+        if not canaries:
+            return None
+        shares = {s.canary.percent for s in canaries if s.canary is not None}
+        (percent,) = shares  # ApiConfig checked: one share
+        return aws.api_gateway_stage.ApiGatewayStageCanarySettings(
+            deployment_id=deployment_id,
+            percent_traffic=percent,
+            stage_variable_overrides={s.stage_variable: f"{load_balancer.dns_name}:{self.candidates[s.name][0].port}"
+                                      for s in canaries},
+            use_stage_cache=False,
+        )
 
     # Stage settings ---------------------------------------------------------------------------------
 

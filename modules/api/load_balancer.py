@@ -8,7 +8,7 @@ from cdktf import TerraformResourceLifecycle
 from constructs import Construct
 
 from modules import aws
-from modules.api.config import ServiceConfig
+from modules.api.config import CANDIDATE_SUFFIX, ServiceConfig
 from modules.api.health import PROBE_HEALTHY_THRESHOLD, PROBE_INTERVAL_SECONDS, PROBE_UNHEALTHY_THRESHOLD
 from modules.core.forget import forget
 from modules.core.naming import NameKind, physical_name
@@ -85,10 +85,35 @@ class LoadBalancer(Construct):
         """In `scope` (the service's construct): `TargetGroup`, `Listener`, `LoadBalancerEgress`,
         `IngressFromLoadBalancer`. Returns the target group and the listener."""
         port = service.container_port
+        assert port is not None, f"{service.name} is a worker: it has no listener"
+        target_group, listener = self._target(scope, service, physical_name(NameKind.TARGET_GROUP, self.prefix,
+                                                                            service.name), port)
+        aws.vpc_security_group_egress_rule.VpcSecurityGroupEgressRule(
+            scope, "LoadBalancerEgress", security_group_id=self.security_group_id,
+            description=f"Requests and health checks to {service.name}", ip_protocol="tcp",
+            from_port=port, to_port=port, referenced_security_group_id=security_group_id,
+        )
+        aws.vpc_security_group_ingress_rule.VpcSecurityGroupIngressRule(
+            scope, "IngressFromLoadBalancer", security_group_id=security_group_id,
+            description="Requests and health checks from the API's NLB", ip_protocol="tcp",
+            from_port=port, to_port=port, referenced_security_group_id=self.security_group_id,
+        )
+        return target_group, listener
+
+    def add_candidate(self, scope: Construct, service: ServiceConfig) -> tuple[Any, Any]:
+        """In `scope` (the service's `Canary`): `TargetGroup` (`<prefix>-<service>-canary`, the same probe)
+        and `Listener` on `service.candidate_port`. The candidate's tasks listen on `container_port` in the
+        service's security group, so the service's egress and ingress rules already admit its traffic."""
+        name = physical_name(NameKind.TARGET_GROUP, self.prefix, service.name, CANDIDATE_SUFFIX)
+        assert service.candidate_port is not None, f"{service.name} is a worker: it has no canary"
+        return self._target(scope, service, name, service.candidate_port)
+
+    def _target(self, scope: Construct, service: ServiceConfig, name: str, listener_port: int) -> tuple[Any, Any]:
+        port = service.container_port
         target_group = aws.lb_target_group.LbTargetGroup(
             scope,
             "TargetGroup",
-            name=physical_name(NameKind.TARGET_GROUP, self.prefix, service.name),
+            name=name,
             target_type="ip",
             protocol="TCP",
             port=port,
@@ -110,7 +135,7 @@ class LoadBalancer(Construct):
             scope,
             "Listener",
             load_balancer_arn=self.arn,
-            port=port,
+            port=listener_port,
             protocol="TCP",
             default_action=[aws.lb_listener.LbListenerDefaultAction(type="forward", target_group_arn=target_group.arn)],
             # A new container_port replaces the target group (port is ForceNew), and AWS refuses to
@@ -119,15 +144,5 @@ class LoadBalancer(Construct):
             # check edit) orders it: old listener, old group, new group, new listener.
             lifecycle=TerraformResourceLifecycle(
                 replace_triggered_by=[f"{target_group.terraform_resource_type}.{target_group.friendly_unique_id}.id"]),
-        )
-        aws.vpc_security_group_egress_rule.VpcSecurityGroupEgressRule(
-            scope, "LoadBalancerEgress", security_group_id=self.security_group_id,
-            description=f"Requests and health checks to {service.name}", ip_protocol="tcp",
-            from_port=port, to_port=port, referenced_security_group_id=security_group_id,
-        )
-        aws.vpc_security_group_ingress_rule.VpcSecurityGroupIngressRule(
-            scope, "IngressFromLoadBalancer", security_group_id=security_group_id,
-            description="Requests and health checks from the API's NLB", ip_protocol="tcp",
-            from_port=port, to_port=port, referenced_security_group_id=self.security_group_id,
         )
         return target_group, listener

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from cdktf import TerraformResourceLifecycle
@@ -10,7 +11,7 @@ from constructs import Construct
 from modules import aws
 from modules.api import collector
 from modules.api.cluster import Cluster
-from modules.api.config import ServiceConfig, pascal
+from modules.api.config import CANDIDATE_SUFFIX, ServiceConfig, pascal
 from modules.api.health import HEALTH_METRIC
 from modules.api.load_balancer import LoadBalancer
 from modules.api.task import (
@@ -83,6 +84,8 @@ class Service(Construct):
                  alarm_topic_arn: str, api_name: str, stage_name: str, cached_methods: bool) -> None:
         super().__init__(scope, construct_id)
         self.config = config
+        self.environment = environment
+        self.enable_execute_command = enable_execute_command
         prefix = self.prefix = environment.prefix
         self.name = physical_name(NameKind.ECS, prefix, config.name)
 
@@ -130,24 +133,30 @@ class Service(Construct):
         # A worker listens on no port: ECS replaces a task whose essential container exits, and the
         # deployment circuit breaker rolls back a release whose tasks keep stopping.
         health = f"curl -fsS http://localhost:{port}{config.health_check_path} || exit 1" if port is not None else None
-        containers = container_definitions(
-            name=config.name,
-            image=environment.image(config.image_repository, config.image_tag, config.image_digest),
-            user=config.user,
-            log_group_name=logs.name,
-            region=environment.region,
-            environment=variables,
-            secrets=secrets,
-            port=port,
-            health_check_command=health,
-            health_check_start_seconds=config.health_check_grace_period_seconds,
-            sidecars=sidecars,
-        )
-        definition = task_definition(
-            self, "TaskDefinition", family=physical_name(NameKind.ECS, prefix, config.name),
-            cpu_units=config.cpu_units, memory_mib=config.memory_mib, cpu_architecture=config.cpu_architecture,
-            execution_role_arn=execution.arn, task_role_arn=role.arn, containers=containers,
-        )
+
+        def definition_of(scope: Construct, family: str, tag: str, digest: str | None) -> Any:
+            """A task definition of this service running image `tag`/`digest` (the stable or the candidate)."""
+            containers = container_definitions(
+                name=config.name,
+                image=environment.image(config.image_repository, tag, digest),
+                user=config.user,
+                log_group_name=logs.name,
+                region=environment.region,
+                environment=variables,
+                secrets=secrets,
+                port=port,
+                health_check_command=health,
+                health_check_start_seconds=config.health_check_grace_period_seconds,
+                sidecars=sidecars,
+            )
+            return task_definition(
+                scope, "TaskDefinition", family=family,
+                cpu_units=config.cpu_units, memory_mib=config.memory_mib, cpu_architecture=config.cpu_architecture,
+                execution_role_arn=execution.arn, task_role_arn=role.arn, containers=containers,
+            )
+
+        definition = definition_of(self, physical_name(NameKind.ECS, prefix, config.name), config.image_tag,
+                                   config.image_digest)
         self.task_definition_arn = definition.arn
 
         group = task_security_group(
@@ -172,49 +181,89 @@ class Service(Construct):
                 description="HTTPS to Systems Manager (ECS Exec, only while enable_execute_command is on)",
                 ip_protocol="tcp", from_port=HTTPS, to_port=HTTPS, cidr_ipv4="0.0.0.0/0",
             )
-        module = aws.ecs_service
         # A service with a route: its NLB listener and probe, and the alarms that roll a deployment back.
-        routed: dict[str, Any] = {}
         self.health_metric: dict[str, Any] | None = None
         self.target_group_arn_suffix: str | None = None
         self.routes: list[tuple[str, str]] = []
+        target_group: Any = None
+        listener: Any = None
         alarms: list[Any] = []
         if not config.worker:
-            assert port is not None
             target_group, listener = load_balancer.add_service(self, config, group.id)
             alarms = self._alarms(load_balancer, target_group, alarm_topic_arn, api_name, stage_name, cached_methods)
             self.target_group_arn_suffix = target_group.arn_suffix
             self.routes = route_methods(config, cached_methods)
+        self.alarm_arns = [a.arn for a in alarms]
+        self.service = self._ecs_service(self, self.name, cluster, definition.arn, group.id, target_group, listener,
+                                         alarms)
+        self._autoscaling(self, self.service, self.name, cluster, api_name, stage_name, cached_methods)
+        self.candidate = self._candidate(config, cluster, load_balancer, group.id, definition_of) \
+            if config.canary is not None else None
+
+    def _candidate(self, config: ServiceConfig, cluster: Cluster, load_balancer: LoadBalancer,
+                   security_group_id: str, definition_of: Callable[[Construct, str, str, str | None], Any]) -> Any:
+        """The canary's candidate (construct `Canary`): its task definition (the release file's candidate
+        image, everything else as the stable one's: roles, secrets, log group, size), its own target group
+        and NLB listener on `candidate_port`, and an ECS service in the same subnets and security group
+        with the same scaling bounds and CPU/memory tracking. No request-count policy and no alarms of its
+        own: `delivery canary judge` compares it with the stable version, and its circuit breaker rolls a
+        crash-looping candidate back."""
+        canary = config.canary
+        assert canary is not None
+        scope = Construct(self, "Canary")
+        name = physical_name(NameKind.ECS, self.prefix, config.name, CANDIDATE_SUFFIX)
+        definition = definition_of(scope, name, canary.image_tag, canary.image_digest)
+        target_group, listener = load_balancer.add_candidate(scope, config)
+        # The apply waits until the candidate's tasks are running and healthy behind its listener: the
+        # stage's canary, which depends on it, sends it requests only then.
+        service = self._ecs_service(scope, name, cluster, definition.arn, security_group_id, target_group, listener,
+                                    [], wait_for_steady_state=True)
+        self.candidate_listener = listener
+        self._autoscaling(scope, service, name, cluster, "", "", False, requests=False)
+        self.candidate_task_definition_arn = definition.arn
+        self.candidate_name = name
+        return service
+
+    def _ecs_service(self, scope: Construct, name: str, cluster: Cluster, definition_arn: str,
+                     security_group_id: str, target_group: Any, listener: Any, alarms: list[Any],
+                     wait_for_steady_state: bool | None = None) -> Any:
+        """The ECS service; a worker's (no `target_group`) has no load balancer, grace period or alarms."""
+        config = self.config
+        port = config.container_port
+        module = aws.ecs_service
+        routed: dict[str, Any] = {}
+        if target_group is not None:
+            assert port is not None, "a service with a target group listens on container_port"
             routed = {
                 "load_balancer": [module.EcsServiceLoadBalancer(
                     target_group_arn=target_group.arn, container_name=config.name, container_port=port,
                 )],
                 "health_check_grace_period_seconds": config.health_check_grace_period_seconds,
-                "alarms": module.EcsServiceAlarms(alarm_names=[a.alarm_name for a in alarms], enable=True,
-                                                  rollback=True),
                 "depends_on": [listener],
             }
-        self.alarm_arns = [a.arn for a in alarms]
-        self.service = module.EcsService(
-            self,
+        return module.EcsService(
+            scope,
             "Service",
-            name=self.name,
+            name=name,
             cluster=cluster.arn,
-            task_definition=definition.arn,
+            task_definition=definition_arn,
             desired_count=config.desired_count,
             platform_version="LATEST",
             capacity_provider_strategy=[
                 module.EcsServiceCapacityProviderStrategy(**item) for item in cluster.capacity_provider_strategy
             ],
             network_configuration=module.EcsServiceNetworkConfiguration(
-                subnets=environment.network.private_subnet_ids, security_groups=[group.id], assign_public_ip=False,
+                subnets=self.environment.network.private_subnet_ids, security_groups=[security_group_id],
+                assign_public_ip=False,
             ),
             # Tasks are spread over the zones again after a zone recovers.
             availability_zone_rebalancing="ENABLED",
             deployment_minimum_healthy_percent=100,
             deployment_maximum_percent=200,
             deployment_circuit_breaker=module.EcsServiceDeploymentCircuitBreaker(enable=True, rollback=True),
-            enable_execute_command=enable_execute_command,
+            alarms=module.EcsServiceAlarms(alarm_names=[a.alarm_name for a in alarms], enable=True, rollback=True)
+            if alarms else None,
+            enable_execute_command=self.enable_execute_command,
             # On provider 5.x a changed capacity_provider_strategy replaces the service (an outage)
             # unless the change may go out as a new deployment.
             force_new_deployment=True,
@@ -222,9 +271,9 @@ class Service(Construct):
             enable_ecs_managed_tags=True,
             # Autoscaling owns the running count after the first deploy.
             lifecycle=TerraformResourceLifecycle(ignore_changes=["desired_count"]),
+            wait_for_steady_state=wait_for_steady_state,
             **routed,
         )
-        self._autoscaling(cluster, api_name, stage_name, cached_methods)
 
     def _allow_execute_command(self, role: Any, environment: TaskEnvironment) -> None:
         document = policy.document(
@@ -308,14 +357,15 @@ class Service(Construct):
         )
         return [unhealthy, server_errors]
 
-    def _autoscaling(self, cluster: Cluster, api_name: str, stage_name: str, cached_methods: bool) -> None:
+    def _autoscaling(self, scope: Construct, service: Any, service_name: str, cluster: Cluster, api_name: str,
+                     stage_name: str, cached_methods: bool, *, requests: bool = True) -> None:
         config = self.config
         target = aws.appautoscaling_target.AppautoscalingTarget(
-            self,
+            scope,
             "ScalingTarget",
             service_namespace="ecs",
             scalable_dimension="ecs:service:DesiredCount",
-            resource_id=f"service/{cluster.name}/{self.service.name}",
+            resource_id=f"service/{cluster.name}/{service.name}",
             min_capacity=config.min_count,
             max_capacity=config.max_count,
             # With schedules, they set the bounds from their times on: an apply resetting them to
@@ -329,9 +379,9 @@ class Service(Construct):
             ("MemoryScaling", "memory", "ECSServiceAverageMemoryUtilization", config.memory_target_percent),
         ):
             scaling.AppautoscalingPolicy(
-                self,
+                scope,
                 construct_id,
-                name=f"{self.name}-{suffix}",
+                name=f"{service_name}-{suffix}",
                 policy_type="TargetTrackingScaling",
                 service_namespace=target.service_namespace,
                 scalable_dimension=target.scalable_dimension,
@@ -345,12 +395,12 @@ class Service(Construct):
                     scale_in_cooldown=config.scale_in_cooldown_seconds,
                 ),
             )
-        if config.requests_per_task_target is not None:
+        if requests and config.requests_per_task_target is not None:
             self._request_scaling(target, config.requests_per_task_target, cluster, api_name, stage_name,
                                   cached_methods)
         for item in config.schedule:
             aws.appautoscaling_scheduled_action.AppautoscalingScheduledAction(
-                self, f"Schedule{pascal(item.name)}", name=f"{self.name}-{item.name}",
+                scope, f"Schedule{pascal(item.name)}", name=f"{service_name}-{item.name}",
                 service_namespace=target.service_namespace, scalable_dimension=target.scalable_dimension,
                 resource_id=target.resource_id, schedule=item.cron, timezone=item.timezone,
                 scalable_target_action=aws.appautoscaling_scheduled_action.AppautoscalingScheduledActionScalableTargetAction(

@@ -357,9 +357,11 @@ class Pipeline(Construct):
             # value: DescribeSecret returns the version stages, never a value.
             policy.statement(sid="CheckSecrets", actions=["secretsmanager:DescribeSecret"],
                              resources=[f"arn:{p}:secretsmanager:{region}:{account}:secret:{prefix}/*"]),
-            # `verify` reads each service's health probe metric (modules/api/health.py); CloudWatch's
-            # metric reads have no resource-level permissions: AWS requires "*" (a read).
-            policy.statement(sid="ReadHealthMetrics", actions=["cloudwatch:GetMetricStatistics"], resources=["*"]),
+            # `verify` reads each service's health probe metric (modules/api/health.py) and `canary judge`
+            # the API's request metrics (delivery/canary.py); CloudWatch's metric reads have no
+            # resource-level permissions: AWS requires "*" (a read).
+            policy.statement(sid="ReadHealthMetrics",
+                             actions=["cloudwatch:GetMetricStatistics", "cloudwatch:GetMetricData"], resources=["*"]),
             policy.statement(sid="ReadTaskLogs", actions=["logs:GetLogEvents", "logs:FilterLogEvents"],
                              resources=[log_groups, f"{log_groups}:*"]),
             policy.statement(sid="ListSite", actions=["s3:ListBucket"], resources=[bucket]),

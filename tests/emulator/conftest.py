@@ -24,7 +24,7 @@ from tests.harness.synth import Synthesized, read_synthesized
 # stage-database (Multi-AZ primary, then its replica: ~6 min of RDS waits) is the
 # last apply to finish, and the other modules' tests run meanwhile.
 MODULE_ORDER = ("test_moto_fixes", "test_foundation", "test_api", "test_frontend", "test_cicd",
-                "test_frontend_deploy", "test_delivery", "test_saved_plans", "test_database", "test_environments")
+                "test_frontend_deploy", "test_delivery", "test_canary", "test_saved_plans", "test_database", "test_environments")
 
 # The session deployer's stacks each test module applies: the deployer starts them
 # (and what they depend on) in the background when the emulator is up, each followed
@@ -39,6 +39,7 @@ MODULE_STACKS = {
     "test_cicd": ("shared-cicd",),
     "test_frontend_deploy": ("dev-frontend",),
     "test_delivery": ("shared-cicd", "dev-api"),
+    "test_canary": ("dev-api",),  # and copies of it with each canary step's release file
     "test_saved_plans": (),  # stacks of its own (tests/harness/small_stacks.py), in a bucket of its own
 }
 @dataclass

@@ -128,3 +128,52 @@ def test_a_prometheus_workspace_reports_its_key(emulator):
     amp = emulator.boto3_client("amp")
     workspace = amp.create_workspace(alias="moto-fix", kmsKeyArn=key)["workspaceId"]
     assert amp.describe_workspace(workspaceId=workspace)["workspace"]["kmsKeyArn"] == key
+
+
+def test_a_stage_keeps_its_canary_settings_through_create_update_and_removal(stage):
+    """API Gateway GetStage reports canarySettings (REST API reference, Stage/CanarySettings) as CreateStage
+    or the UpdateStage patches `/canarySettings/...` set them (developer guide, "Update a canary release"),
+    and `remove /canarySettings` turns the canary off; plain moto drops all of it. Fix:
+    keep_stage_canary_settings."""
+    gateway, api = stage
+    deployment = gateway.create_deployment(restApiId=api, description="canary fix")["id"]
+    gateway.create_stage(restApiId=api, stageName="canary-fix", deploymentId=deployment,
+                         canarySettings={"deploymentId": deployment, "percentTraffic": 10.0,
+                                         "stageVariableOverrides": {"origin": "candidate:18080"},
+                                         "useStageCache": False})
+    settings = gateway.get_stage(restApiId=api, stageName="canary-fix")["canarySettings"]
+    assert settings == {"deploymentId": deployment, "percentTraffic": 10.0,
+                        "stageVariableOverrides": {"origin": "candidate:18080"}, "useStageCache": False}
+    gateway.update_stage(restApiId=api, stageName="canary-fix", patchOperations=[
+        {"op": "replace", "path": "/canarySettings/percentTraffic", "value": "25.000000"},
+        {"op": "replace", "path": "/canarySettings/stageVariableOverrides/other", "value": "x:1"},
+        {"op": "remove", "path": "/canarySettings/stageVariableOverrides/origin"}])
+    settings = gateway.get_stage(restApiId=api, stageName="canary-fix")["canarySettings"]
+    assert settings["percentTraffic"] == 25.0 and settings["stageVariableOverrides"] == {"other": "x:1"}
+    gateway.update_stage(restApiId=api, stageName="canary-fix",
+                         patchOperations=[{"op": "remove", "path": "/canarySettings"}])
+    assert "canarySettings" not in gateway.get_stage(restApiId=api, stageName="canary-fix")
+    # A canary added by patches alone starts on the stage's deployment, without the stage cache unless
+    # asked (the provider patches useStageCache only when it is not false).
+    gateway.update_stage(restApiId=api, stageName="canary-fix", patchOperations=[
+        {"op": "replace", "path": "/canarySettings/percentTraffic", "value": "5.0"}])
+    settings = gateway.get_stage(restApiId=api, stageName="canary-fix")["canarySettings"]
+    assert settings == {"deploymentId": deployment, "percentTraffic": 5.0, "useStageCache": False}
+
+
+def test_an_ecs_service_reports_its_desired_tasks_running(emulator):
+    """Terraform's `wait_for_steady_state` waits for one deployment with runningCount equal to desiredCount
+    (terraform-provider-aws, ECS waitServiceStable), which a real service reaches once its tasks are
+    healthy; moto starts no task and reports 0 running forever. Fix:
+    report_ecs_services_running_their_desired_count."""
+    ecs = emulator.boto3_client("ecs")
+    ecs.create_cluster(clusterName="moto-fix-steady", capacityProviders=["FARGATE"])
+    ecs.register_task_definition(family="moto-fix-steady", requiresCompatibilities=["FARGATE"], networkMode="awsvpc",
+                                 cpu="256", memory="512",
+                                 containerDefinitions=[{"name": "app", "image": "nginx", "essential": True}])
+    ecs.create_service(cluster="moto-fix-steady", serviceName="steady", taskDefinition="moto-fix-steady",
+                       desiredCount=2)
+    (service,) = ecs.describe_services(cluster="moto-fix-steady", services=["steady"])["services"]
+    assert (service["desiredCount"], service["runningCount"]) == (2, 2)
+    (deployment,) = service["deployments"]
+    assert deployment["runningCount"] == 2 and deployment["rolloutState"] == "COMPLETED"

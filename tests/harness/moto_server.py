@@ -525,6 +525,88 @@ def report_a_prometheus_workspace_key() -> None:
     models.Workspace.to_dict = to_dict
 
 
+def keep_stage_canary_settings() -> None:
+    """moto's CreateStage drops `canarySettings`, its UpdateStage ignores the `/canarySettings/...` patch
+    operations (answering 200) and GetStage never reports them, so a stage with a canary plans an update
+    forever. Keep them as API Gateway does (REST API reference, "Stage" and "CanarySettings"; developer
+    guide, "Update a canary release": replace `/canarySettings/percentTraffic`, `/useStageCache`,
+    `/stageVariableOverrides/<name>`, remove `/canarySettings` turns the canary off). A canary created by
+    a patch starts on the stage's deployment (developer guide: "A deployment ID, initially identical to
+    the ID of the base version deployment set on the stage")."""
+    from moto.apigateway import models
+    from moto.apigateway.responses import APIGatewayResponse
+
+    original_create = APIGatewayResponse.create_stage
+
+    def create_stage(self):  # type: ignore[no-untyped-def]
+        status, headers, _ = original_create(self)
+        settings = self._get_param("canarySettings")
+        stage = self.backend.get_stage(self.path.split("/")[2], self._get_param("stageName"))
+        if settings:
+            stage.canary_settings = {"useStageCache": False, **settings}
+        return status, headers, json.dumps(stage.to_json())
+
+    original_apply = models.Stage.apply_operations
+
+    def apply_operations(self, patch_operations):  # type: ignore[no-untyped-def]
+        others = []
+        for op in patch_operations:
+            path = op.get("path", "")
+            if path == "/canarySettings" and op["op"] == "remove":
+                self.canary_settings = None
+            elif path.startswith("/canarySettings/"):
+                # useStageCache is false unless set (REST API reference, CanarySettings: a Boolean flag).
+                settings = getattr(self, "canary_settings", None) or {"deploymentId": self.deployment_id,
+                                                                      "useStageCache": False}
+                name, _, rest = path.removeprefix("/canarySettings/").partition("/")
+                if name == "stageVariableOverrides":
+                    overrides = settings.setdefault("stageVariableOverrides", {})
+                    if op["op"] == "remove":
+                        overrides.pop(rest, None)
+                    else:
+                        overrides[rest] = op["value"]
+                elif name == "percentTraffic":
+                    settings[name] = float(op["value"])
+                elif name == "useStageCache":
+                    settings[name] = str(op["value"]).lower() == "true"
+                else:
+                    settings[name] = op["value"]
+                self.canary_settings = settings
+            else:
+                others.append(op)
+        return original_apply(self, others)
+
+    original_to_json = models.Stage.to_json
+
+    def to_json(self):  # type: ignore[no-untyped-def]
+        document = original_to_json(self)
+        if getattr(self, "canary_settings", None):
+            document["canarySettings"] = self.canary_settings
+        return document
+
+    APIGatewayResponse.create_stage = create_stage
+    models.Stage.apply_operations = apply_operations
+    models.Stage.to_json = to_json
+
+
+def report_ecs_services_running_their_desired_count() -> None:
+    """moto starts no tasks, so an ECS service reports 0 running of its desired count and Terraform's
+    `wait_for_steady_state` (the provider's waitServiceStable: one deployment and runningCount equal to
+    desiredCount) waits until it times out. A real service reaches its desired count once its tasks are
+    healthy: report the desired count as running (DescribeServices' runningCount and its deployment's)."""
+    from moto.ecs import models
+
+    original_init = models.Service.__init__
+
+    def init(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        original_init(self, *args, **kwargs)
+        self.running_count, self.pending_count = self.desired_count, 0
+        for deployment in self.deployments:
+            deployment.update(runningCount=self.desired_count, pendingCount=0, rolloutState="COMPLETED")
+
+    models.Service.__init__ = init
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
@@ -549,6 +631,8 @@ def main() -> None:
     keep_the_integration_connection_and_cache_keys()
     keep_the_nlb_private_link_security_group_setting()
     report_a_prometheus_workspace_key()
+    keep_stage_canary_settings()
+    report_ecs_services_running_their_desired_count()
     from moto.server import main as moto_main
 
     moto_main(["--host", "127.0.0.1", "--port", str(args.port)])
