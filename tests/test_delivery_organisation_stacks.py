@@ -13,7 +13,6 @@ import pytest
 from delivery.__main__ import main
 from tests.conftest import require
 from tests.harness.project import PROJECT
-from tests.test_delivery_plans import _env
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"}
 
@@ -25,9 +24,14 @@ def run_cli(*argv: str) -> tuple[int, str]:
     return code, err.getvalue()
 
 
-def test_rejects_an_organisation_stack_that_was_not_synthesized(tmp_path):
-    with _env(CREDENTIALS):
-        code, err = run_cli("apply-stack", "shared-cicd", "--stacks-dir", str(tmp_path))
+def credentials(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_rejects_an_organisation_stack_that_was_not_synthesized(tmp_path, monkeypatch):
+    credentials(monkeypatch)
+    code, err = run_cli("apply-stack", "shared-cicd", "--stacks-dir", str(tmp_path))
     assert code == 2 and err.count("\n") == 1
     assert "run `make synth` first, for every environment" in err and "ENVIRONMENTS=... leaves it out" in err
 
@@ -54,9 +58,9 @@ def test_plans_and_applies_only_that_stack_with_the_production_guard(stack, tmp_
         return [stack]
 
     monkeypatch.setattr(terraform_module, "plan_and_apply", plan_and_apply)
-    with _env(CREDENTIALS):
-        code, err = run_cli("apply-stack", stack, "--stacks-dir", str(tmp_path / "stacks"),
-                            "--allow-replace", "aws_s3_bucket.x")
+    credentials(monkeypatch)
+    code, err = run_cli("apply-stack", stack, "--stacks-dir", str(tmp_path / "stacks"),
+                        "--allow-replace", "aws_s3_bucket.x")
     assert code == 0, err
     assert seen["plan"].stacks == seen["apply"].stacks == (stack,)
     assert seen["plan"].production and seen["apply"].production
