@@ -69,3 +69,19 @@ def test_rejects_a_link_to_a_missing_heading_or_file(tmp_path):
     page.write_text("## Here\n\n[ok](#here) [gone](#elsewhere) [file](missing.md) [also ok](page.md#here)\n")
     assert broken_links(page) == ["#elsewhere", "missing.md"]
     assert len(links(PROJECT / "README.md")) > 20
+
+
+def test_the_readme_names_every_delivery_command_and_the_layout_lists_them():
+    """The issue's drift: the layout listed one of eleven commands. Each subcommand of
+    `python -m delivery` is in README "Commands" and in CONTRIBUTING's layout."""
+    from delivery.__main__ import parser
+
+    (subcommands,) = [action for action in parser()._actions if action.dest == "command"]
+    names = sorted(subcommands.choices)  # type: ignore[arg-type]
+    assert len(names) >= 11
+    readme = (PROJECT / "README.md").read_text()
+    table = readme.split("\n## Commands\n", 1)[1].split("\n## ", 1)[0]
+    assert [name for name in names if not re.search(rf"`{re.escape(name)}\b", table)] == []
+    layout = (PROJECT / "CONTRIBUTING.md").read_text().split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    listed = layout.split("delivery/", 1)[1].split("Jenkinsfile", 1)[0]
+    assert [name for name in names if not re.search(rf"\b{re.escape(name)}\b", listed)] == []

@@ -21,7 +21,7 @@ from tests.harness.walkthrough import README, Walkthrough, commands, environment
 
 # The steps the README promises, in this order (README: "Zero to dev").
 STEPS_IN_ORDER = ["make synth", "make bootstrap", "make apply-shared", "make apply-env ENV=dev",
-                  "aws secretsmanager put-secret-value", "make apply-migrations ENV=dev", "make apply-env ENV=dev",
+                  "aws secretsmanager put-secret-value", "make apply-env ENV=dev", "make apply-migrations ENV=dev",
                   "make deploy-frontend ENV=dev"]
 # What the emulator cannot do, and so the walkthrough leaves to a real account: copying the collector
 # from the public registry (no network here), a migration task that ends (moto never stops a Fargate
