@@ -1,6 +1,5 @@
-# The two commands a new user needs (README.md):
-#   make synth   - install what is missing, then synthesize every environment into cdktf.out/
-#   make test    - install what is missing, then run every test (terraform, checkov, emulator)
+# README.md: Quick start (make synth, make check, make test-fast, make test) and Zero to dev
+# (make bootstrap, make apply-shared, make apply-env ENV=dev, ...); Commands lists every target.
 
 PYTHON       ?= python3
 PIPENV_PIN   := pipenv==2026.10.3
@@ -14,7 +13,7 @@ export PIPENV_NOSPIN := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: synth test test-fast test-emulator snapshot-update lint bench install venv checkov-venv cdktf-synth clean deploy-frontend \
-        checkov plan-env apply-env role grafana diagrams \
+        checkov plan-env apply-env bootstrap apply-shared role lock grafana diagrams \
         release promote migrate verify apply-migrations check cost mirror-collector drift plan-release apply-release notify \
         canary-start canary-step canary-promote canary-abort canary-judge canary-pending
 
@@ -68,6 +67,15 @@ checkov: $(VENV)/.synced $(CHECKOV_VENV)/.synced
 TF_FLAGS = $(if $(LOCK_TIMEOUT),--lock-timeout "$(LOCK_TIMEOUT)")
 # YES=1: apply without the question `delivery apply` asks on a terminal (the pipelines pass it).
 APPLY_FLAGS = $(if $(YES),--yes)
+
+# The organisation's two stacks, each planned, checked and applied like an environment's (README: Zero to dev);
+# make synth (every environment) first. bootstrap: state account credentials; apply-shared (shared-cicd):
+# registry account credentials. ALLOW_REPLACE as for apply-env.
+bootstrap: $(VENV)/.synced
+	$(PY) -m delivery apply-stack bootstrap $(foreach address,$(ALLOW_REPLACE),--allow-replace "$(address)") $(TF_FLAGS) $(APPLY_FLAGS)
+
+apply-shared: $(VENV)/.synced
+	$(PY) -m delivery apply-stack shared-cicd $(foreach address,$(ALLOW_REPLACE),--allow-replace "$(address)") $(TF_FLAGS) $(APPLY_FLAGS)
 
 plan-env: $(VENV)/.synced
 	@test -n "$(ENV)" || { echo "usage: make plan-env ENV=<env> [OUT=plans/<env>]" >&2; exit 2; }
@@ -157,8 +165,14 @@ role: $(VENV)/.synced
 	@test -n "$(ROLE)" || { echo "usage: make role ROLE=ci|plan|deploy [ENV=<env>]" >&2; exit 2; }
 	@$(PY) -m delivery role "$(ROLE)" $(ENV)
 
-# Architecture pictures (PNG + SVG per environment and per tier) drawn from cdktf.out/; the
-# prod ones are committed and embedded in README.md, so re-run this after changing the stacks.
+# The infrastructure pipeline's lock on an environment, <project>-<env>, from the environment files, e.g.
+#   make --silent lock ENV=prod   ->   webapp-prod
+lock: $(VENV)/.synced
+	@test -n "$(ENV)" || { echo "usage: make lock ENV=<env>" >&2; exit 2; }
+	@$(PY) -m delivery lock "$(ENV)"
+
+# Architecture pictures (PNG + SVG per environment and per tier) drawn from cdktf.out/; they are
+# committed, linked from README.md (What you get), so re-run this after changing the stacks.
 # Grafana dashboards from the environment files (docs/grafana/<env>.json; README "Grafana").
 grafana: $(VENV)/.synced
 	$(PY) -m modules.api.grafana environments docs/grafana

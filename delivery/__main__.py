@@ -187,6 +187,8 @@ def _offline_context(args: argparse.Namespace) -> object:
 
 
 def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
+    from modules import tiers
+
     def common(command: argparse.ArgumentParser) -> None:
         command.add_argument("--environments-dir", type=Path, default=PROJECT / "environments",
                              help="where the environment and release files are (default: environments/)")
@@ -337,6 +339,29 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
                             "(only 'yes' approves). Without a terminal (pipelines) nothing is asked")
     apply.set_defaults(handler=_apply)
 
+    apply_stack = commands.add_parser(
+        "apply-stack", help="plan and apply bootstrap or shared-cicd (the stacks of no one environment)",
+        description="In cdktf.out/stacks/<stack> (run `make synth` for every environment first): terraform init, "
+                    "plan, the checks of `apply` (a plan that replaces or deletes a stateful resource is refused "
+                    "unless --allow-replace names it), apply. bootstrap: with credentials for the state account "
+                    "(its state is the local file terraform.bootstrap.tfstate in the project folder); shared-cicd: "
+                    "for the registry account, which must be able to assume every environment's Terraform role.",
+        epilog="exit status: 0 applied, 1 terraform failed, 2 refused or bad input (nothing applied), "
+               "130 interrupted (terraform stopped cleanly)")
+    apply_stack.add_argument("stack", choices=[tiers.BOOTSTRAP.name, tiers.CICD.name])
+    apply_stack.add_argument("--stacks-dir", type=Path, default=PROJECT / "cdktf.out" / "stacks",
+                             help="the synthesized stacks (default: cdktf.out/stacks; run `make synth` first)")
+    apply_stack.add_argument("--lock-timeout", default=DEFAULT_LOCK_TIMEOUT, metavar="DURATION",
+                             help=f"how long terraform waits for a state lock (default {DEFAULT_LOCK_TIMEOUT})")
+    apply_stack.add_argument("--allow-replace", action="append", default=[], metavar="ADDRESS",
+                             help="let the plan replace or delete this stateful resource (repeatable)")
+    apply_stack.add_argument("--yes", action="store_true",
+                             help="apply without asking; without it, a terminal is asked once the plan is checked "
+                                  "(only 'yes' approves). Without a terminal nothing is asked")
+    apply_stack.add_argument("--endpoint-url", help="send every AWS call here (an emulator); "
+                                                    "AWS_ENDPOINT_URL works too")
+    apply_stack.set_defaults(handler=_apply_stack)
+
     drift = commands.add_parser(
         "drift", help="plan every stack and report whether the cloud differs from main (changes nothing)",
         description="Plan every stack of the environment (into --out, default cdktf.out/drift/<env>) and apply "
@@ -384,6 +409,14 @@ def _add_pipeline_commands(commands: argparse._SubParsersAction) -> None:
     collector.add_argument("--check", action="store_true", help="check the mirrored image instead of printing")
     common(collector)
     collector.set_defaults(handler=_collector_image)
+
+    lock = commands.add_parser(
+        "lock", help="print the name of an environment's pipeline lock (<project>-<env>)",
+        description="The Lockable Resources name the infrastructure pipeline holds while it plans or applies the "
+                    "environment: <project>-<env>, from the environment files (no AWS call).")
+    environment_argument(lock)
+    common(lock)
+    lock.set_defaults(handler=_lock)
 
     role = commands.add_parser(
         "role", help="print the CI role's ARN, or an environment's plan or deploy role's",
@@ -512,6 +545,31 @@ def _ask(question: str) -> bool:
         signal.signal(signal.SIGINT, previous)
 
 
+def _apply_stack(args: argparse.Namespace) -> int:
+    """bootstrap or shared-cicd: the organisation's stacks, which no environment's `apply` reaches.
+
+    The same plan, checks and apply as `apply <env>`, with the stateful guard of production on: both
+    hold what cannot come back (the state bucket and lock table; the image repositories and keys)."""
+    from delivery.terraform import ApplyOptions, PlanOptions, forwarding_signals, plan_and_apply, synthesized
+
+    stack = args.stack
+    try:
+        synthesized(args.stacks_dir, stack)
+    except UsageError as missing:
+        raise UsageError(f"{missing}, for every environment ({stack} is built from all of them; "
+                         "ENVIRONMENTS=... leaves it out)") from None
+    plan = PlanOptions(environment=stack, stacks=(stack,), dependencies={stack: ()}, production=True, parallel=1)
+    options = ApplyOptions(environment=stack, stacks=(stack,), dependencies={stack: ()}, production=True,
+                           allow_replace=tuple(args.allow_replace))
+    _credentials()
+    terraform = _terraform(args)
+    confirm = None if args.yes or sys.stdin is None or not sys.stdin.isatty() else _ask
+    with forwarding_signals(terraform):
+        plan_and_apply(terraform, args.stacks_dir, args.stacks_dir.parent / "plans" / stack, plan, options,
+                       confirm=confirm)
+    return 0
+
+
 def _drift(args: argparse.Namespace) -> int:
     from delivery.terraform import drift, forwarding_signals
 
@@ -579,6 +637,15 @@ def _role(args: argparse.Namespace) -> int:
     context = Context(args.environments_dir, aws=None)  # type: ignore[arg-type]
     names = (args.env,) if args.kind != "ci" and args.env else ()
     print(role(context.load(*names), args.kind, args.env))
+    return 0
+
+
+def _lock(args: argparse.Namespace) -> int:
+    from delivery.pipeline import Context
+    from delivery.terraform import pipeline_lock
+
+    context = Context(args.environments_dir, aws=None)  # type: ignore[arg-type]
+    print(pipeline_lock(context.load(args.env), args.env))
     return 0
 
 

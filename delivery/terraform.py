@@ -672,6 +672,13 @@ def report_topic(environments: Any, aws: Any) -> str:
     return str(stack_output(outputs, path, missing=missing))
 
 
+def pipeline_lock(environments: Any, environment: str) -> str:
+    """The infrastructure pipeline's lock on an environment: `<project>-<env>`, so two organisations'
+    (or two forks') pipelines on one Jenkins never wait for each other's `dev`."""
+    environments.get(environment)
+    return f"{environments.shared.project}-{environment}"
+
+
 def role(environments: Any, kind: str, environment: str | None) -> str:
     """The ARN of the CI role, or of an environment's plan or deploy role, derived from the
     environment files by the names shared-cicd gives them (no AWS call: Jenkins needs the ARN

@@ -133,11 +133,13 @@ def test_app_pipeline_proposes_the_release_on_a_branch_only():
     body = function_body(text, "proposeRelease")
     order = [body.index(s) for s in ("git add --all -- environments/", "git diff --cached --quiet", " commit ",
                                      "sshagent(credentials: ['infra-release-proposer'])",
-                                     'git push git@github.com:acme/webapp-infra.git "HEAD:refs/heads/$RELEASE_BRANCH"')]
+                                     'git push "$INFRA_PUSH_URL" "HEAD:refs/heads/$RELEASE_BRANCH"')]
     assert order == sorted(order)
     assert "return" in body[order[1]:order[2]], "nothing to propose is not an error"
     assert 'RELEASE_BRANCH=release/${env.SERVICE}-${env.TAG}' in body
     assert text.count("git push") == 1, "proposeRelease is the only push"
+    # Where infra lives is Jenkins configuration (README, "Forking it"), not a literal a fork must edit.
+    assert "github.com" not in text and "git url: env.INFRA_REPOSITORY_URL" in function_body(text, "checkoutInfra")
 
 
 def test_release_targets_plan_and_apply_only_the_api_stack():
@@ -176,7 +178,7 @@ def test_infra_pipeline_plans_then_asks_then_applies_that_saved_plan_per_environ
     for environment in ("dev", "stage", "prod"):
         for kind in ("Plan", "Apply"):
             (stage,) = blocks(text, f"stage('{kind} {environment}')")
-            assert f"lock(resource: 'webapp-{environment}')" in blocks(stage, "options")[0]
+            assert f'lock(resource: "${{env.LOCK_{environment.upper()}}}")' in blocks(stage, "options")[0]
             assert f"{kind.lower()}Environment('{environment}')" in stage
         (stage,) = blocks(text, f"stage('Plan {environment}')")
         assert "apply" not in stage.lower() and "promote" not in stage.lower(), "the plan stage changes nothing"
@@ -376,7 +378,7 @@ def test_no_build_is_aborted_while_it_applies(path):
     ordinals = []
     for environment, name in groups:
         (stage,) = blocks(text, f"stage('{name}')")
-        assert f"lock(resource: 'webapp-{environment}')" in blocks(stage, "options")[0]
+        assert f'lock(resource: "${{env.LOCK_{environment.upper()}}}")' in blocks(stage, "options")[0]
         first_steps = blocks(stage, "steps")[0]
         first_call = re.search(r"^\s*(\w+)\(", first_steps, re.MULTILINE)
         assert first_call and first_call.group(1) == "milestone", f"{name}: the milestone comes first"
@@ -435,6 +437,22 @@ def run_delivery(*argv: str) -> str:
 
 
 # --- executors, approvals, git -------------------------------------------------------------------
+
+
+def test_each_environments_lock_is_named_by_the_environment_files_before_its_stages():
+    """The locks are `<project>-<env>` (README, "Forking it"): read by `make --silent lock` on an agent
+    (its virtualenv synced first) in a stage before every stage that takes them, never written in."""
+    text = strip_comments(INFRA.read_text())
+    assert "'webapp-" not in text and '"webapp-' not in text
+    order = stages(text)
+    assert order.index("Locks") < min(order.index(name) for name in MAIN_STAGES)
+    (stage,) = blocks(text, "stage('Locks')")
+    assert stage.index("sh 'make venv'") < stage.index("lockOf(")
+    for environment in ("dev", "stage", "prod"):
+        assert f"env.LOCK_{environment.upper()} = lockOf('{environment}')" in stage
+    assert 'make --silent lock ENV=${environment}' in function_body(text, "lockOf")
+    # environments/shared.hcl: project = "webapp"
+    assert run_delivery("lock", "prod") == "webapp-prod\n"
 
 
 def test_approvals_hold_no_executor_and_time_out():

@@ -11,6 +11,7 @@ from modules.core.terraform import TerraformCli
 from modules.environment import Environments, load_environments
 from modules.layout import stack_dependencies, stack_names
 from tests.conftest import BACKGROUND_OUTDIRS
+from tests.harness import walkthrough
 from tests.harness.background import JOBS
 from tests.harness.deployer import Deployer
 from tests.harness.emulator import Emulator, start_emulator
@@ -24,7 +25,8 @@ from tests.harness.synth import Synthesized, read_synthesized
 # stage-database (Multi-AZ primary, then its replica: ~6 min of RDS waits) is the
 # last apply to finish, and the other modules' tests run meanwhile.
 MODULE_ORDER = ("test_moto_fixes", "test_foundation", "test_api", "test_frontend", "test_cicd",
-                "test_frontend_deploy", "test_delivery", "test_canary", "test_saved_plans", "test_database", "test_environments")
+                "test_frontend_deploy", "test_delivery", "test_canary", "test_saved_plans", "test_database",
+                "test_environments", "test_zero_to_dev")
 
 # The session deployer's stacks each test module applies: the deployer starts them
 # (and what they depend on) in the background when the emulator is up, each followed
@@ -99,6 +101,9 @@ def create_public_zones(emulator: Emulator, environments: Environments) -> None:
 
 SESSION_JOB = "emulator-session"
 SESSION_ROOT = BACKGROUND_OUTDIRS / "emulator"
+# The README's zero-to-dev walkthrough: a copy of the project on a moto server of its own, from collection on.
+WALKTHROUGH_JOB = "zero-to-dev"
+WALKTHROUGH_ROOT = BACKGROUND_OUTDIRS / "zero-to-dev"
 
 
 def _order(item: pytest.Item) -> int:
@@ -123,6 +128,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if modules:
         SESSION_ROOT.mkdir(parents=True, exist_ok=True)
         JOBS.start(SESSION_JOB, start_session, SESSION_ROOT, modules)
+    if "test_zero_to_dev" in modules:
+        WALKTHROUGH_ROOT.mkdir(parents=True, exist_ok=True)
+        JOBS.start(WALKTHROUGH_JOB, walkthrough.run, WALKTHROUGH_ROOT)
 
 
 def _started_session() -> EmulatorSession | None:
@@ -139,6 +147,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     started = _started_session()
     if started is not None:
         started.close()
+    ran = JOBS.started(WALKTHROUGH_JOB)
+    if ran is not None and ran.done() and ran.exception() is None:
+        ran.result().stop()
 
 
 @pytest.fixture(scope="session")
