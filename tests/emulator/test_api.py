@@ -124,12 +124,15 @@ def test_rest_api_routes_every_path_through_the_vpc_link(applied, emulator):
     assert link["targetArns"] == [nlb["LoadBalancerArn"]]
     resources = {r["path"]: r for r in gateway.get_resources(restApiId=api["id"])["items"]}
     assert {"/service1", "/service1/{proxy+}", "/service2", "/service2/{proxy+}"} <= set(resources)
-    for path, port in (("/service1", 8080), ("/service1/{proxy+}", 8080), ("/service2/{proxy+}", 8081)):
+    stage = gateway.get_stage(restApiId=api["id"], stageName="v1")
+    # Each route calls its service's origin through a stage variable (a canary overrides it for one service).
+    for path, service, port in (("/service1", "service1", 8080), ("/service1/{proxy+}", "service1", 8080),
+                                ("/service2/{proxy+}", "service2", 8081)):
         integration = gateway.get_integration(restApiId=api["id"], resourceId=resources[path]["id"], httpMethod="ANY")
         assert integration["type"] == "HTTP_PROXY" and integration["connectionType"] == "VPC_LINK"
         assert integration["connectionId"] == link["id"]
-        assert integration["uri"].startswith(f"http://{nlb['DNSName']}:{port}/")
-    stage = gateway.get_stage(restApiId=api["id"], stageName="v1")
+        assert integration["uri"].startswith(f"http://${{stageVariables.origin_{service}}}/")
+        assert stage["variables"][f"origin_{service}"] == f"{nlb['DNSName']}:{port}"
     assert stage["tracingEnabled"] is True
     assert stage["methodSettings"]["*/*"]["throttlingBurstLimit"] == 50
     assert stage["accessLogSettings"]["destinationArn"].endswith(":log-group:/api/webapp-dev/access-logs")
