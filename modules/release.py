@@ -182,24 +182,19 @@ def load_release(path: Path) -> Release | None:
 def apply_release(api: ApiConfig, release: Release, path: Path) -> ApiConfig:
     """The API config running the release's images; errors name the release file's line."""
     known = {s.name: s for s in api.service}
-    for index, image in enumerate(release.service):
-        if image.name not in known:
-            raise _error(path, ConfigError(
-                f"service[{index}]", f"{shown(image.name)} is not a service of this environment "
-                f"(its api block has {', '.join(sorted(known))})"))
-        if image.image_repository != known[image.name].image_repository:
-            raise _error(path, ConfigError(
-                f"service[{index}].image_repository", f"must be the service's repository "
-                f"{shown(known[image.name].image_repository)}, got {shown(image.image_repository)}"))
-    for index, canary in enumerate(release.canary):
-        if canary.name not in known:
-            raise _error(path, ConfigError(
-                f"canary[{index}]", f"{shown(canary.name)} is not a service of this environment "
-                f"(its api block has {', '.join(sorted(known))})"))
-        if canary.image_repository != known[canary.name].image_repository:
-            raise _error(path, ConfigError(
-                f"canary[{index}].image_repository", f"must be the service's repository "
-                f"{shown(known[canary.name].image_repository)}, got {shown(canary.image_repository)}"))
+    # A pinned image and a canary's candidate both name a service of this environment and its repository.
+    blocks: tuple[tuple[str, tuple[ReleasedImage | ReleasedCanary, ...]], ...] = (
+        ("service", release.service), ("canary", release.canary))
+    for block, images in blocks:
+        for index, image in enumerate(images):
+            if image.name not in known:
+                raise _error(path, ConfigError(
+                    f"{block}[{index}]", f"{shown(image.name)} is not a service of this environment "
+                    f"(its api block has {', '.join(sorted(known))})"))
+            if image.image_repository != known[image.name].image_repository:
+                raise _error(path, ConfigError(
+                    f"{block}[{index}].image_repository", f"must be the service's repository "
+                    f"{shown(known[image.name].image_repository)}, got {shown(image.image_repository)}"))
 
     def pinned(service: Any) -> Any:
         found = release.image(service.name)
