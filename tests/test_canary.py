@@ -273,3 +273,22 @@ def test_rejects_a_canary_listener_port_another_listener_uses(environments_copy)
     error = load_error(environments_copy)
     assert error.key == "api.service[0].canary_listener_port"
     assert "8081 is service 'service2''s" in str(error), str(error)
+
+
+def test_a_candidates_target_group_name_is_checked_only_while_a_canary_runs():
+    # Elastic Load Balancing: a target group name is at most 32 characters. "<prefix>-<service>-canary"
+    # exists only with a canary, so a long prefix is refused then, and not before.
+    from modules.api.config import ApiConfig, Canary, MigrationsConfig, ServiceConfig
+    from modules.core.errors import ConfigError
+
+    prefix = "abcdefghij-klmnopqr"  # 19 + "-service1" = 28 characters; + "-canary" = 35
+    migrations = MigrationsConfig(image_repository="webapp/migrations", image_tag="1")
+    plain = ServiceConfig(name="service1", path_prefix="service1", container_port=8080,
+                          image_repository="webapp/service1", image_tag="1")
+    ApiConfig(service=(plain,), migrations=migrations).check_names(prefix)
+    canary = Canary(image_tag="2", image_digest="sha256:" + "ab" * 32, percent=10)
+    with_canary = ServiceConfig(name="service1", path_prefix="service1", container_port=8080,
+                                image_repository="webapp/service1", image_tag="1", canary=canary)
+    with pytest.raises(ConfigError) as raised:
+        ApiConfig(service=(with_canary,), migrations=migrations).check_names(prefix)
+    assert "abcdefghij-klmnopqr-service1-canary" in str(raised.value) and "1..32" in str(raised.value)

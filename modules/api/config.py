@@ -539,6 +539,8 @@ class ApiConfig:
         for index, service in enumerate(self.service):
             key = f"api.service[{index}].name"
             check_name(NameKind.TARGET_GROUP, key, prefix, service.name)
-            check_name(NameKind.TARGET_GROUP, key, prefix, service.name, CANDIDATE_SUFFIX)
+            if service.canary is not None:
+                # Only a running canary has a candidate target group: a long name need not fit one before.
+                check_name(NameKind.TARGET_GROUP, key, prefix, service.name, CANDIDATE_SUFFIX)
             check_name(NameKind.IAM_ROLE, key, prefix, service.name, "execution")
         check_name(NameKind.IAM_ROLE, "name_prefix", prefix, "migrations", "execution")
