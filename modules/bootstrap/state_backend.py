@@ -138,17 +138,11 @@ class StateAccess(Construct):
         super().__init__(scope, construct_id)
         p, state = backend.partition, shared.state
         prefix = state_access.state_prefix(environment)
-        trust = policy.document(self, "Trust", policy.statement(
-            sid="EnvironmentTerraformAssumes",
-            actions=["sts:AssumeRole"],
-            principals=[{"type": "AWS", "identifiers": [f"arn:{p}:iam::{environment.account_id}:root"]}],
-            conditions=[{"test": "ArnEquals", "variable": "aws:PrincipalArn",
-                         "values": list(state_access.trusted_principal_arns(shared, environment))}],
-        ))
-        self.role = aws.iam_role.IamRole(
-            self, "Role", name=state_access.state_role_name(shared, environment),
+        self.role = environment_role(
+            self, p, environment, sid="EnvironmentTerraformAssumes",
+            principal_arns=list(state_access.trusted_principal_arns(shared, environment)),
+            name=state_access.state_role_name(shared, environment),
             description=f"Terraform state of {environment.name}: s3://{state.bucket}/{prefix}/ and its locks",
-            assume_role_policy=trust.json,
         )
         bucket, key_arn, table_arn = backend.bucket.arn, backend.key.arn, backend.lock_table.arn
         objects = f"{bucket}/{prefix}/*"
@@ -218,17 +212,11 @@ class PlanStateAccess(Construct):
         super().__init__(scope, construct_id)
         p, state = backend.partition, shared.state
         prefix = state_access.state_prefix(environment)
-        trust = policy.document(self, "Trust", policy.statement(
-            sid="EnvironmentPlanAssumes",
-            actions=["sts:AssumeRole"],
-            principals=[{"type": "AWS", "identifiers": [f"arn:{p}:iam::{environment.account_id}:root"]}],
-            conditions=[{"test": "ArnEquals", "variable": "aws:PrincipalArn",
-                         "values": [state_access.plan_role_arn(shared, environment)]}],
-        ))
-        self.role = aws.iam_role.IamRole(
-            self, "Role", name=state_access.plan_state_role_name(shared, environment),
+        self.role = environment_role(
+            self, p, environment, sid="EnvironmentPlanAssumes",
+            principal_arns=[state_access.plan_role_arn(shared, environment)],
+            name=state_access.plan_state_role_name(shared, environment),
             description=f"Plans of {environment.name}: read s3://{state.bucket}/{prefix}/ and take its locks",
-            assume_role_policy=trust.json,
         )
         bucket, key_arn, table_arn = backend.bucket.arn, backend.key.arn, backend.lock_table.arn
         objects = f"{bucket}/{prefix}/*"
@@ -322,3 +310,15 @@ class BootstrapStack(TerraformStack):
                                               shared=shared, environment=environment)
             for environment in environments if state_access.uses_state_bucket(environment)
         }
+
+def environment_role(scope: Construct, partition: str, environment: EnvironmentConfig, *, sid: str,
+                     principal_arns: list[str], name: str, description: str) -> Any:
+    """`Trust` and `Role`: a role of the state account that `principal_arns` of the environment's
+    account (`aws:PrincipalArn`) may assume; the state-access and plan-state roles differ only in who."""
+    trust = policy.document(scope, "Trust", policy.statement(
+        sid=sid,
+        actions=["sts:AssumeRole"],
+        principals=[{"type": "AWS", "identifiers": [f"arn:{partition}:iam::{environment.account_id}:root"]}],
+        conditions=[{"test": "ArnEquals", "variable": "aws:PrincipalArn", "values": principal_arns}],
+    ))
+    return aws.iam_role.IamRole(scope, "Role", name=name, description=description, assume_role_policy=trust.json)
