@@ -177,3 +177,27 @@ def test_an_ecs_service_reports_its_desired_tasks_running(emulator):
     assert (service["desiredCount"], service["runningCount"]) == (2, 2)
     (deployment,) = service["deployments"]
     assert deployment["runningCount"] == 2 and deployment["rolloutState"] == "COMPLETED"
+
+
+def test_a_retried_conditional_put_of_the_same_item_is_answered_as_its_first_attempt(emulator):
+    """Terraform's state lock is a PutItem with `attribute_not_exists(LockID)`. When the SDK resends
+    the request because the first answer came late, the retry finds the item the first attempt wrote;
+    DynamoDB's first answer would have arrived. Fix: answer_a_retried_conditional_put_as_its_first_attempt.
+    Another writer's item (a different lock ID) still fails the condition, as DynamoDB fails it."""
+    dynamodb = emulator.boto3_client("dynamodb")
+    dynamodb.create_table(TableName="moto-fix-lock", BillingMode="PAY_PER_REQUEST",
+                          AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
+                          KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}])
+    lock = {"LockID": {"S": "bucket/dev/network.tfstate"}, "Info": {"S": '{"ID":"a"}'}}
+
+    def put(item):  # type: ignore[no-untyped-def]
+        return dynamodb.put_item(TableName="moto-fix-lock", Item=item,
+                                 ConditionExpression="attribute_not_exists(LockID)")
+
+    put(lock)
+    put(lock)  # the SDK's retry of the same request
+    with pytest.raises(ClientError) as refused:
+        put({**lock, "Info": {"S": '{"ID":"b"}'}})
+    assert refused.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    stored = dynamodb.get_item(TableName="moto-fix-lock", Key={"LockID": lock["LockID"]})["Item"]
+    assert stored["Info"] == lock["Info"]

@@ -10,7 +10,6 @@ if nobody has.
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import threading
@@ -18,7 +17,6 @@ import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from modules.core.terraform import TerraformCli
@@ -29,15 +27,6 @@ from tests.harness.emulator import Emulator, emulator_env
 # queued apply holds a thread while it waits for its dependencies.
 # Every stack of every environment (14) fits at once, plus a test's variant stack.
 PARALLEL_APPLIES = 16
-
-# Terraform's lock refused by its own earlier attempt: under load moto answers the lock's
-# conditional DynamoDB PutItem after the SDK's timeout, the SDK sends it again, and the
-# second attempt finds the lock the first one took (ConditionalCheckFailedException), with a
-# `Created` time after the command began. Nobody else holds it (the deployer runs one command
-# per stack at a time), so the harness releases it and runs the command once more.
-OWN_LOCK = re.compile(r"ConditionalCheckFailedException.*?ID:\s+(?P<id>[0-9a-f-]{36}).*?"
-                      r"Created:\s+(?P<created>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", re.S)
-
 
 class TerraformFailed(AssertionError):
     pass
@@ -65,15 +54,8 @@ class Deployer:
         return self.stacks_dir / stack
 
     def run(self, stack: str, *args: str, check: bool = True, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
-        began = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
         result = self.terraform.run(self.directory(stack), *args, "-no-color",
                                     extra_env=emulator_env(), timeout=timeout)
-        own = OWN_LOCK.search(result.stdout + result.stderr) if result.returncode not in (0, 2) else None
-        if own and datetime.strptime(own["created"], "%Y-%m-%d %H:%M:%S") >= began:
-            self.terraform.run(self.directory(stack), "force-unlock", "-force", own["id"], "-no-color",
-                               extra_env=emulator_env(), timeout=timeout)
-            result = self.terraform.run(self.directory(stack), *args, "-no-color",
-                                        extra_env=emulator_env(), timeout=timeout)
         if check and result.returncode != 0:
             raise TerraformFailed(
                 f"terraform {' '.join(args)} failed in {stack} ({result.returncode}):\n"

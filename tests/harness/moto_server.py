@@ -607,6 +607,35 @@ def report_ecs_services_running_their_desired_count() -> None:
     models.Service.__init__ = init
 
 
+def answer_a_retried_conditional_put_as_its_first_attempt() -> None:
+    """Terraform takes its state lock with a conditional PutItem (`attribute_not_exists(LockID)`).
+    Under load moto answers after the SDK has given up on the request, the SDK sends the same request
+    again, and the second attempt finds the item the first one wrote: ConditionalCheckFailedException,
+    and terraform reports its own lock as someone else's (`Created` after its command began), in the
+    harness's applies and in `delivery` commands alike. DynamoDB answers the first attempt in
+    milliseconds. A conditional put that fails only because exactly the item it writes is already
+    there is that first attempt's echo: answer it as the first attempt was answered. A different item
+    (another lock holder's ID or time) still fails."""
+    from moto.dynamodb.exceptions import ConditionalCheckFailed
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+    from moto.dynamodb.models.table import Table
+
+    original = Table.put_item
+
+    def put_item(self, item_attrs, *args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            return original(self, item_attrs, *args, **kwargs)
+        except ConditionalCheckFailed:
+            hash_value = DynamoType(item_attrs[self.hash_key_attr])
+            range_value = DynamoType(item_attrs[self.range_key_attr]) if self.range_key_attr else None
+            current = self.get_item(hash_value, range_value)
+            if current is None or current != Item(hash_value, range_value, item_attrs):
+                raise
+            return current
+
+    Table.put_item = put_item
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
@@ -633,6 +662,7 @@ def main() -> None:
     report_a_prometheus_workspace_key()
     keep_stage_canary_settings()
     report_ecs_services_running_their_desired_count()
+    answer_a_retried_conditional_put_as_its_first_attempt()
     from moto.server import main as moto_main
 
     moto_main(["--host", "127.0.0.1", "--port", str(args.port)])
