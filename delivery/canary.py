@@ -33,7 +33,7 @@ from typing import Any
 
 from delivery import DeployError, UsageError
 from delivery.aws import aws_error
-from delivery.pipeline import Context, _ecr, _find_image, _image_config, _tag_promoted, _write
+from delivery.pipeline import Context, find_image, image_config, registry_client, tag_promoted, write_reviewed_release
 
 FIRST_PERCENT = 10.0
 # `judge` exit statuses (README): promote, too little traffic to decide, abort.
@@ -57,7 +57,7 @@ def _service(config: Any, service: str) -> Any:
     if service == "migrations":
         raise UsageError("migrations have no canary: they run once, before the release (README, "
                          "\"Releasing with a canary\": keep them backward compatible while a canary runs)")
-    return _image_config(config, service)
+    return image_config(config, service)
 
 
 def start(context: Context, environment: str, *, service: str, percent: float = FIRST_PERCENT) -> None:
@@ -87,15 +87,15 @@ def start(context: Context, environment: str, *, service: str, percent: float = 
     if stable is not None and stable.image_digest == image.image_digest:
         raise DeployError(f"{environment} already runs {service}@{image.image_digest} ({image.image_tag}) as its "
                           "stable version: nothing to canary")
-    ecr, registry_id = _ecr(context, environments)
-    if _find_image(ecr, registry_id, image.image_repository, {"imageDigest": image.image_digest}) is None:
+    ecr, registry_id = registry_client(context, environments)
+    if find_image(ecr, registry_id, image.image_repository, {"imageDigest": image.image_digest}) is None:
         raise DeployError(f"{image.image_repository}@{image.image_digest} ({image.image_tag}) is no longer in ECR "
                           f"{registry_id}: no canary started")
     candidate = _share(ReleasedCanary(name=service, image_repository=image.image_repository,
                                       image_tag=image.image_tag, image_digest=image.image_digest, percent=50.0),
                        percent)
     _check_write(context, config, path, current, release.with_canary(candidate))
-    _tag_promoted(context, ecr, registry_id, image, environment)
+    tag_promoted(context, ecr, registry_id, image, environment)
 
 
 def pending(context: Context, environment: str) -> list[str]:
@@ -161,7 +161,7 @@ def _share(canary: Any, percent: float) -> Any:
 
 
 def _check_write(context: Context, config: Any, path: Any, old: Any, new: Any) -> None:
-    if not _write(context, config, path, old, new):
+    if not write_reviewed_release(context, config, path, old, new):
         raise DeployError(f"{path} would not change")
 
 

@@ -54,7 +54,7 @@ def _api_outputs(context: Context, environments: Any, environment: str) -> dict[
 
 # --- release and promote -------------------------------------------------------------------------
 
-def _image_config(environment: Any, name: str) -> Any:
+def image_config(environment: Any, name: str) -> Any:
     if name == MIGRATIONS:
         return environment.api.migrations
     for service in environment.api.service:
@@ -64,12 +64,12 @@ def _image_config(environment: Any, name: str) -> Any:
     raise UsageError(f"{name!r} is not a service of {environment.name} ({known})")
 
 
-def _ecr(context: Context, environments: Any) -> tuple[Any, str]:
+def registry_client(context: Context, environments: Any) -> tuple[Any, str]:
     registry = environments.shared.registry
     return context.aws.client("ecr", registry.region), registry.account_id
 
 
-def _find_image(ecr: Any, registry_id: str, repository: str, image_id: dict[str, str]) -> dict[str, Any] | None:
+def find_image(ecr: Any, registry_id: str, repository: str, image_id: dict[str, str]) -> dict[str, Any] | None:
     from botocore.exceptions import ClientError
 
     try:
@@ -101,7 +101,7 @@ def critical_findings(ecr: Any, registry_id: str, repository: str, digest: str) 
     return int(result.get("imageScanFindings", {}).get("findingSeverityCounts", {}).get("CRITICAL", 0))
 
 
-def _write(context: Context, environment: Any, path: Path, old: Any, new: Any) -> bool:
+def write_reviewed_release(context: Context, environment: Any, path: Path, old: Any, new: Any) -> bool:
     """Validate `new` against the environment, print the diff, write atomically. False when unchanged."""
     from modules.core.errors import ConfigError
     from modules.release import apply_release, render_release, write_release
@@ -131,9 +131,9 @@ def release(context: Context, *, service: str, tag: str, environment: str | None
         raise UsageError(f"release writes the first environment of promotion_order "
                          f"({environments.shared.promotion_order[0]}); use promote for {target}")
     config = environments.get(target)
-    image = _image_config(config, service)
-    ecr, registry_id = _ecr(context, environments)
-    found = _find_image(ecr, registry_id, image.image_repository, {"imageTag": tag})
+    image = image_config(config, service)
+    ecr, registry_id = registry_client(context, environments)
+    found = find_image(ecr, registry_id, image.image_repository, {"imageTag": tag})
     if found is None:
         raise DeployError(f"{image.image_repository}:{tag} does not exist in ECR {registry_id}: push it first")
     digest = found["imageDigest"]
@@ -153,7 +153,7 @@ def release(context: Context, *, service: str, tag: str, environment: str | None
     current = load_release(path)
     pinned = ReleasedImage(name=service, image_repository=image.image_repository, image_tag=tag,
                            image_digest=digest)
-    _write(context, config, path, current, (current or Release()).with_image(pinned))
+    write_reviewed_release(context, config, path, current, (current or Release()).with_image(pinned))
     return digest
 
 
@@ -180,12 +180,12 @@ def promote(context: Context, source: str, target: str, *, service: str | None =
     if source_release is None or not (source_release.service or source_release.migrations):
         raise UsageError(f"{source_path} pins nothing yet: release to {source} first")
     target_config = environments.get(target)
-    ecr, registry_id = _ecr(context, environments)
+    ecr, registry_id = registry_client(context, environments)
     images = list(source_release.service) + ([source_release.migrations] if source_release.migrations else [])
     if tag is not None and service is None:
         raise UsageError("--tag needs --service: it names the approved image of one service")
     if service is not None:
-        _image_config(target_config, service)
+        image_config(target_config, service)
         images = [image for image in images if image.name == service]
         if not images:
             raise UsageError(f"{source_path} pins no {service}: release it to {source} first")
@@ -200,14 +200,14 @@ def promote(context: Context, source: str, target: str, *, service: str | None =
         if image.name != MIGRATIONS and image.name not in {s.name for s in target_config.api.service}:
             context.out.write(f"skip {image.name}: {target} does not run it\n")
             continue
-        if _find_image(ecr, registry_id, image.image_repository, {"imageDigest": image.image_digest}) is None:
+        if find_image(ecr, registry_id, image.image_repository, {"imageDigest": image.image_digest}) is None:
             raise DeployError(f"{image.image_repository}@{image.image_digest} ({image.image_tag}) is no longer "
                               f"in ECR {registry_id}: nothing promoted")
         moving.append(image)
         promoted = promoted.with_image(image)
     for image in moving:
-        _tag_promoted(context, ecr, registry_id, image, target)
-    _write(context, target_config, target_path, current, promoted)
+        tag_promoted(context, ecr, registry_id, image, target)
+    write_reviewed_release(context, target_config, target_path, current, promoted)
 
 
 ACCEPTED_MANIFESTS = [
@@ -216,7 +216,7 @@ ACCEPTED_MANIFESTS = [
 ]
 
 
-def _tag_promoted(context: Context, ecr: Any, registry_id: str, image: Any, environment: str) -> None:
+def tag_promoted(context: Context, ecr: Any, registry_id: str, image: Any, environment: str) -> None:
     """Tag the digest `release-<env>-<tag>` (same manifest, no new image): the registry's lifecycle
     policy keeps such images apart from release_images_kept, so what an environment runs cannot expire."""
     from botocore.exceptions import ClientError
@@ -238,7 +238,7 @@ def _tag_promoted(context: Context, ecr: Any, registry_id: str, image: Any, envi
         if code not in ("ImageAlreadyExistsException", "ImageTagAlreadyExistsException"):
             raise DeployError(f"cannot tag {image.image_repository}@{image.image_digest} {tag}: "
                               f"{aws_error(error)}; nothing promoted") from None
-        tagged = _find_image(ecr, registry_id, image.image_repository, {"imageTag": tag})
+        tagged = find_image(ecr, registry_id, image.image_repository, {"imageTag": tag})
         if tagged is None or tagged["imageDigest"] != image.image_digest:
             raise DeployError(f"{image.image_repository}:{tag} already names another image "
                               f"({tagged and tagged['imageDigest']}): nothing promoted") from None

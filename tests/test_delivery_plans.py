@@ -253,6 +253,9 @@ def test_terraform_runs_in_its_own_session_so_a_terminal_ctrl_c_reaches_it_only_
     try:
         assert os.getpgid(child.pid) != os.getpgid(0)
     finally:
+        # Signal it once its handlers are in (its first line): a pytest started in the background by a
+        # non-interactive shell ignores SIGINT, the child inherits that, and an early SIGINT was lost.
+        assert child.stdout is not None and child.stdout.readline() == "applying\n"
         child.send_signal(signal.SIGINT)
         child.wait(timeout=30)
 
