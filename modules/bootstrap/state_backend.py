@@ -311,6 +311,7 @@ class BootstrapStack(TerraformStack):
             for environment in environments if state_access.uses_state_bucket(environment)
         }
 
+
 def environment_role(scope: Construct, partition: str, environment: EnvironmentConfig, *, sid: str,
                      principal_arns: list[str], name: str, description: str) -> Any:
     """`Trust` and `Role`: a role of the state account that `principal_arns` of the environment's

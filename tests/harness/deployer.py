@@ -28,6 +28,7 @@ from tests.harness.emulator import Emulator, emulator_env
 # Every stack of every environment (14) fits at once, plus a test's variant stack.
 PARALLEL_APPLIES = 16
 
+
 class TerraformFailed(AssertionError):
     pass
 
