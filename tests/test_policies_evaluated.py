@@ -464,3 +464,54 @@ def test_alarm_topics_take_their_tiers_alarms_over_tls_only(policies, env, tier,
         {"Effect": "Allow", "Action": "sns:Publish", "Resource": topic_arn}]}]
     assert decide(publish, topic_policy, operator, "sns:Publish", topic_arn, TLS, account) is ALLOW
     assert decide(publish, topic_policy, operator, "sns:Publish", topic_arn, PLAIN_HTTP, account) is DENY
+
+
+# ------------------------------------------------------------------ the master-password function
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_the_master_password_function_writes_its_secret_and_sets_its_writers_password_only(policies, env):
+    """The function's role (modules/database/database.py, _master_password_function) against the calls
+    the handler makes, and the ones next to them it must not make."""
+    stack, account = f"{env}-database", ACCOUNTS[env]
+    role = policies.named(stack, "aws_iam_role", "Database/MasterPasswordRole")
+    identity = policies.role_policies(stack, role)
+    secret = policies.value(stack, "aws_secretsmanager_secret."
+                            f"{policies.named(stack, 'aws_secretsmanager_secret', 'Database/MasterSecret')}.arn")
+    key = policies.value(stack, f"aws_kms_key.{policies.named(stack, 'aws_kms_key', 'Database/Key')}.arn")
+    function = session(account, f"webapp-{env}-database-master-password", f"webapp-{env}-database-master-password")
+
+    def may(action: str, resource: str, context: dict[str, Any] | None = None) -> Decision:
+        return decide(identity, None, function, action, resource, context or {}, account)
+
+    for action in ("DescribeSecret", "GetSecretValue", "PutSecretValue", "UpdateSecretVersionStage"):
+        assert may(f"secretsmanager:{action}", secret) is ALLOW, action
+    assert may("secretsmanager:GetRandomPassword", "*") is ALLOW
+    other_secret = f"arn:aws:secretsmanager:{REGION}:{account}:secret:webapp-{env}/api/payments-api-key-AbCdEf"
+    primary = f"arn:aws:rds:{REGION}:{account}:db:webapp-{env}-postgres"
+    assert may("rds:ModifyDBInstance", primary) is ALLOW and may("rds:DescribeDBInstances", primary) is ALLOW
+    # Secrets Manager names the secret in the encryption context (User Guide, "Secret encryption and decryption").
+    through_secrets_manager = {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com",
+                               "kms:EncryptionContext:SecretARN": secret}
+    for action in ("kms:Decrypt", "kms:GenerateDataKey"):
+        assert may(action, key, through_secrets_manager) is ALLOW
+        assert may(action, key) is NEITHER  # not directly: only as Secrets Manager's caller
+        assert may(action, key, {**through_secrets_manager, "kms:EncryptionContext:SecretARN": other_secret}) \
+            is NEITHER  # nor for another secret under the same key
+    # Nothing else: another secret, the secret's deletion or policy, other instances, deleting the database.
+    for action in ("GetSecretValue", "PutSecretValue"):
+        assert may(f"secretsmanager:{action}", other_secret) is NEITHER
+    for action in ("DeleteSecret", "PutResourcePolicy", "RotateSecret"):
+        assert may(f"secretsmanager:{action}", secret) is NEITHER
+    for instance in (f"webapp-{env}-postgres-replica-0", "webapp-other-postgres"):
+        assert may("rds:ModifyDBInstance", f"arn:aws:rds:{REGION}:{account}:db:{instance}") is NEITHER
+    for action in ("rds:DeleteDBInstance", "rds:RebootDBInstance", "rds:ModifyDBInstance"):
+        assert may(action, primary if action != "rds:ModifyDBInstance" else f"{primary}-x") is NEITHER
+    # Only Lambda assumes the role (it sends no source keys for an execution role); no principal of the
+    # account, nor another account, does.
+    trust = policies.trust_policy(stack, role)
+    role_arn = f"arn:aws:iam::{account}:role/webapp-{env}-database-master-password"
+    assert decide([], trust, Principal.service("lambda.amazonaws.com"), "sts:AssumeRole", role_arn, {},
+                  account) is ALLOW
+    for other in (session(account, "webapp-other"), session(STRANGER, "webapp-other"),
+                  Principal.service("ecs-tasks.amazonaws.com")):
+        assert decide([], trust, other, "sts:AssumeRole", role_arn, {}, account) is not ALLOW

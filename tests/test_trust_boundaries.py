@@ -124,6 +124,20 @@ def test_attack_2_the_plan_role_writes_nothing_and_reads_no_secret(world, env, a
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_attack_2_the_plan_role_reads_its_environments_functions_only(world, env):
+    """Lambda's reads return a function's environment variables: a plan reads the environment's own functions
+    (`webapp-<env>-...`, which hold none) and no other function of the account, and runs or changes none."""
+    functions = f"arn:aws:lambda:eu-west-1:{ACCOUNTS[env]}:function:"
+    own = f"{functions}webapp-{env}-database-master-password"
+    for action in ("lambda:GetFunction", "lambda:ListVersionsByFunction", "lambda:GetFunctionCodeSigningConfig"):
+        assert world.as_role("plan", env, action, own).allowed, action
+    for action in ("lambda:GetFunction", "lambda:GetFunctionConfiguration"):
+        assert denied(world.as_role("plan", env, action, f"{functions}payroll-export")), action
+    for action in ("lambda:InvokeFunction", "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration"):
+        assert denied(world.as_role("plan", env, action, own)), action
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_attack_2_plan_state_access_never_writes_state(world, env):
     """Through its plan-state role, a plan reads the state and takes the lock; it cannot write a
     state object, delete one, or touch the `-md5` digest items (Terraform's S3 backend docs:
@@ -367,6 +381,9 @@ def test_plan_only_is_read_from_the_environment(monkeypatch):
 # Services that assume a role of ours without sending aws:SourceArn (documented where they are
 # built): API Gateway's account-level CloudWatch role.
 WITHOUT_SOURCE_ARN = {"apigateway.amazonaws.com"}
+# ... nor aws:SourceAccount: Lambda, assuming a function's execution role (the Lambda Developer Guide's
+# execution-role trust has no condition; only this account's iam:PassRole can give the role to a function).
+WITHOUT_SOURCE_KEYS = {"lambda.amazonaws.com"}
 
 
 def test_every_service_trust_names_the_account_and_the_source_where_the_service_sends_it(synth):
@@ -385,6 +402,9 @@ def test_every_service_trust_names_the_account_and_the_source_where_the_service_
                     continue
                 seen.update(services)
                 variables = {c["variable"] for c in statement.get("condition", [])}
+                if set(services) <= WITHOUT_SOURCE_KEYS:
+                    assert services == ["lambda.amazonaws.com"] and statement["actions"] == ["sts:AssumeRole"]
+                    continue
                 assert "aws:SourceAccount" in variables, (stack_name, role["name"])
                 if not set(services) & WITHOUT_SOURCE_ARN:
                     assert "aws:SourceArn" in variables, (stack_name, role["name"])

@@ -262,6 +262,8 @@ USAGE: Mapping[str, str] = {
     "aws_sns_topic": "notifications delivered (e-mail beyond the free tier)",
     "aws_ecs_task_definition": "a one-off task's Fargate hours (migrations) while it runs",
     "aws_appautoscaling_target": "the tasks it adds beyond the desired count",
+    "aws_lambda_function": "requests and GB-seconds (the master-password function: one run per password, "
+                           "within the free tier)",
 }
 
 # No charge of their own: configuration of a billed resource, or free by AWS's pricing.
@@ -294,6 +296,8 @@ FREE: Mapping[str, str] = {
     "aws_secretsmanager_secret_version": "free (the secret is billed)",
     "aws_sns_topic_policy": "free", "aws_sns_topic_subscription": "free",
     "aws_ecr_lifecycle_policy": "free", "aws_ecr_repository_policy": "free",
+    "aws_lambda_invocation": "free (the function's run is billed with the function)",
+    "terraform_data": "free (Terraform's own, not an AWS resource)",
 }
 
 # What lowers each item, in the environment files' own words (modules/<tier>/README.md).

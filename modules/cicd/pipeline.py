@@ -249,6 +249,11 @@ class Pipeline(Construct):
                 *(f"{service}:{verb}*" for service in PLAN_READ_SERVICES for verb in ("Describe", "List", "Get")),
                 "apigateway:GET",
             ]),
+            # Lambda's reads return a function's environment variables: the environment's own functions
+            # only (`<prefix>-...`, which hold none), not whatever else the account runs.
+            policy.statement(sid="ReadTheEnvironmentsFunctions", actions=["lambda:Get*", "lambda:List*"],
+                             resources=[f"arn:{self.partition}:lambda:{environment.region}:{environment.account_id}"
+                                        f":function:{environment.prefix}-*"]),
             policy.statement(sid="NoSecretValues", effect="Deny", actions=PLAN_DENIED_READS, resources=["*"]),
         ]
         if environment.plan_state_role_arn is not None:

@@ -61,6 +61,7 @@ class NameKind(enum.Enum):
     )
     SNS_TOPIC = NameRule("SNS topic name", 1, 256, r"^[\w-]+$", "letters, digits, _ -")
     WAF = NameRule("WAF name", 1, 128, r"^[\w-]+$", "letters, digits, _ -")
+    LAMBDA_FUNCTION = NameRule("Lambda function name", 1, 64, r"^[\w-]+$", "letters, digits, _ -")
 
 
 def _problem(kind: NameKind, name: str) -> str | None:

@@ -32,7 +32,7 @@ EMULATOR_ACCOUNT_ID = "123456789012"
 EMULATOR_SERVICES = (
     "acm", "amp", "apigateway", "applicationautoscaling", "cloudfront", "cloudwatch",
     "cloudwatchlogs", "dynamodb", "ec2", "ecr", "ecs", "elbv2", "events", "grafana", "iam",
-    "kms", "logs", "rds", "route53", "s3", "secretsmanager", "servicediscovery", "sns", "ssm",
+    "kms", "lambda", "logs", "rds", "route53", "s3", "secretsmanager", "servicediscovery", "sns", "ssm",
     "sts", "wafv2", "xray",
 )
 
@@ -130,7 +130,9 @@ class Target:
             "skip_region_validation": True,
             "s3_use_path_style": True,
             "endpoints": [aws.provider.AwsProviderEndpoints(
-                **{service: self.emulator_endpoint for service in EMULATOR_SERVICES}
+                # `lambda` is a Python keyword: the binding's argument is `lambda_`.
+                **{"lambda_" if service == "lambda" else service: self.emulator_endpoint
+                   for service in EMULATOR_SERVICES}
             )],
         }
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from cdktf import TerraformOutput, TerraformResourceLifecycle, TerraformStack
+from cdktf import Fn, TerraformOutput, TerraformResource, TerraformResourceLifecycle, TerraformStack
 from constructs import Construct
 
 from modules import aws
 from modules.core import kms, policy
 from modules.core.ephemeral import EphemeralResource
+from modules.core.forget import forget
+from modules.core.function_code import function_code
 from modules.core.naming import NameKind, physical_name
 from modules.core.stack import TierStack
 from modules.core.subscriptions import subscribe_emails
@@ -23,11 +26,23 @@ LOG_EXPORTS = ("postgresql", "upgrade")
 REPLACE_FIRST = TerraformResourceLifecycle(create_before_destroy=True)
 # Letters and digits only: the password goes into connection strings and shell variables.
 MASTER_PASSWORD_LENGTH = 40
+# The master-password function's code (stdlib and boto3 only: what the runtime ships).
+MASTER_PASSWORD_CODE = Path(__file__).resolve().parent / "master_password"
+FUNCTION_RUNTIME = "python3.12"
+# The version of the generated password a writer is created with (`password_wo_version`): fixed.
+CREATION_PASSWORD_VERSION = 1
+# Lambda's maximum: the function waits for RDS to apply the password before it promotes the secret.
+FUNCTION_TIMEOUT_SECONDS = 900
 ALARM_PERIOD_SECONDS = 300
 # Short, like RDS's own endpoint records: a replica added or removed is in or out of the
 # reader name within seconds.
 READER_TTL_SECONDS = 10
 ALARM_EVALUATION_PERIODS = 3
+
+
+def restored_identifier(primary_identifier: str) -> str:
+    """The instance a point-in-time restore creates, next to the primary."""
+    return physical_name(NameKind.RDS_IDENTIFIER, primary_identifier, "restored")
 
 
 class Database(Construct):
@@ -41,10 +56,12 @@ class Database(Construct):
       live there), and one over every isolated subnet for the read replicas;
     - parameter groups (primary, replicas) that force TLS and log slow statements;
     - the master user's secret `<prefix>/database/master` (JSON keys username, password;
-      the tier's key): Terraform generates the password, writes it to the secret and sets
-      it on the database through write-only arguments, so it is never in state or plans;
-      `master_password_version` rotates it. (Not RDS-managed: AWS cannot create a read
-      replica of an instance whose password RDS manages, nor a Blue/Green deployment.)
+      the tier's key), which Terraform creates empty and never reads: the master-password
+      function (`master_password/handler.py`), invoked by the apply when a writer is created
+      and on every `master_password_version`, sets a generated password on the writers and
+      stores it, so it is never in state or plans and no plan needs to read it. (Not
+      RDS-managed: AWS cannot create a read replica of an instance whose password RDS
+      manages, nor a Blue/Green deployment.)
     - the primary: gp3 with storage autoscaling, encrypted, private, IAM authentication,
       automated backups (point-in-time recovery), log exports, Performance Insights and
       Enhanced Monitoring; `prevent_destroy` also sets RDS deletion protection;
@@ -129,6 +146,10 @@ class Database(Construct):
 
         self.replicas = self._replicas(network, zones)
         self.restored = self._restored() if config.point_in_time_restore else None
+        writers = {self.identifier: self.primary}
+        if self.restored is not None:
+            writers[restored_identifier(self.identifier)] = self.restored
+        self._master_password_function(writers)
         self._alarms()
         self.writer_endpoint = self.primary.address
         self.reader_endpoints = tuple(replica.address for replica in self.replicas)
@@ -155,11 +176,12 @@ class Database(Construct):
     def _key(self) -> None:
         account, part = self.account, self.partition
         log_groups = f"arn:{part}:logs:{self.region}:{account}:log-group:/aws/rds/instance/{self.prefix}-*"
+        function_log = f"arn:{part}:logs:{self.region}:{account}:log-group:/aws/lambda/{self.prefix}-database-*"
         key_policy = policy.document(
             self,
             "KeyPolicy",
             policy.account_root_admin(account, part),
-            policy.cloudwatch_logs_encrypt(self.region, log_groups),
+            policy.cloudwatch_logs_encrypt(self.region, log_groups, function_log),
         )
         # Destroying the key would make every backup and final snapshot unreadable.
         self.key = kms.key(
@@ -168,12 +190,11 @@ class Database(Construct):
         )
 
     def _master_secret(self) -> str:
-        """The master user's secret; returns the password as a write-only expression.
+        """The master user's secret, empty until the master-password function fills it; returns
+        the password the database is created with, which nobody learns and the function replaces.
 
-        A generated password is written once (and on every `master_password_version`),
-        then read back from the secret for the database, so the two cannot disagree
-        even when an apply fails between them: the next apply sets what the secret holds.
-        The read back happens while applying only.
+        Terraform holds no version of the secret: a managed version's refresh reads its value
+        (GetSecretValue, kms:Decrypt), which the plan roles may not (modules/cicd/README.md).
         """
         config = self.config
         self.master_secret = aws.secretsmanager_secret.SecretsmanagerSecret(
@@ -185,30 +206,91 @@ class Database(Construct):
             recovery_window_in_days=30 if config.prevent_destroy else 0,
             lifecycle=self.keep,
         )
+        # Earlier versions wrote the value through Terraform: forgotten, so the value stays AWSCURRENT
+        # until the function's first run replaces it.
+        forget(self, ("aws_secretsmanager_secret_version", f"{self.node.path.split('/', 1)[1]}/MasterSecretValue"))
         generated = EphemeralResource(self, "GeneratedMasterPassword",
                                       resource_type="aws_secretsmanager_random_password", config={
                                           "password_length": MASTER_PASSWORD_LENGTH,
                                           "exclude_punctuation": True,
                                           "require_each_included_type": True,
                                       })
-        value = aws.secretsmanager_secret_version.SecretsmanagerSecretVersion(
-            self, "MasterSecretValue", secret_id=self.master_secret.id,
-            secret_string_wo=(f'${{jsonencode({{ username = "{config.master_username}", '
-                              f'password = {generated.ref("random_password")} }})}}'),
-            secret_string_wo_version=config.master_password_version,
+        return f'${{{generated.ref("random_password")}}}'
+
+    def _master_password_function(self, writers: dict[str, aws.db_instance.DbInstance]) -> None:
+        """A Lambda function that gives the writable instances a new master password and stores it
+        in the secret (`master_password/handler.py`), invoked by Terraform (`aws_lambda_invocation`,
+        whose refresh calls nothing) when they are created and whenever `master_password_version`
+        changes: a `terraform_data` replaced on either change names the request."""
+        config = self.config
+        name = physical_name(NameKind.LAMBDA_FUNCTION, f"{self.prefix}-database-master-password")
+        log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
+            self, "MasterPasswordLogGroup", name=physical_name(NameKind.LOG_GROUP, f"/aws/lambda/{name}"),
+            retention_in_days=config.log_retention_days, kms_key_id=self.key.arn, lifecycle=self.keep,
         )
-        # Read back only while applying, so opening it is no part of a plan (the plan roles may read no
-        # secret value; the refresh of MasterSecretValue still is: modules/cicd/README.md, plan roles).
-        # `terraform.applying` cannot gate it: Terraform 1.11 refuses an ephemeral value in `count`
-        # ("Invalid count argument"). timestamp() is unknown until apply (Terraform evaluates its impure
-        # functions only then), and an ephemeral resource whose configuration is not known yet is opened
-        # during apply, not plan ("Defer provisioning", ephemeral block reference, Terraform 1.11).
-        # Measured with terraform 1.11.4 on the emulator: plan logs "Configuration unknown, deferring...".
-        written = f"{value.terraform_resource_type}.{value.friendly_unique_id}.version_id"
-        applying_version_id = f'${{timestamp() != "" ? {written} : null}}'
-        current = EphemeralResource(self, "MasterSecretCurrent", resource_type="aws_secretsmanager_secret_version",
-                                    config={"secret_id": self.master_secret.id, "version_id": applying_version_id})
-        return f'${{jsondecode({current.ref("secret_string")}).password}}'
+        # No aws:SourceAccount/SourceArn: Lambda documents neither for assuming an execution role (a
+        # condition on a key the request lacks would make the role unusable); only a principal of this
+        # account with iam:PassRole can give the role to a function, never another account.
+        trust = policy.document(self, "MasterPasswordTrust", policy.statement(
+            sid="LambdaAssumes", actions=["sts:AssumeRole"],
+            principals=[{"type": "Service", "identifiers": ["lambda.amazonaws.com"]}]))
+        role = aws.iam_role.IamRole(
+            self, "MasterPasswordRole", name=physical_name(NameKind.IAM_ROLE, name),
+            description=f"Sets the master password of {self.identifier} and stores it in its secret",
+            assume_role_policy=trust.json,
+        )
+        instances = [f"arn:{self.partition}:rds:{self.region}:{self.account}:db:{name}" for name in writers]
+        permissions = policy.document(
+            self, "MasterPasswordPermissions",
+            policy.statement(sid="WriteTheMasterSecret", resources=[self.master_secret.arn], actions=[
+                "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
+                "secretsmanager:UpdateSecretVersionStage"]),
+            # GetRandomPassword has no resource (Service Authorization Reference).
+            policy.statement(sid="GeneratePasswords", resources=["*"], actions=["secretsmanager:GetRandomPassword"]),
+            # Secrets Manager's calls for this secret only: it names the secret in the encryption context
+            # (Secrets Manager User Guide, "Secret encryption and decryption").
+            policy.statement(sid="UseTheKeyThroughSecretsManager", resources=[self.key.arn],
+                             actions=["kms:Decrypt", "kms:GenerateDataKey"], conditions=[
+                                 {"test": "StringEquals", "variable": "kms:ViaService",
+                                  "values": [f"secretsmanager.{self.region}.amazonaws.com"]},
+                                 {"test": "StringEquals", "variable": "kms:EncryptionContext:SecretARN",
+                                  "values": [self.master_secret.arn]}]),
+            policy.statement(sid="SetTheWritersPassword", resources=instances,
+                             actions=["rds:ModifyDBInstance", "rds:DescribeDBInstances"]),
+            policy.statement(sid="WriteItsLog", resources=[f"{log_group.arn}:*"],
+                             actions=["logs:CreateLogStream", "logs:PutLogEvents"]),
+        )
+        role_policy = aws.iam_role_policy.IamRolePolicy(self, "MasterPasswordPolicy", name="master-password",
+                                                        role=role.id, policy=permissions.json)
+        code = function_code(self, "MasterPasswordCode", MASTER_PASSWORD_CODE)
+        function = aws.lambda_function.LambdaFunction(
+            self, "MasterPasswordFunction", function_name=name,
+            description=f"Sets the master password of {self.identifier}; Terraform invokes it",
+            role=role.arn, runtime=FUNCTION_RUNTIME, handler="handler.handler",
+            filename=code.filename, source_code_hash=code.source_code_hash,
+            # Resetting a Multi-AZ instance's password takes minutes; the function waits for it.
+            timeout=FUNCTION_TIMEOUT_SECONDS, memory_size=128,
+            logging_config=aws.lambda_function.LambdaFunctionLoggingConfig(log_format="Text",
+                                                                            log_group=log_group.name),
+            tracing_config=aws.lambda_function.LambdaFunctionTracingConfig(mode="PassThrough"),
+            depends_on=[role_policy, log_group],
+        )
+        request = TerraformResource(self, "MasterPasswordRequest", terraform_resource_type="terraform_data")
+        request.add_override("triggers_replace",
+                             [config.master_password_version, *(w.resource_id for w in writers.values())])
+        invocation = aws.lambda_invocation.LambdaInvocation(
+            self, "SetMasterPassword", function_name=function.function_name,
+            input=Fn.jsonencode({
+                "SecretId": self.master_secret.arn,
+                # A new id for each request: the function's version of the secret, so a retried
+                # invocation finishes the same password instead of making a second one.
+                "ClientRequestToken": request.get_string_attribute("id"),
+                "Username": config.master_username,
+                "DBInstanceIdentifiers": list(writers),
+            }),
+            depends_on=list(writers.values()),
+        )
+        self.master_password_set = invocation
 
     def _parameter_group(self, construct_id: str, suffix: str) -> aws.db_parameter_group.DbParameterGroup:
         config = self.config
@@ -293,7 +375,9 @@ class Database(Construct):
         config = self.config
         return {
             "password_wo": self.master_password,
-            "password_wo_version": config.master_password_version,
+            # Terraform sets a password once, at creation; every later one is the function's, so a
+            # rotation never leaves the master user on a password nobody knows.
+            "password_wo_version": CREATION_PASSWORD_VERSION,
             "db_subnet_group_name": self.subnet_group.name,
             "multi_az": config.multi_az,
             # Only takes effect when engine_version's major changes, which is a reviewed config change;
@@ -351,7 +435,7 @@ class Database(Construct):
         config = self.config
         restore = config.point_in_time_restore
         assert restore is not None
-        identifier = physical_name(NameKind.RDS_IDENTIFIER, self.identifier, "restored")
+        identifier = restored_identifier(self.identifier)
         return aws.db_instance.DbInstance(
             self,
             "Restored",

@@ -6,6 +6,11 @@ Each test states what AWS answers, with its source. A test named after a fix fai
 
 from __future__ import annotations
 
+import base64
+import io
+import json
+import zipfile
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -201,3 +206,89 @@ def test_a_retried_conditional_put_of_the_same_item_is_answered_as_its_first_att
     assert refused.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
     stored = dynamodb.get_item(TableName="moto-fix-lock", Key={"LockID": lock["LockID"]})["Item"]
     assert stored["Info"] == lock["Info"]
+
+
+def python_function(emulator, name: str, source: str, **settings):  # type: ignore[no-untyped-def]
+    """A Python 3.12 function `name` whose zip holds `handler.py` with `source` (handler `handler.handler`)."""
+    role = emulator.boto3_client("iam").create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("handler.py", source)
+    client = emulator.boto3_client("lambda")
+    client.create_function(FunctionName=name, Runtime="python3.12", Handler="handler.handler", Role=role,
+                           Code={"ZipFile": code.getvalue()}, **settings)
+    return client
+
+
+def test_a_python_function_runs_and_its_calls_reach_the_emulator(emulator):
+    """Lambda runs the handler with the event and a context, its environment variables and the region
+    (Lambda developer guide: "Define Lambda function handler in Python", "Defined runtime environment
+    variables"), under a session of its execution role, and answers its return value; plain moto needs
+    Docker and answers "error running docker". Here the function's boto3 calls reach the emulator
+    (AWS_ENDPOINT_URL) while its Invoke is still being answered. Fix: run_python_functions_in_a_local_process."""
+    secrets = emulator.boto3_client("secretsmanager")
+    secrets.create_secret(Name="moto-fix-lambda-secret", SecretString="old")
+    client = python_function(emulator, "moto-fix-python", """
+import os
+
+import boto3
+
+
+def handler(event, context):
+    print("storing", event["value"])
+    boto3.client("secretsmanager").put_secret_value(SecretId=event["secret"], SecretString=event["value"].upper())
+    return {"stored": event["value"].upper(), "caller": boto3.client("sts").get_caller_identity()["Arn"],
+            "function": context.function_name, "remaining": context.get_remaining_time_in_millis(),
+            "region": os.environ["AWS_REGION"], "greeting": os.environ["GREETING"]}
+""", Timeout=30, Environment={"Variables": {"GREETING": "hello"}})
+    answer = client.invoke(FunctionName="moto-fix-python", LogType="Tail",
+                           Payload=json.dumps({"secret": "moto-fix-lambda-secret", "value": "new value"}))
+    assert answer["StatusCode"] == 200 and "FunctionError" not in answer
+    result = json.loads(answer["Payload"].read())
+    assert result["stored"] == "NEW VALUE"
+    assert result["caller"] == "arn:aws:sts::123456789012:assumed-role/moto-fix-python-role/moto-fix-python"
+    assert (result["function"], result["region"], result["greeting"]) == ("moto-fix-python", "eu-west-1", "hello")
+    assert 0 < result["remaining"] <= 30_000
+    assert "storing new value" in base64.b64decode(answer["LogResult"]).decode()
+    assert secrets.get_secret_value(SecretId="moto-fix-lambda-secret")["SecretString"] == "NEW VALUE"
+
+
+def test_an_exception_in_a_python_function_answers_unhandled_with_its_error_document(emulator):
+    """A handler's exception answers 200 with `X-Amz-Function-Error: Unhandled` and the error document
+    {errorMessage, errorType, stackTrace} (Lambda developer guide, "AWS Lambda function errors in Python"),
+    which the provider's `aws_lambda_invocation` reports as a failure. Fix: run_python_functions_in_a_local_process."""
+    client = python_function(emulator, "moto-fix-python-fails", """
+def handler(event, context):
+    raise ValueError(f"no such thing: {event['thing']}")
+""")
+    answer = client.invoke(FunctionName="moto-fix-python-fails", Payload=json.dumps({"thing": "x"}))
+    assert answer["StatusCode"] == 200 and answer["FunctionError"] == "Unhandled"
+    error = json.loads(answer["Payload"].read())
+    assert (error["errorType"], error["errorMessage"]) == ("ValueError", "no such thing: x")
+    assert any("handler.py" in line for line in error["stackTrace"])
+
+
+def test_a_functions_logging_config_is_kept_and_its_logs_go_to_its_group(emulator):
+    """Lambda reports the function's LoggingConfig (API reference, "LoggingConfig"; default group
+    `/aws/lambda/<name>`, log levels only with the JSON format) and writes the function's logs there; plain
+    moto drops it, so a function with its own log group plans an update forever. Fix:
+    keep_the_lambda_logging_config."""
+    logs = emulator.boto3_client("logs")
+    logs.create_log_group(logGroupName="/moto-fix/function-logs")
+    client = python_function(emulator, "moto-fix-logging", "def handler(event, context):\n    print('hello')\n",
+                             LoggingConfig={"LogFormat": "Text", "LogGroup": "/moto-fix/function-logs"})
+    configuration = client.get_function(FunctionName="moto-fix-logging")["Configuration"]
+    assert configuration["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": "/moto-fix/function-logs"}
+    client.invoke(FunctionName="moto-fix-logging", Payload=b"{}")
+    (stream,) = logs.describe_log_streams(logGroupName="/moto-fix/function-logs")["logStreams"]
+    events = logs.get_log_events(logGroupName="/moto-fix/function-logs", logStreamName=stream["logStreamName"])
+    assert "hello" in [event["message"] for event in events["events"]]
+    client.update_function_configuration(FunctionName="moto-fix-logging", LoggingConfig={"LogFormat": "JSON"})
+    assert client.get_function_configuration(FunctionName="moto-fix-logging")["LoggingConfig"] == {
+        "LogFormat": "JSON", "LogGroup": "/moto-fix/function-logs", "ApplicationLogLevel": "INFO",
+        "SystemLogLevel": "INFO"}
+    plain = python_function(emulator, "moto-fix-default-logging", "def handler(event, context):\n    return 1\n")
+    assert plain.get_function(FunctionName="moto-fix-default-logging")["Configuration"]["LoggingConfig"] == {
+        "LogFormat": "Text", "LogGroup": "/aws/lambda/moto-fix-default-logging"}

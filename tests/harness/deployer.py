@@ -146,6 +146,9 @@ class Deployer:
         copy.mkdir()
         (copy / "cdk.tf.json").write_text(config)
         shutil.copy(source / ".terraform.lock.hcl", copy)
+        if (source / "assets").exists():
+            # Files a resource names relative to the stack (a Lambda function's code).
+            (copy / "assets").symlink_to((source / "assets").resolve())
         self.run(copy.name, "init", "-input=false")
         return copy.name
 

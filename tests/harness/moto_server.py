@@ -636,6 +636,232 @@ def answer_a_retried_conditional_put_as_its_first_attempt() -> None:
     Table.put_item = put_item
 
 
+def keep_the_lambda_logging_config() -> None:
+    """moto's CreateFunction and UpdateFunctionConfiguration drop `LoggingConfig` and GetFunction never
+    reports it, so a function with its own log group plans an update forever. Keep it as Lambda does
+    (API reference, "LoggingConfig": LogFormat Text or JSON, LogGroup defaulting to `/aws/lambda/<name>`;
+    the log levels only with JSON), and write the function's logs to that group."""
+    from moto.awslambda import models
+
+    def logging_config(self, requested):  # type: ignore[no-untyped-def]
+        config = {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{self.function_name}", **(requested or {})}
+        if config["LogFormat"] == "JSON":
+            config = {"ApplicationLogLevel": "INFO", "SystemLogLevel": "INFO", **config}
+        self.logging_config = config
+        self.logs_group_name = config["LogGroup"]
+
+    original_init = models.LambdaFunction.__init__
+
+    def init(self, account_id, spec, region, version=1):  # type: ignore[no-untyped-def]
+        original_init(self, account_id, spec, region, version)
+        logging_config(self, spec.get("LoggingConfig"))
+
+    original_get = models.LambdaFunction.get_configuration
+
+    def get_configuration(self, on_create=False):  # type: ignore[no-untyped-def]
+        return {**original_get(self, on_create), "LoggingConfig": self.logging_config}
+
+    original_update = models.LambdaFunction.update_configuration
+
+    def update_configuration(self, config_updates):  # type: ignore[no-untyped-def]
+        if "LoggingConfig" in config_updates:
+            logging_config(self, {**self.logging_config, **config_updates["LoggingConfig"]})
+        return original_update(self, config_updates)
+
+    models.LambdaFunction.__init__ = init
+    models.LambdaFunction.get_configuration = get_configuration
+    models.LambdaFunction.update_configuration = update_configuration
+
+
+# The Lambda Python runtime's side of an invocation (awslambdaric's bootstrap.py), run by
+# `run_python_functions_in_a_local_process` as `python -c LAMBDA_PYTHON_RUNNER <handler> <timeout>
+# <function arn> <request id>` in the function's extracted code: the event comes on stdin, the
+# handler's result (exit status 0) or Lambda's error document (exit status 1) goes to stdout, and
+# whatever the function prints goes to stderr, the invocation's log.
+LAMBDA_PYTHON_RUNNER = r'''
+import importlib, json, os, sys, threading, time, traceback
+
+handler, timeout, function_arn, request_id = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
+answer_stream = os.fdopen(os.dup(1), "w")
+os.dup2(2, 1)  # the function's prints (its children's too) go to the log
+sys.stdout = sys.stderr
+answering = threading.Lock()
+
+
+def answer(text, status):
+    with answering:
+        sys.stderr.flush()
+        answer_stream.write(text)
+        answer_stream.flush()
+        os._exit(status)
+
+
+def fail(message, kind, trace=(), invocation=""):
+    print(f"[ERROR] {kind}: {message}" + ("\nTraceback (most recent call last):\n" + "".join(trace) if trace else ""),
+          file=sys.stderr)
+    answer(json.dumps({"errorMessage": message, "errorType": kind, "requestId": invocation,
+                       "stackTrace": list(trace)}), 1)
+
+
+class Context:
+    aws_request_id, invoked_function_arn = request_id, function_arn
+    function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+    function_version = os.environ["AWS_LAMBDA_FUNCTION_VERSION"]
+    memory_limit_in_mb = os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]
+    log_group_name = os.environ["AWS_LAMBDA_LOG_GROUP_NAME"]
+    log_stream_name = os.environ["AWS_LAMBDA_LOG_STREAM_NAME"]
+    client_context = identity = None
+
+    def get_remaining_time_in_millis(self):
+        return max(int((self.deadline - time.monotonic()) * 1000), 0)
+
+    def log(self, message):
+        sys.stderr.write(message)
+
+
+sys.path.insert(0, os.getcwd())
+module_name, _, function_name = handler.rpartition(".")
+if not module_name:
+    fail(f"Bad handler '{handler}': not enough values to unpack (expected 2, got 1)", "Runtime.MalformedHandlerName")
+try:
+    module = importlib.import_module(module_name.replace("/", "."))
+except ImportError as e:
+    fail(f"Unable to import module '{module_name}': {e}", "Runtime.ImportModuleError")
+except SyntaxError as e:
+    fail(f"Syntax error in module '{module_name}': {e}", "Runtime.UserCodeSyntaxError",
+         [f'  File "{e.filename}" Line {e.lineno}\n    {e.text}'])
+except Exception as e:
+    fail(str(e), type(e).__name__, traceback.format_list(traceback.extract_tb(e.__traceback__)[1:]))
+if not hasattr(module, function_name):
+    fail(f"Handler '{function_name}' missing on module '{module_name}'", "Runtime.HandlerNotFound")
+event = json.load(sys.stdin)
+context = Context()
+context.deadline = time.monotonic() + timeout
+
+
+def timed_out():
+    message = f"Task timed out after {timeout:.2f} seconds"
+    print(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {request_id} {message}", file=sys.stderr)
+    answer(json.dumps({"errorType": "Sandbox.Timedout",
+                       "errorMessage": f"RequestId: {request_id} Error: {message}"}), 1)
+
+
+timer = threading.Timer(timeout, timed_out)
+timer.daemon = True
+timer.start()
+try:
+    result = getattr(module, function_name)(event, context)
+except Exception as e:
+    fail(str(e), type(e).__name__, traceback.format_list(traceback.extract_tb(e.__traceback__)[1:]), request_id)
+try:
+    text = json.dumps(result)
+except Exception as e:
+    fail(f"Unable to marshal response: {e}", "Runtime.MarshalError", (), request_id)
+answer(text, 0)
+'''
+
+# Lambda's init phase (importing the handler's module) may take up to 10 s on top of the timeout
+# ("Lambda execution environment lifecycle", Init phase).
+LAMBDA_INIT_SECONDS = 10
+
+
+def run_python_functions_in_a_local_process(port: int) -> None:
+    """moto's Invoke runs a function in a Docker container (`LambdaFunction._invoke_lambda`); without
+    Docker every Invoke answers "error running docker". A Python function runs here in a process of
+    this server's interpreter (which has boto3) instead, as Lambda's Python runtime runs it ("Define
+    Lambda function handler in Python", "Using the Lambda context object", "Defined runtime environment
+    variables", "AWS Lambda function errors in Python"): its zip extracted as the working directory,
+    `handler` imported and called with the event and a context, killed after the function's timeout,
+    with the function's environment variables plus what Lambda sets (the region, the function's name,
+    credentials of its execution role, here a session moto issues for it) and AWS_ENDPOINT_URL pointing
+    back at this server, so the function's own API calls come here (the server is threaded: moto's
+    `run_simple(..., threaded=True)`). An exception answers as Lambda does: `X-Amz-Function-Error:
+    Unhandled` (moto says "Handled") and the error document. An empty payload is the event `{}` (moto
+    passes the string "{}"). Other runtimes keep moto's behaviour."""
+    import io
+    import subprocess
+    import tempfile
+    import time
+    import zipfile
+
+    from moto.awslambda import models
+    from moto.core.utils import unix_time_millis
+    from moto.sts.models import sts_backends
+
+    original_invoke_lambda = models.LambdaFunction._invoke_lambda
+    original_invoke = models.LambdaFunction.invoke
+
+    def is_python(function) -> bool:  # type: ignore[no-untyped-def]
+        return (function.run_time or "").startswith("python")
+
+    def invoke_lambda(self, event=None):  # type: ignore[no-untyped-def]
+        if not is_python(self):
+            return original_invoke_lambda(self, event)
+        request_id = str(uuid.uuid4())
+        day = time.strftime("%Y/%m/%d", time.gmtime())
+        stream = f"{day}/[{self.version}]{uuid.uuid4().hex}"
+        role = sts_backends[self.account_id][self.partition].assume_role(
+            region_name=self.region, role_session_name=self.function_name, role_arn=self.role,
+            policy="", duration=3600, external_id="")
+        environment = {
+            "PATH": os.environ.get("PATH", os.defpath), "LANG": "en_US.UTF-8", "TZ": ":UTC",
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            **{name: str(value) for name, value in (self.environment_vars or {}).items()},
+            # Reserved: a function's own variables cannot set these.
+            "_HANDLER": self.handler, "AWS_EXECUTION_ENV": f"AWS_Lambda_{self.run_time}",
+            "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region,
+            "AWS_LAMBDA_FUNCTION_NAME": self.function_name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory_size),
+            "AWS_LAMBDA_FUNCTION_VERSION": str(self.version),
+            "AWS_LAMBDA_LOG_GROUP_NAME": self.logs_group_name, "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_ACCESS_KEY_ID": role.access_key_id, "AWS_SECRET_ACCESS_KEY": role.secret_access_key,
+            "AWS_SESSION_TOKEN": role.session_token,
+        }
+        timeout = float(self.timeout)
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="lambda-task-") as task:
+            with zipfile.ZipFile(io.BytesIO(self.code_bytes)) as archive:
+                archive.extractall(task)
+            environment["LAMBDA_TASK_ROOT"] = task
+            command = [sys.executable, "-c", LAMBDA_PYTHON_RUNNER, str(self.handler), str(timeout),
+                       self.function_arn, request_id]
+            try:
+                run = subprocess.run(command, input=json.dumps(event).encode(), capture_output=True, cwd=task,
+                                     env=environment, timeout=timeout + LAMBDA_INIT_SECONDS)
+                status, output, log = run.returncode, run.stdout.decode(), run.stderr.decode(errors="replace")
+            except subprocess.TimeoutExpired as expired:
+                status, output, log = None, "", (expired.stderr or b"").decode(errors="replace")
+        duration = (time.monotonic() - started) * 1000
+        if status is None:  # still importing the handler's module when the time was up
+            output = json.dumps({"errorType": "Sandbox.Timedout", "errorMessage":
+                                 f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"})
+        elif status != 0 and not output:  # sys.exit, a crash
+            output = json.dumps({"errorType": "Runtime.ExitError", "errorMessage":
+                                 f"RequestId: {request_id} Error: Runtime exited with error: exit status {status}"})
+        log = (f"START RequestId: {request_id} Version: {self.version}\n{log}"
+               + ("" if not log or log.endswith("\n") else "\n")
+               + f"END RequestId: {request_id}\nREPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\t"
+               f"Billed Duration: {int(duration) + 1} ms\tMemory Size: {self.memory_size} MB\n")
+        self.logs_backend.ensure_log_group(self.logs_group_name)
+        self.logs_backend.create_log_stream(self.logs_group_name, stream)
+        self.logs_backend.put_log_events(self.logs_group_name, stream, [
+            {"timestamp": unix_time_millis(), "message": line} for line in log.splitlines()])
+        # Invoke's LogResult is the log's last 4 KB.
+        return output, status != 0, log.encode()[-4096:].decode(errors="ignore")
+
+    def invoke(self, body, request_headers, response_headers):  # type: ignore[no-untyped-def]
+        if not is_python(self):
+            return original_invoke(self, body, request_headers, response_headers)
+        payload = original_invoke(self, body or "{}", request_headers, response_headers)
+        if "x-amz-function-error" in response_headers:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        return payload
+
+    models.LambdaFunction._invoke_lambda = invoke_lambda
+    models.LambdaFunction.invoke = invoke
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
@@ -663,6 +889,8 @@ def main() -> None:
     keep_stage_canary_settings()
     report_ecs_services_running_their_desired_count()
     answer_a_retried_conditional_put_as_its_first_attempt()
+    keep_the_lambda_logging_config()
+    run_python_functions_in_a_local_process(args.port)
     from moto.server import main as moto_main
 
     moto_main(["--host", "127.0.0.1", "--port", str(args.port)])
