@@ -239,7 +239,7 @@ class Database(Construct):
             description=f"Sets the master password of {self.identifier} and stores it in its secret",
             assume_role_policy=trust.json,
         )
-        instances = [f"arn:{self.partition}:rds:{self.region}:{self.account}:db:{name}" for name in writers]
+        instances = [f"arn:{self.partition}:rds:{self.region}:{self.account}:db:{writer}" for writer in writers]
         permissions = policy.document(
             self, "MasterPasswordPermissions",
             policy.statement(sid="WriteTheMasterSecret", resources=[self.master_secret.arn], actions=[
@@ -278,7 +278,7 @@ class Database(Construct):
         request = TerraformResource(self, "MasterPasswordRequest", terraform_resource_type="terraform_data")
         request.add_override("triggers_replace",
                              [config.master_password_version, *(w.resource_id for w in writers.values())])
-        invocation = aws.lambda_invocation.LambdaInvocation(
+        aws.lambda_invocation.LambdaInvocation(
             self, "SetMasterPassword", function_name=function.function_name,
             input=Fn.jsonencode({
                 "SecretId": self.master_secret.arn,
@@ -290,7 +290,6 @@ class Database(Construct):
             }),
             depends_on=list(writers.values()),
         )
-        self.master_password_set = invocation
 
     def _parameter_group(self, construct_id: str, suffix: str) -> aws.db_parameter_group.DbParameterGroup:
         config = self.config
