@@ -303,7 +303,7 @@ def check_prefix_fits(prefix: str) -> None:
     """The tightest AWS name limits, checked against the longest names the tiers build."""
     key = "name_prefix"
     check_name(NameKind.LOAD_BALANCER, key, prefix, "api")
-    check_name(NameKind.IAM_ROLE, key, prefix, "vpc-flow-logs-delivery")
+    check_name(NameKind.IAM_ROLE, key, prefix, "database-master-password")
     check_name(NameKind.RDS_IDENTIFIER, key, prefix, "postgres-replica-0")
 
 

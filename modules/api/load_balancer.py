@@ -14,7 +14,7 @@ from modules.core.forget import forget
 from modules.core.naming import NameKind, physical_name
 from modules.network.network import Network
 
-# The access-log bucket and its settings of earlier versions (construct paths below the stack):
+# The access-log bucket and its settings of earlier versions (construct ids below the load balancer):
 # Terraform forgets them, the bucket and its objects stay (README, "Upgrade notes").
 FORMER_ACCESS_LOG_BUCKET = (
     ("aws_s3_bucket", "AccessLogBucket"),
@@ -55,7 +55,7 @@ class LoadBalancer(Construct):
         super().__init__(scope, construct_id)
         self.prefix = name_prefix
         self.network = network
-        forget(self, *((kind, f"{self.node.path.split('/', 1)[1]}/{path}") for kind, path in FORMER_ACCESS_LOG_BUCKET))
+        forget(self, *FORMER_ACCESS_LOG_BUCKET)
         self.security_group = aws.security_group.SecurityGroup(
             self,
             "SecurityGroup",

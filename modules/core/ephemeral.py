@@ -14,6 +14,8 @@ from typing import Any
 from cdktf import TerraformStack
 from constructs import Construct
 
+from modules.core.forget import ids_below_stack
+
 # Write-only arguments arrived in Terraform 1.11; older versions would reject the stack
 # with a less helpful message than this constraint's.
 REQUIRED_TERRAFORM = ">= 1.11"
@@ -28,9 +30,7 @@ class EphemeralResource:
 
     def __init__(self, scope: Construct, construct_id: str, *, resource_type: str, config: dict[str, Any]) -> None:
         stack = TerraformStack.of(scope)
-        below_stack = scope.node.scopes[scope.node.scopes.index(stack) + 1:]
-        path = [construct.node.id for construct in below_stack] + [construct_id]
-        self.name = "_".join(path)
+        self.name = "_".join([*ids_below_stack(scope), construct_id])
         self.resource_type = resource_type
         stack.add_override(f"ephemeral.{resource_type}.{self.name}", config)
         stack.add_override("terraform.required_version", REQUIRED_TERRAFORM)

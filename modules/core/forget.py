@@ -29,12 +29,21 @@ def logical_id(construct_path: str) -> str:
     return f"{readable[:240]}_{digest}"
 
 
+def ids_below_stack(scope: Construct) -> list[str]:
+    """The construct ids from the stack of `scope` (left out) down to `scope` itself: [] for the stack."""
+    stack = TerraformStack.of(scope)
+    return [construct.node.id for construct in scope.node.scopes[scope.node.scopes.index(stack) + 1:]]
+
+
 def forget(scope: Construct, *resources: tuple[str, str]) -> None:
     """`removed { from = <type>.<logical id>, lifecycle { destroy = false } }` for each
-    `(resource type, construct path below the stack)`; adds to what the stack forgets already."""
+    `(resource type, construct path below scope)`, the resources the code once built under `scope`;
+    adds to what the stack forgets already."""
     stack = TerraformStack.of(scope)
+    below_stack = ids_below_stack(scope)
     blocks: list[dict[str, object]] = getattr(stack, "_forgotten", [])
     for resource_type, construct_path in resources:
-        blocks.append({"from": f"{resource_type}.{logical_id(construct_path)}", "lifecycle": {"destroy": False}})
+        path = "/".join([*below_stack, construct_path])
+        blocks.append({"from": f"{resource_type}.{logical_id(path)}", "lifecycle": {"destroy": False}})
     stack._forgotten = blocks  # type: ignore[attr-defined]
     stack.add_override("removed", blocks)

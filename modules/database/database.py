@@ -208,7 +208,7 @@ class Database(Construct):
         )
         # Earlier versions wrote the value through Terraform: forgotten, so the value stays AWSCURRENT
         # until the function's first run replaces it.
-        forget(self, ("aws_secretsmanager_secret_version", f"{self.node.path.split('/', 1)[1]}/MasterSecretValue"))
+        forget(self, ("aws_secretsmanager_secret_version", "MasterSecretValue"))
         generated = EphemeralResource(self, "GeneratedMasterPassword",
                                       resource_type="aws_secretsmanager_random_password", config={
                                           "password_length": MASTER_PASSWORD_LENGTH,
