@@ -12,7 +12,7 @@ export PIPENV_VERBOSITY := -1
 export PIPENV_NOSPIN := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: synth test test-fast test-emulator snapshot-update lint bench install venv checkov-venv cdktf-synth clean deploy-frontend \
+.PHONY: synth test test-fast test-emulator snapshot-update lint bench bench-suite install venv checkov-venv cdktf-synth clean deploy-frontend \
         checkov plan-env apply-env bootstrap apply-shared role lock grafana diagrams \
         release promote migrate verify apply-migrations check cost mirror-collector drift plan-release apply-release notify \
         canary-start canary-step canary-promote canary-abort canary-judge canary-pending
@@ -192,6 +192,11 @@ lint: $(VENV)/.synced
 # Synth wall time and peak memory (python and node separately), baseline vs optimized, 1x/3x/10x.
 bench: $(VENV)/.synced
 	$(PY) -m bench.synth $(BENCH_ARGS)
+
+# Where the test suite's CPU goes: wall time, exact CPU, CPU by program and by where terraform ran
+# (python -m bench.suite; CONTRIBUTING.md: How long the tests take). SUITE=test-fast for the fast suite.
+bench-suite: $(VENV)/.synced
+	$(PY) -m bench.suite $(SUITE_ARGS) -- $(MAKE) --no-print-directory $(or $(SUITE),test)
 
 install: $(VENV)/.synced $(CHECKOV_VENV)/.synced node_modules/.synced
 
