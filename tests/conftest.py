@@ -155,7 +155,12 @@ def cicd_variant(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
 @pytest.fixture(scope="session")
 def terraform(tmp_path_factory: pytest.TempPathFactory) -> TerraformCli:
-    cli = TerraformCli.create(tmp_path_factory.mktemp("terraform-cli"))
+    return terraform_cli(tmp_path_factory.mktemp("terraform-cli"))
+
+
+def terraform_cli(workdir: Path) -> TerraformCli:
+    """The terraform CLI with its config in `workdir`; skips (fails in CI) without terraform or its mirror."""
+    cli = TerraformCli.create(workdir)
     require(cli is not None, "terraform is not on PATH (install Terraform >= 1.11)")
     assert cli is not None
     require(

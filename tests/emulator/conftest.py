@@ -17,6 +17,7 @@ from tests.harness.deployer import Deployer
 from tests.harness.emulator import Emulator, start_emulator
 from tests.harness.jobs import run_main
 from tests.harness.project import ENVIRONMENTS_DIR
+from tests.harness.scenarios import Scenarios
 from tests.harness.synth import Synthesized, read_synthesized
 
 # The foundation (bootstrap, networks, lock contention) runs first. Every stack
@@ -106,6 +107,9 @@ WALKTHROUGH_JOB = "zero-to-dev"
 WALKTHROUGH_ROOT = BACKGROUND_OUTDIRS / "zero-to-dev"
 
 
+STARTED_SCENARIOS: list[Scenarios] = []
+
+
 def _order(item: pytest.Item) -> int:
     name = item.path.stem
     return MODULE_ORDER.index(name) if name in MODULE_ORDER else len(MODULE_ORDER)
@@ -131,6 +135,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if "test_zero_to_dev" in modules:
         WALKTHROUGH_ROOT.mkdir(parents=True, exist_ok=True)
         JOBS.start(WALKTHROUGH_JOB, walkthrough.run, WALKTHROUGH_ROOT)
+    # A module of steps on an environment of its own (tests/harness/scenarios.py) starts its selected steps.
+    for item in session.items:
+        scenarios = getattr(getattr(item, "module", None), "SCENARIOS", None)
+        if isinstance(scenarios, Scenarios) and scenarios not in STARTED_SCENARIOS:
+            STARTED_SCENARIOS.append(scenarios)
+            scenarios.start(other.name for other in session.items if getattr(other, "module", None) is item.module)
 
 
 def _started_session() -> EmulatorSession | None:
@@ -144,6 +154,8 @@ def _started_session() -> EmulatorSession | None:
 @pytest.hookimpl(tryfirst=True)  # before tests/conftest.py closes the jobs and removes their folders
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Stop the applies and the server even when no emulator test ran (-x, a failure before them)."""
+    for scenarios in STARTED_SCENARIOS:
+        scenarios.stop()  # their running step finishes on the server first
     started = _started_session()
     if started is not None:
         started.close()
@@ -152,9 +164,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         ran.result().stop()
 
 
+def session() -> EmulatorSession:
+    """The session's emulator and deployer: waits for the background job, starting it if nobody did."""
+    return JOBS.result(SESSION_JOB, start_session, SESSION_ROOT, set(MODULE_STACKS))
+
+
 @pytest.fixture(scope="session")
 def emulator_session() -> EmulatorSession:
-    return JOBS.result(SESSION_JOB, start_session, SESSION_ROOT, set(MODULE_STACKS))
+    return session()
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,9 @@
 The stacks are the small environment of tests/harness/small_stacks.py, named as prod's
 (`prod-network`, `prod-database`, `prod-api`, `prod-frontend`; environments/prod.hcl is marked
 `production = true`, so the stateful guard applies), with their state in a bucket and lock
-table of this module's own: it runs alone or in any order with the other modules.
+table of this module's own: it runs alone or in any order with the other modules. So its tests, steps
+on that one environment in this order, run as a background job from collection on, beside the rest of
+the suite (tests/harness/scenarios.py); each test reports its step.
 """
 
 from __future__ import annotations
@@ -36,9 +38,12 @@ from delivery.terraform import (
     plan_environment,
 )
 from modules.environment import load_environments
+from tests.conftest import BACKGROUND_OUTDIRS, terraform_cli
+from tests.emulator.conftest import session
 from tests.harness import small_stacks
 from tests.harness.emulator import emulator_env
 from tests.harness.project import ENVIRONMENTS_DIR, PROJECT
+from tests.harness.scenarios import Scenarios
 
 ENV = "prod"
 DATABASE = "aws_db_instance.db"
@@ -88,16 +93,22 @@ class Environment:
         return int(json.loads(body.read())["serial"])
 
 
-@pytest.fixture(scope="module")
-def environment(emulator, terraform, tmp_path_factory) -> Environment:  # noqa: ARG001 - terraform: skip without it
-    """Applied once the way a human does (`apply prod` without saved plans: group by group)."""
-    env = Environment(emulator, tmp_path_factory.mktemp("saved-plans"))
+def start_environment() -> Environment:
+    """Applied once the way a human does (`apply prod` without saved plans: group by group), on the
+    session's emulator."""
+    terraform_cli(SETUP_ROOT / "terraform-cli")  # skips (fails in CI) without terraform
+    env = Environment(session().emulator, SETUP_ROOT / "environment")
     assert env.production, "environments/prod.hcl is the environment marked production"
     env.write()
     plan_and_apply(env.terraform, env.stacks_dir, env.root / "first", env.plan_options, env.apply_options)
     return env
 
 
+SETUP_ROOT = BACKGROUND_OUTDIRS / "saved-plans"
+SCENARIOS = Scenarios("saved-plans", start_environment)
+
+
+@SCENARIOS.test
 def test_saved_plans_apply_in_order_and_the_second_plan_is_clean(environment):
     environment.write(revision="2", log_retention_days=14)
     directory, summary = environment.plan()
@@ -116,6 +127,7 @@ def test_saved_plans_apply_in_order_and_the_second_plan_is_clean(environment):
                  environment.plan_options) == 0
 
 
+@SCENARIOS.test
 def test_a_stack_changed_after_its_plan_is_refused_as_stale_and_nothing_is_applied(environment):
     environment.write(revision="3", log_retention_days=30)
     directory, _ = environment.plan()
@@ -142,6 +154,7 @@ def test_a_stack_changed_after_its_plan_is_refused_as_stale_and_nothing_is_appli
     environment.terraform.check(environment.stacks_dir / "prod-network", "apply", "-auto-approve", "-input=false")
 
 
+@SCENARIOS.test
 def test_a_release_refuses_an_api_plan_that_also_changes_an_alarm(environment):
     environment.write(image="nginx:2", alarm_threshold=90)
     directory, summary = environment.plan(stacks=("prod-api",), release=True)
@@ -160,6 +173,7 @@ def test_a_release_refuses_an_api_plan_that_also_changes_an_alarm(environment):
     assert apply_plans(environment.terraform, environment.stacks_dir, directory, release) == ["prod-api"]
 
 
+@SCENARIOS.test
 def test_drift_reports_a_change_made_behind_terraforms_back(environment):
     logs = environment.emulator.boto3_client("logs")
     current = environment.settings.get("log_retention_days", 7)
@@ -173,6 +187,7 @@ def test_drift_reports_a_change_made_behind_terraforms_back(environment):
         logs.put_retention_policy(logGroupName=f"/{ENV}/edge", retentionInDays=current)
 
 
+@SCENARIOS.test
 def test_production_refuses_to_replace_the_database_unless_allowed(environment):
     environment.write(db_name="app2")
     directory, summary = environment.plan()
@@ -190,6 +205,7 @@ def test_production_refuses_to_replace_the_database_unless_allowed(environment):
     assert apply_plans(environment.terraform, environment.stacks_dir, directory, allowed) == ["prod-database"]
 
 
+@SCENARIOS.test
 def test_ctrl_c_during_an_apply_stops_terraform_cleanly_and_leaves_no_lock(environment):
     environment.write(revision="4", slow_seconds=120)
     directory, _ = environment.plan(stacks=("prod-network",))

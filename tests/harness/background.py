@@ -20,7 +20,9 @@ T = TypeVar("T")
 
 
 class Background:
-    def __init__(self, workers: int = 6) -> None:
+    # One worker per job a full run starts (tests/conftest.py, tests/emulator/conftest.py): a job that
+    # waits for another (the saved-plans steps for the emulator) was submitted after it, so never blocks it.
+    def __init__(self, workers: int = 8) -> None:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="background")
         self._jobs: dict[str, Future[Any]] = {}
         self._lock = Lock()
