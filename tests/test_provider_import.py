@@ -489,3 +489,35 @@ def test_creation_stack_hook_applies_to_cdktf_only(tmp_path):
       console.log(JSON.stringify({json.dumps(paths)}.map(isCdktfStackTrace)));
     """
     assert json.loads(_node(script)) == [True, False, False]
+
+
+def test_the_kernel_check_survives_imports_on_another_thread(monkeypatch):
+    """synth_main asks whether the kernel started while the bindings load on a thread of their own
+    (modules/synth.py): iterating `sys.modules` as it grows raised "dictionary changed size during
+    iteration" and failed a synth now and then. The check reads a snapshot."""
+    import sys
+    import threading
+
+    from modules.core import jsii_node
+
+    monkeypatch.setattr(sys, "modules", dict(sys.modules))  # this test's additions go with it
+    stop = threading.Event()
+
+    def import_and_forget() -> None:
+        n = 0
+        while not stop.is_set():
+            sys.modules[f"race_probe_{n % 50}"] = sys  # added and removed, as imports and forgets do
+            sys.modules.pop(f"race_probe_{(n + 25) % 50}", None)
+            n += 1
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # hand the GIL over as often as possible
+    thread = threading.Thread(target=import_and_forget, daemon=True)
+    thread.start()
+    try:
+        for _ in range(3000):
+            jsii_node._kernel_started()
+    finally:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(switch)

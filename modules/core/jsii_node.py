@@ -29,8 +29,10 @@ HOOK = Path(__file__).resolve().parent / "lazy_provider_index.js"
 
 def _kernel_started() -> bool:
     # Every jsii package registers its assembly in `<package>._jsii`; constructs
-    # is the first one cdktf loads.
-    return any(name.endswith("._jsii") for name in sys.modules)
+    # is the first one cdktf loads. A snapshot of the names (one step under the GIL): the synth
+    # loads the bindings on another thread meanwhile (modules/synth.py), and iterating
+    # `sys.modules` while an import adds to it raises RuntimeError.
+    return any(name.endswith("._jsii") for name in tuple(sys.modules))
 
 
 def _require_hook() -> str:
