@@ -43,6 +43,7 @@ class Sample:
     command: str
     cwd: str
     cpu: float
+    started: int = 0  # clock ticks after boot: with the pid, names one process even when the pid is reused
 
 
 def read_process(pid: int) -> Sample | None:
@@ -57,7 +58,7 @@ def read_process(pid: int) -> Sample | None:
     except (OSError, ValueError):
         return None  # gone, or not ours to read
     return Sample(pid=pid, ppid=int(fields[1]), command=command, cwd=cwd,
-                  cpu=(int(fields[11]) + int(fields[12])) / CLOCK_TICKS)
+                  cpu=(int(fields[11]) + int(fields[12])) / CLOCK_TICKS, started=int(fields[19]))
 
 
 class Sampler:
@@ -65,7 +66,7 @@ class Sampler:
 
     def __init__(self, root: int, interval: float) -> None:
         self.root, self.interval = root, interval
-        self.seen: dict[tuple[int, str], Sample] = {}  # (pid, command): a reused pid is another process
+        self.seen: dict[tuple[int, int], Sample] = {}  # by (pid, start time)
         self._family = {root}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -83,15 +84,22 @@ class Sampler:
             self._stop.wait(self.interval)
 
     def sample(self) -> None:
-        samples = [s for s in (read_process(int(p)) for p in os.listdir("/proc") if p.isdigit()) if s is not None]
+        self.record([s for s in (read_process(int(p)) for p in os.listdir("/proc") if p.isdigit()) if s is not None])
+
+    def record(self, samples: list[Sample]) -> None:
         # Parents before children: a process joins the family when its parent is in it.
         for sample in sorted(samples, key=lambda s: s.pid):
             if sample.pid in self._family or sample.ppid in self._family:
                 self._family.add(sample.pid)
-                key = (sample.pid, sample.command)
+                key = (sample.pid, sample.started)
                 previous = self.seen.get(key)
-                if previous is None or sample.cpu >= previous.cpu:
+                if previous is None:
                     self.seen[key] = sample
+                elif sample.cpu >= previous.cpu:
+                    # A process that exited (a zombie) shows no command line or folder: keep the earlier ones.
+                    previous.cpu = sample.cpu
+                    previous.command = previous.command or sample.command
+                    previous.cwd = previous.cwd or sample.cwd
 
 
 def program(sample: Sample) -> str:

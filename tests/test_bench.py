@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench.suite import Sample, place, program, run
+from bench.suite import Sample, Sampler, place, program, run
 from bench.synth import generate_environments
 from modules.environment import load_environments
 
@@ -52,3 +52,16 @@ def test_the_suite_profile_sees_the_processes_below_the_command_and_their_exact_
     (_, seen, count) = report.by_program[0]
     assert count == 2 and 0 < seen <= report.cpu_seconds + 0.05
     assert report.lines()[0].startswith(f"{sys.executable} -c ")
+
+
+def test_the_suite_profile_counts_a_process_once_and_only_below_the_command():
+    sampler = Sampler(root=100, interval=1)
+    sampler.record([Sample(pid=101, ppid=100, command="terraform plan", cwd="/a", cpu=1.0, started=7),
+                    Sample(pid=102, ppid=101, command="terraform-provider-aws_v5", cwd="/a", cpu=2.0, started=8),
+                    Sample(pid=200, ppid=1, command="someone else", cwd="/", cpu=9.0, started=9)])
+    # Exited, not yet reaped: no command line any more, more CPU.
+    sampler.record([Sample(pid=101, ppid=100, command="", cwd="", cpu=1.5, started=7)])
+    # The pid reused by another process.
+    sampler.record([Sample(pid=101, ppid=100, command="terraform show", cwd="/b", cpu=0.5, started=50)])
+    seen = sorted((s.pid, s.command, s.cpu) for s in sampler.seen.values())
+    assert seen == [(101, "terraform plan", 1.5), (101, "terraform show", 0.5), (102, "terraform-provider-aws_v5", 2.0)]
