@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+DEFAULT_COMMAND = ["make", "test"]
 TRAILING_NUMBER = re.compile(r"\d+$")
 
 
@@ -62,10 +63,15 @@ def read_process(pid: int) -> Sample | None:
 
 
 class Sampler:
-    """Every process below `root`, sampled on a thread until `stop()`."""
+    """Every process below `root`, sampled on a thread until `stop()`.
+
+    It reads all of /proc and keeps a process whose parent it already keeps, rather than walking
+    `/proc/<pid>/task/<pid>/children` as bench/synth.py does: that file lists only the children
+    of a process's main thread, and pytest starts terraform from its background jobs' threads.
+    """
 
     def __init__(self, root: int, interval: float) -> None:
-        self.root, self.interval = root, interval
+        self.interval = interval
         self.seen: dict[tuple[int, int], Sample] = {}  # by (pid, start time)
         self._family = {root}
         self._stop = threading.Event()
@@ -114,13 +120,13 @@ def program(sample: Sample) -> str:
         return f"terraform {words[1]}" if len(words) > 1 else "terraform"
     if "moto_server" in sample.command or "moto.server" in sample.command:
         return "moto server"
-    if "pytest" in words[:3] or (len(words) > 2 and words[1:3] == ["-m", "pytest"]):
+    if "pytest" in words[:3]:  # pytest, python -m pytest
         return "pytest"
     if "checkov" in sample.command:
         return "checkov"
-    if executable == "node" or executable.startswith("node"):
+    if executable.startswith("node"):
         return "node"
-    if executable in ("java", "groovy") or "groovy" in executable:
+    if executable == "java" or "groovy" in executable:
         return "java (groovy)"
     if executable.startswith("postgres") or executable in ("initdb", "pg_ctl"):
         return "postgres"
@@ -218,9 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between samples (default 0.5)")
     parser.add_argument("--json", type=Path, help="also write the report here as JSON")
     parser.add_argument("--top", type=int, default=25, help="rows per table (default 25)")
-    parser.add_argument("command", nargs="*", default=["make", "test"], help="the command (after --)")
+    parser.add_argument("command", nargs="*", help="the command (after --; default: make test)")
     args = parser.parse_args(argv)
-    report = run(args.command or ["make", "test"], args.interval)
+    report = run(args.command or DEFAULT_COMMAND, args.interval)
     print("\n".join(report.lines(args.top)))
     if args.json:
         args.json.write_text(json.dumps(asdict(report), indent=1))

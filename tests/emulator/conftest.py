@@ -136,11 +136,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         WALKTHROUGH_ROOT.mkdir(parents=True, exist_ok=True)
         JOBS.start(WALKTHROUGH_JOB, walkthrough.run, WALKTHROUGH_ROOT)
     # A module of steps on an environment of its own (tests/harness/scenarios.py) starts its selected steps.
+    selected: dict[object, list[str]] = {}
     for item in session.items:
-        scenarios = getattr(getattr(item, "module", None), "SCENARIOS", None)
-        if isinstance(scenarios, Scenarios) and scenarios not in STARTED_SCENARIOS:
+        selected.setdefault(getattr(item, "module", None), []).append(item.name)
+    for module, names in selected.items():
+        scenarios = getattr(module, "SCENARIOS", None)
+        if isinstance(scenarios, Scenarios):
             STARTED_SCENARIOS.append(scenarios)
-            scenarios.start(other.name for other in session.items if getattr(other, "module", None) is item.module)
+            scenarios.start(names)
 
 
 def _started_session() -> EmulatorSession | None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
@@ -25,11 +24,6 @@ from tests.harness.background import JOBS
 
 class Stopped(Exception):
     """The session ended before this step ran (a failure with -x, Ctrl-C)."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    error: BaseException | None
 
 
 class Scenarios:
@@ -45,11 +39,12 @@ class Scenarios:
 
         @wraps(step)
         def report() -> None:
-            outcome = self.outcomes().get(step.__name__)
-            if outcome is None:
+            outcomes = self.outcomes()
+            if step.__name__ not in outcomes:
                 raise RuntimeError(f"{self.job} was started without {step.__name__}: run the module's tests together")
-            if outcome.error is not None:
-                raise outcome.error
+            error = outcomes[step.__name__]
+            if error is not None:
+                raise error
 
         del report.__wrapped__  # pytest would read the step's parameters as fixtures
         return report
@@ -58,8 +53,9 @@ class Scenarios:
         """Start the job with the selected tests' steps (all when None)."""
         JOBS.start(self.job, self._run, None if selected is None else set(selected))
 
-    def outcomes(self) -> dict[str, Outcome]:
-        """Every step's outcome: waits for the job, and runs every step if nobody started it."""
+    def outcomes(self) -> dict[str, BaseException | None]:
+        """What each step raised (None: it passed): waits for the job, and runs every step if nobody
+        started it."""
         return JOBS.result(self.job, self._run, None)
 
     def stop(self) -> None:
@@ -69,20 +65,20 @@ class Scenarios:
         if started is not None:
             started.exception()  # waits; what it raised reaches its tests, not the session's end
 
-    def _run(self, selected: set[str] | None) -> dict[str, Outcome]:
+    def _run(self, selected: set[str] | None) -> dict[str, BaseException | None]:
         names = [name for name in self.steps if selected is None or name in selected]
         try:
             context = self.setup()
         except BaseException as error:  # noqa: BLE001 - skip or failure of the set-up: every step reports it
-            return {name: Outcome(error) for name in self.steps}
-        outcomes: dict[str, Outcome] = {}
+            return dict.fromkeys(self.steps, error)
+        outcomes: dict[str, BaseException | None] = {}
         for name in names:
             if self._stopping.is_set():
-                outcomes[name] = Outcome(Stopped(f"{self.job}: the session ended before {name} ran"))
+                outcomes[name] = Stopped(f"{self.job}: the session ended before {name} ran")
                 continue
             try:
                 self.steps[name](context)
-                outcomes[name] = Outcome(None)
+                outcomes[name] = None
             except BaseException as error:  # noqa: BLE001 - the test re-raises it
-                outcomes[name] = Outcome(error)
+                outcomes[name] = error
         return outcomes
