@@ -226,7 +226,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=25, help="rows per table (default 25)")
     parser.add_argument("command", nargs="*", help="the command (after --; default: make test)")
     args = parser.parse_args(argv)
-    report = run(args.command or DEFAULT_COMMAND, args.interval)
+    command = args.command or DEFAULT_COMMAND
+    try:
+        report = run(command, args.interval)
+    except OSError as error:  # the command cannot be started: one line, as the other commands say it
+        print(f"error: cannot run {command[0]}: {error.strerror or error}", file=sys.stderr)
+        return 2
     print("\n".join(report.lines(args.top)))
     if args.json:
         args.json.write_text(json.dumps(asdict(report), indent=1))

@@ -65,3 +65,10 @@ def test_the_suite_profile_counts_a_process_once_and_only_below_the_command():
     sampler.record([Sample(pid=101, ppid=100, command="terraform show", cwd="/b", cpu=0.5, started=50)])
     seen = sorted((s.pid, s.command, s.cpu) for s in sampler.seen.values())
     assert seen == [(101, "terraform plan", 1.5), (101, "terraform show", 0.5), (102, "terraform-provider-aws_v5", 2.0)]
+
+
+def test_the_suite_profile_names_a_command_it_cannot_start_in_one_line(capsys):
+    from bench.suite import main
+
+    assert main(["--", "no-such-command-here"]) == 2
+    assert capsys.readouterr().err == "error: cannot run no-such-command-here: No such file or directory\n"
